@@ -1,0 +1,32 @@
+# Two commands for a fresh machine (Rust, Python 3, make, bash):
+#   make reproduce   the main job
+#   make test        every test
+# Both bootstrap what is missing first (scripts/setup.sh) and skip the rest.
+
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: setup reproduce test bench bench-deps lab
+
+setup:
+	@bash scripts/setup.sh
+
+reproduce: setup
+	$(CARGO) run --release -- prepare $(ARGS)
+
+test: setup
+	@if [ -z "$${CALTECH101_DIR:-}" ]; then \
+	  echo "!!! CALTECH101_DIR is unset: the real-data tests will be SKIPPED."; \
+	  echo "!!! Set it to a Caltech-101 copy (holding 101_ObjectCategories/) to run them."; \
+	fi
+	$(CARGO) fmt --all -- --check
+	$(CARGO) test --release
+
+bench-deps: setup
+	.venv/bin/python -m pip install --disable-pip-version-check -q -r bench/requirements.txt
+
+bench: bench-deps
+	$(CARGO) run --release -- bench prepare
+
+lab: setup
+	.venv/bin/jupyter lab notebooks/

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Bootstraps what the project needs on a machine with only Rust, Python 3 and
+# make/bash, and skips whatever is already in place:
+#   .venv/                 torch (libtorch for burn-tch), JupyterLab, nbclient
+#   .venv/libtorch         a link to the wheel's torch folder (LIBTORCH)
+#   .tools/bin/evcxr_jupyter  the Rust Jupyter kernel, at a pinned version
+#   .venv/share/jupyter/kernels/rust/  its kernelspec, which carries libtorch
+# .cargo/config.toml points cargo at .venv/libtorch; build.rs sets the rpath.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+EVCXR_JUPYTER_VERSION=0.22.0
+python=${PYTHON:-python3}
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv with $($python --version 2>&1)"
+  "$python" -m venv .venv
+fi
+
+# Install requirements.txt only if some pin is not met.
+if ! .venv/bin/python - <<'PY' 2>/dev/null
+import importlib.metadata as md, pathlib, sys
+for line in pathlib.Path("requirements.txt").read_text().splitlines():
+    line = line.split("#")[0].strip()
+    if not line:
+        continue
+    name, version = line.split("==")
+    installed = md.version(name).split("+")[0]
+    if installed != version:
+        sys.exit(f"{name} {installed} != {version}")
+PY
+then
+  log "installing requirements.txt into .venv (torch is ~900 MB with its CUDA libraries)"
+  .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt
+fi
+
+torch_dir=$(.venv/bin/python -c 'import pathlib, torch; print(pathlib.Path(torch.__file__).parent)')
+if [ "$(readlink .venv/libtorch 2>/dev/null)" != "$torch_dir" ]; then
+  ln -sfn "$torch_dir" .venv/libtorch
+fi
+
+evcxr=.tools/bin/evcxr_jupyter
+# cargo install records what it installed; evcxr_jupyter has no --version.
+if [ ! -x "$evcxr" ] || ! grep -q "^\"evcxr_jupyter $EVCXR_JUPYTER_VERSION " .tools/.crates.toml 2>/dev/null; then
+  log "building evcxr_jupyter $EVCXR_JUPYTER_VERSION (a few minutes, once)"
+  cargo install evcxr_jupyter --version "=$EVCXR_JUPYTER_VERSION" --locked --root .tools
+fi
+
+# The kernelspec lives in the venv, so the venv's Jupyter finds it. Its env
+# carries libtorch: the kernel links the crate into its own process.
+kernel_dir=.venv/share/jupyter/kernels/rust
+mkdir -p "$kernel_dir"
+cat > "$kernel_dir/kernel.json.tmp" <<JSON
+{
+  "argv": ["$root/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
+  "display_name": "Rust (caltech_anomaly)",
+  "language": "rust",
+  "interrupt_mode": "message",
+  "env": {
+    "LIBTORCH": "$root/.venv/libtorch",
+    "LD_LIBRARY_PATH": "$root/.venv/libtorch/lib",
+    "CALTECH_ANOMALY_ROOT": "$root"
+  }
+}
+JSON
+mv "$kernel_dir/kernel.json.tmp" "$kernel_dir/kernel.json"
+log "ready: torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'), evcxr_jupyter $EVCXR_JUPYTER_VERSION"

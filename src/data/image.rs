@@ -1,0 +1,225 @@
+//! JPEG decoding to RGB and the report's bilinear resize.
+//!
+//! # Decoding
+//! zune-jpeg in strict mode, converting every input colour space to RGB:
+//! 411 Caltech-101 images are grayscale, and CMYK/YCCK files occur in the
+//! wild. Strict mode turns a truncated or corrupt stream into an error
+//! instead of a silently grey-filled image. The header is checked against
+//! [`DecodeLimits`] before any pixel memory is allocated.
+//!
+//! # Resizing
+//! [`resize_bilinear`] is the algorithm of `tf.image.resize(images, size)`
+//! with its defaults (`method="bilinear"`, `antialias=False`), which the
+//! report used: half-pixel centres, the two nearest source pixels per axis,
+//! edges clamped. It is also PyTorch's `interpolate(mode="bilinear",
+//! align_corners=False, antialias=False)`; the unit tests check it against
+//! values computed with PyTorch. TensorFlow returns `float32` in 0..=255; we
+//! round to `u8` for the cache, so a cached pixel differs from TF's by at
+//! most 0.5/255 after scaling to [0, 1].
+
+use zune_core::bytestream::ZCursor;
+use zune_core::colorspace::ColorSpace;
+use zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
+
+/// Bounds on what the decoder accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest accepted width or height in pixels. The largest Caltech-101
+    /// image is 3,481 px wide; 8,192 leaves room and caps a decoded image at
+    /// 192 MiB.
+    pub max_side: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self { max_side: 8192 }
+    }
+}
+
+/// A decoded image, 3 bytes per pixel, rows top to bottom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u8>,
+}
+
+/// Decodes a JPEG file's bytes to RGB. The error is a reason, to be paired
+/// with the file name by the caller.
+pub fn decode_jpeg_rgb(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, String> {
+    if bytes.is_empty() {
+        return Err("empty file".into());
+    }
+    let options = DecoderOptions::default()
+        .set_strict_mode(true)
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder
+        .decode_headers()
+        .map_err(|e| format!("not a readable JPEG ({e})"))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| "JPEG header without image info".to_string())?;
+    let (width, height) = (usize::from(info.width), usize::from(info.height));
+    if width == 0 || height == 0 {
+        return Err(format!("JPEG declares an empty {width}x{height} image"));
+    }
+    if width > limits.max_side || height > limits.max_side {
+        return Err(format!(
+            "image is {width}x{height} px, over the limit of {} px per side",
+            limits.max_side
+        ));
+    }
+    let pixels = decoder
+        .decode()
+        .map_err(|e| format!("corrupt or truncated JPEG ({e})"))?;
+    if pixels.len() != width * height * 3 {
+        return Err(format!(
+            "decoder returned {} bytes for a {width}x{height} RGB image",
+            pixels.len()
+        ));
+    }
+    Ok(RgbImage {
+        width,
+        height,
+        pixels,
+    })
+}
+
+/// For one output coordinate: the two source coordinates and the weight of
+/// the second, as TensorFlow's `compute_interpolation_weights` with
+/// half-pixel centres.
+#[derive(Debug, Clone, Copy)]
+struct Tap {
+    lower: usize,
+    upper: usize,
+    lerp: f32,
+}
+
+fn taps(in_size: usize, out_size: usize) -> Vec<Tap> {
+    let scale = in_size as f32 / out_size as f32;
+    (0..out_size)
+        .map(|o| {
+            let x = (o as f32 + 0.5) * scale - 0.5;
+            let floor = x.floor();
+            Tap {
+                lower: floor.max(0.0) as usize,
+                upper: (x.ceil().max(0.0) as usize).min(in_size - 1),
+                lerp: x - floor,
+            }
+        })
+        .collect()
+}
+
+/// Resizes an RGB image to `out_width` × `out_height` with TensorFlow's
+/// bilinear kernel (see the module docs), writing into `out`, which must hold
+/// `out_width * out_height * 3` bytes.
+///
+/// # Panics
+/// If `out` has the wrong length or the source is empty.
+pub fn resize_bilinear(src: &RgbImage, out_width: usize, out_height: usize, out: &mut [u8]) {
+    assert_eq!(out.len(), out_width * out_height * 3, "output buffer size");
+    assert!(src.width > 0 && src.height > 0, "empty source image");
+    let xs = taps(src.width, out_width);
+    let ys = taps(src.height, out_height);
+    let row_len = src.width * 3;
+    for (y, ty) in ys.iter().enumerate() {
+        let top = &src.pixels[ty.lower * row_len..][..row_len];
+        let bottom = &src.pixels[ty.upper * row_len..][..row_len];
+        let out_row = &mut out[y * out_width * 3..][..out_width * 3];
+        for (x, tx) in xs.iter().enumerate() {
+            let (l, u) = (tx.lower * 3, tx.upper * 3);
+            for c in 0..3 {
+                let tl = f32::from(top[l + c]);
+                let tr = f32::from(top[u + c]);
+                let bl = f32::from(bottom[l + c]);
+                let br = f32::from(bottom[u + c]);
+                let t = tl + (tr - tl) * tx.lerp;
+                let b = bl + (br - bl) * tx.lerp;
+                let v = t + (b - t) * ty.lerp;
+                // Values are convex combinations of u8, so within 0..=255.
+                out_row[x * 3 + c] = v.round() as u8;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(width: usize, height: usize, f: impl Fn(usize, usize, usize) -> u8) -> RgbImage {
+        let mut pixels = Vec::with_capacity(width * height * 3);
+        for y in 0..height {
+            for x in 0..width {
+                for c in 0..3 {
+                    pixels.push(f(x, y, c));
+                }
+            }
+        }
+        RgbImage {
+            width,
+            height,
+            pixels,
+        }
+    }
+
+    #[test]
+    fn identity_size_is_a_copy() {
+        let src = image(7, 5, |x, y, c| (x * 31 + y * 7 + c * 50) as u8);
+        let mut out = vec![0; 7 * 5 * 3];
+        resize_bilinear(&src, 7, 5, &mut out);
+        assert_eq!(out, src.pixels);
+    }
+
+    #[test]
+    fn constant_image_stays_constant() {
+        let src = image(13, 4, |_, _, c| [10, 128, 250][c]);
+        let mut out = vec![0; 6 * 9 * 3];
+        resize_bilinear(&src, 6, 9, &mut out);
+        assert!(out.chunks(3).all(|p| p == [10, 128, 250]));
+    }
+
+    /// Reference values from PyTorch 2.9.0, whose
+    /// `F.interpolate(t, size, mode="bilinear", align_corners=False)` is the
+    /// kernel of `tf.image.resize(..., "bilinear")`, rounded to u8. The 7×5
+    /// source is `(13 x² + 29 y) mod 256`; one target enlarges the width and
+    /// shrinks the height, the other the reverse.
+    #[test]
+    fn matches_pytorch_half_pixel_bilinear() {
+        let src = image(7, 5, |x, y, _| ((13 * x * x + 29 * y) % 256) as u8);
+        let check = |width: usize, height: usize, expected: &[u8]| {
+            let mut out = vec![0; width * height * 3];
+            resize_bilinear(&src, width, height, &mut out);
+            let channel: Vec<u8> = out.chunks(3).map(|p| p[1]).collect();
+            assert_eq!(channel, expected, "{width}x{height}");
+        };
+        check(
+            9,
+            4,
+            &[
+                4, 12, 34, 70, 121, 191, 134, 120, 216, 40, 49, 70, 106, 157, 153, 128, 125, 156,
+                76, 85, 106, 143, 193, 65, 93, 107, 32, 112, 121, 143, 179, 229, 101, 129, 144, 68,
+            ],
+        );
+        check(
+            3,
+            8,
+            &[
+                9, 117, 117, 21, 130, 129, 39, 148, 142, 58, 166, 107, 76, 184, 98, 94, 202, 117,
+                112, 220, 135, 125, 233, 147,
+            ],
+        );
+    }
+
+    #[test]
+    fn empty_bytes_are_rejected() {
+        assert_eq!(
+            decode_jpeg_rgb(&[], DecodeLimits::default()).unwrap_err(),
+            "empty file"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! Report section 4, "Loading and preprocess dataset": find (or fetch)
+//! Caltech-101, split it as the report does, and preprocess every image once
+//! into an on-disk cache that training, scoring and the notebooks share.
+//!
+//! [`prepare`] runs the whole section and records it in a run directory
+//! (`manifest.csv`, `prepare.json`); [`Prepared::open`] gets it back.
+
+pub mod cache;
+pub mod caltech;
+pub mod download;
+pub mod image;
+pub mod split;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use cache::{ImageCache, PreprocessConfig, Preprocessed, SkippedImage, preprocess};
+pub use caltech::{BACKGROUND_CLASS, Caltech101, DATA_DIR_ENV, resolve_data_dir};
+pub use split::{Manifest, ManifestEntry, PoolSize, Split, SplitConfig, SplitSummary};
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::write_bytes_atomic;
+
+/// File names inside a run directory.
+pub const MANIFEST_FILE: &str = "manifest.csv";
+pub const PREPARE_FILE: &str = "prepare.json";
+
+/// Everything [`prepare`] needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepareConfig {
+    /// The dataset root (holding `101_ObjectCategories/`).
+    pub data_dir: PathBuf,
+    /// Where `manifest.csv` and `prepare.json` are written.
+    pub run_dir: PathBuf,
+    pub split: SplitConfig,
+    pub preprocess: PreprocessConfig,
+    /// Download the dataset into `data_dir` when it is missing.
+    pub download: bool,
+}
+
+impl PrepareConfig {
+    /// Defaults for a dataset root and a run directory.
+    pub fn new(data_dir: impl Into<PathBuf>, run_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            run_dir: run_dir.into(),
+            split: SplitConfig::default(),
+            preprocess: PreprocessConfig::default(),
+            download: false,
+        }
+    }
+}
+
+/// What `prepare.json` records, so that later steps reopen the same data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PrepareRecord {
+    config: PrepareConfig,
+    class_names: Vec<String>,
+    manifest_sha256: String,
+    cache_file: PathBuf,
+    skipped_images: Vec<SkippedImage>,
+    skipped_classes: Vec<PathBuf>,
+}
+
+/// A prepared run: the split and the cache of preprocessed images.
+#[derive(Debug)]
+pub struct Prepared {
+    pub config: PrepareConfig,
+    /// Label names in label order (TFDS ids).
+    pub class_names: Vec<String>,
+    /// Row `i` is cache image `i`.
+    pub manifest: Manifest,
+    pub cache: ImageCache,
+    /// Images left out with `skip_bad`.
+    pub skipped_images: Vec<SkippedImage>,
+    /// Empty class folders left out with `skip_bad`.
+    pub skipped_classes: Vec<PathBuf>,
+    /// Whether the cache already existed.
+    pub reused_cache: bool,
+}
+
+/// Runs report section 4: locate or download the dataset, scan, split,
+/// preprocess into the cache, and write `manifest.csv` and `prepare.json`
+/// into the run directory.
+pub fn prepare(config: &PrepareConfig) -> Result<Prepared> {
+    config.split.check()?;
+    config.preprocess.check()?;
+    let root = &config.data_dir;
+    if config.download && !caltech::is_present(root) {
+        download::download_dataset(root, &download::DownloadConfig::default())?;
+    }
+    let dataset = Caltech101::scan(root, config.preprocess.skip_bad)?;
+    let candidate = Manifest::split(&dataset, &config.split)?;
+    let Preprocessed {
+        manifest,
+        cache,
+        skipped,
+        reused,
+    } = preprocess(root, &candidate, &config.preprocess)?;
+
+    let record = PrepareRecord {
+        config: config.clone(),
+        class_names: dataset.class_names(),
+        manifest_sha256: manifest.hash()?,
+        cache_file: cache.path().to_path_buf(),
+        skipped_images: skipped,
+        skipped_classes: dataset.skipped_classes().to_vec(),
+    };
+    manifest.save(&config.run_dir.join(MANIFEST_FILE))?;
+    write_bytes_atomic(
+        &config.run_dir.join(PREPARE_FILE),
+        &serde_json::to_vec_pretty(&record)?,
+    )?;
+    Ok(Prepared {
+        config: record.config,
+        class_names: record.class_names,
+        manifest,
+        cache,
+        skipped_images: record.skipped_images,
+        skipped_classes: record.skipped_classes,
+        reused_cache: reused,
+    })
+}
+
+impl Prepared {
+    /// Reopens a run prepared earlier. If its cache file is gone (say, the
+    /// cache folder was cleaned), the section is prepared again.
+    pub fn open(run_dir: &Path) -> Result<Self> {
+        let record_path = run_dir.join(PREPARE_FILE);
+        let bytes = std::fs::read(&record_path).at(&record_path)?;
+        let record: PrepareRecord = serde_json::from_slice(&bytes)?;
+        if !record.cache_file.is_file() {
+            return prepare(&record.config);
+        }
+        let manifest_path = run_dir.join(MANIFEST_FILE);
+        let manifest = Manifest::load(&manifest_path, &record.config.split.held_out)?;
+        if manifest.hash()? != record.manifest_sha256 {
+            return Err(Error::Corrupt {
+                path: manifest_path,
+                reason: format!("does not match the hash recorded in {PREPARE_FILE}"),
+            });
+        }
+        let cache = ImageCache::open(&record.cache_file)?;
+        if cache.len() != manifest.len() {
+            return Err(Error::Corrupt {
+                path: record.cache_file,
+                reason: format!(
+                    "{} images for a manifest of {}",
+                    cache.len(),
+                    manifest.len()
+                ),
+            });
+        }
+        Ok(Self {
+            config: record.config,
+            class_names: record.class_names,
+            manifest,
+            cache,
+            skipped_images: record.skipped_images,
+            skipped_classes: record.skipped_classes,
+            reused_cache: true,
+        })
+    }
+
+    /// Counts per split and of the held-out classes.
+    pub fn summary(&self) -> SplitSummary {
+        self.manifest.summary()
+    }
+}

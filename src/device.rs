@@ -1,0 +1,140 @@
+//! Choosing where tensors live: `--device auto|cpu|cuda[:N]`.
+//!
+//! The LibTorch backend is the `tch` feature. burn 0.22 marks it deprecated
+//! in favour of its CubeCL backends; moving there is this module's job alone:
+//! enable burn's `cuda` or `cpu` feature instead and construct
+//! `Device::cuda(index)` / `Device::cpu()` below. No model code changes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+use crate::error::{Error, Result};
+
+/// The `--device` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// CUDA if libtorch sees a GPU, else CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+impl FromStr for DeviceChoice {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| {
+                    Error::InvalidParameter(format!(
+                        "device {s:?}: expected auto, cpu, cuda or cuda:N"
+                    ))
+                }),
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// Number of CUDA devices libtorch can use.
+pub fn cuda_device_count() -> usize {
+    if tch::Cuda::is_available() {
+        tch::Cuda::device_count().max(0) as usize
+    } else {
+        0
+    }
+}
+
+/// A resolved device and a sentence saying why it was chosen.
+#[derive(Debug, Clone)]
+pub struct SelectedDevice {
+    pub device: Device,
+    /// `cpu` or `cuda:N`.
+    pub choice: DeviceChoice,
+    pub reason: String,
+}
+
+impl SelectedDevice {
+    pub fn is_cuda(&self) -> bool {
+        matches!(self.choice, DeviceChoice::Cuda(_))
+    }
+}
+
+/// Resolves `choice` to a device, failing if CUDA is asked for and absent.
+#[allow(deprecated)] // burn-tch is deprecated upstream; see the module docs
+pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice> {
+    let count = cuda_device_count();
+    let (choice, reason) = match choice {
+        DeviceChoice::Auto if count > 0 => (
+            DeviceChoice::Cuda(0),
+            format!("auto: libtorch sees {count} CUDA device(s)"),
+        ),
+        DeviceChoice::Auto => (
+            DeviceChoice::Cpu,
+            "auto: libtorch sees no CUDA device".into(),
+        ),
+        DeviceChoice::Cpu => (DeviceChoice::Cpu, "requested".into()),
+        DeviceChoice::Cuda(n) if n < count => (DeviceChoice::Cuda(n), "requested".into()),
+        DeviceChoice::Cuda(n) => {
+            return Err(Error::InvalidParameter(format!(
+                "cuda:{n} requested but libtorch sees {count} CUDA device(s)"
+            )));
+        }
+    };
+    let device = match choice {
+        DeviceChoice::Cuda(n) => Device::libtorch_cuda(n),
+        _ => Device::libtorch(),
+    };
+    Ok(SelectedDevice {
+        device,
+        choice,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        assert_eq!("auto".parse::<DeviceChoice>().unwrap(), DeviceChoice::Auto);
+        assert_eq!("cpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
+        assert_eq!(
+            "cuda".parse::<DeviceChoice>().unwrap(),
+            DeviceChoice::Cuda(0)
+        );
+        assert_eq!(
+            "cuda:3".parse::<DeviceChoice>().unwrap(),
+            DeviceChoice::Cuda(3)
+        );
+        assert!("gpu".parse::<DeviceChoice>().is_err());
+        assert!("cuda:x".parse::<DeviceChoice>().is_err());
+    }
+
+    #[test]
+    fn auto_and_cpu_always_resolve() {
+        let auto = select_device(DeviceChoice::Auto).unwrap();
+        assert_eq!(auto.is_cuda(), cuda_device_count() > 0);
+        assert!(!select_device(DeviceChoice::Cpu).unwrap().is_cuda());
+        let missing = DeviceChoice::Cuda(cuda_device_count());
+        assert!(select_device(missing).is_err());
+    }
+}

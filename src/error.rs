@@ -1,0 +1,77 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `caltech_anomaly`.
+///
+/// Errors about a file always name it, so that a user can find and fix the
+/// input rather than read a backtrace.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No dataset where one was expected.
+    #[error(
+        "no Caltech-101 dataset at {}: expected {}/101_ObjectCategories/<Class>/*.jpg. \
+         Point at an existing copy with --data-dir DIR or CALTECH101_DIR=DIR, \
+         or fetch it with `caltech-anomaly download`",
+        .root.display(), .root.display()
+    )]
+    DatasetMissing { root: PathBuf },
+
+    /// A class folder holds no `.jpg` file.
+    #[error("class folder {} holds no .jpg image (use --skip-bad to go on without it)", .0.display())]
+    EmptyClass(PathBuf),
+
+    /// One image could not be read or decoded.
+    #[error("bad image {}: {reason} (use --skip-bad to go on without it)", .path.display())]
+    BadImage { path: PathBuf, reason: String },
+
+    /// Several images failed; the first few are listed.
+    #[error("{count} bad images, first: {first} (use --skip-bad to go on without them)")]
+    BadImages { count: usize, first: Box<Error> },
+
+    /// A parameter struct failed its check.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+
+    /// A manifest or cache file does not have the expected content.
+    #[error("{}: {reason}", .path.display())]
+    Corrupt { path: PathBuf, reason: String },
+
+    /// The download or the extraction of the dataset failed.
+    #[error(
+        "dataset download failed: {0}. To use an existing copy instead, pass --data-dir DIR \
+         or set CALTECH101_DIR=DIR, where DIR holds 101_ObjectCategories/"
+    )]
+    Download(String),
+
+    /// An I/O error on a named file.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches a path to an `std::io::Error`.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}

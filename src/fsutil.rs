@@ -1,0 +1,53 @@
+//! File-system helpers: every artifact is written atomically.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result};
+
+/// A sibling path for writing `path` before it is renamed into place. The
+/// process id keeps two concurrent writers apart.
+pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Writes a file through a temporary sibling and a rename, so that readers
+/// see either the old content or the complete new one, never a torn file.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).at(parent)?;
+    }
+    let tmp = temp_sibling(path);
+    let result = (|| {
+        let file = File::create(&tmp).at(&tmp)?;
+        let mut writer = BufWriter::new(file);
+        write(&mut writer)?;
+        writer.flush().at(&tmp)?;
+        writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .at(&tmp)?
+            .sync_all()
+            .at(&tmp)?;
+        fs::rename(&tmp, path).at(path)
+    })();
+    if result.is_err() {
+        // Best effort: the error that matters is the one being returned.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// [`write_atomic`] for content already in memory.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, |w| w.write_all(bytes).at(path))
+}

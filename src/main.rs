@@ -1,0 +1,406 @@
+//! `caltech-anomaly`: headless access to every step of the study.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use caltech_anomaly::bench::{Comparison, bench_prepare, bench_train, run_peer, venv_python};
+use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
+use caltech_anomaly::data::{
+    PoolSize, PrepareConfig, PreprocessConfig, SplitConfig, prepare, resolve_data_dir,
+};
+use caltech_anomaly::device::{DeviceChoice, select_device};
+use caltech_anomaly::model::Architecture;
+use caltech_anomaly::profile::Profile;
+use caltech_anomaly::run::{RunSpec, run as run_training};
+use caltech_anomaly::score::{image_paths, score_files};
+use caltech_anomaly::train::load_trained;
+use caltech_anomaly::{Error, Result};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Anomaly detection on Caltech-101 with convolutional autoencoders"
+)]
+struct Cli {
+    /// Caltech-101 root (holding 101_ObjectCategories/). Default: $CALTECH101_DIR, else data/caltech101.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download and extract Caltech-101 into the data directory, if missing.
+    Download(DownloadArgs),
+    /// Report section 4: split the dataset, preprocess it into the cache, write manifest.csv.
+    Prepare(PrepareArgs),
+    /// Report section 5: prepare, train an autoencoder, score the test split.
+    Train(TrainArgs),
+    /// Score images with a trained run (its test split, a folder or one image).
+    Score(ScoreArgs),
+    /// Benchmarks against peers, measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Architecture.
+    #[arg(long, value_enum, default_value_t = Architecture::Baseline)]
+    model: Architecture,
+    /// Settings bundle; every value below overrides it.
+    #[arg(long, value_enum, default_value_t = Profile::Auto)]
+    profile: Profile,
+    /// Run directory.
+    #[arg(long, default_value = "runs/baseline")]
+    out: PathBuf,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Image side S (profile: full 256, quick 64, smoke 32).
+    #[arg(long)]
+    size: Option<usize>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Images per class in the pool (profile: 30; smoke 4).
+    #[arg(long, conflicts_with = "all_images")]
+    per_class: Option<usize>,
+    /// Use every image instead of the per-class pool.
+    #[arg(long)]
+    all_images: bool,
+    /// Stop after this many epochs without a better validation loss.
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// Continue a run that was interrupted.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, default_value = "data/cache")]
+    cache_dir: PathBuf,
+    /// Fail instead of downloading when the dataset is missing.
+    #[arg(long)]
+    no_download: bool,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// A run directory written by `train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// A folder of .jpg images or one image; prints one error per image.
+    #[arg(long)]
+    images: PathBuf,
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+}
+
+#[derive(Args)]
+struct DownloadArgs {
+    /// Archive URL.
+    #[arg(long, default_value = download::CALTECH101_URL)]
+    url: String,
+    /// Expected MD5 of the archive.
+    #[arg(long, default_value = download::CALTECH101_MD5)]
+    md5: String,
+}
+
+#[derive(Args)]
+struct PrepareArgs {
+    /// Run directory that receives manifest.csv and prepare.json.
+    #[arg(long, default_value = "runs/default")]
+    out: PathBuf,
+    /// Seed of the pool draw and the shuffle.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Images per class in the pool (TFDS's train split: 30).
+    #[arg(long, default_value_t = 30, conflicts_with = "all_images")]
+    per_class: usize,
+    /// Use every image instead of the per-class pool.
+    #[arg(long)]
+    all_images: bool,
+    /// Classes moved out of train and validation into test (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "background_google")]
+    held_out: Vec<String>,
+    /// Side length S of the preprocessed S×S images.
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+    /// Folder of the preprocessed-image cache.
+    #[arg(long, default_value = "data/cache")]
+    cache_dir: PathBuf,
+    /// Warn about and leave out bad images and empty classes instead of failing.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Largest accepted image side, in pixels.
+    #[arg(long, default_value_t = 8192)]
+    max_side: usize,
+    /// Fail instead of downloading when the dataset is missing.
+    #[arg(long)]
+    no_download: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Preprocess every image at S×S; compare with the report's TensorFlow loop.
+    Prepare {
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+        /// Skip the TensorFlow peer.
+        #[arg(long)]
+        no_peer: bool,
+        /// Python interpreter for the peer (default: .venv/bin/python, else python3).
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
+    /// Training images/s of a model; compare with the same model in PyTorch eager.
+    Train {
+        #[arg(long, value_enum, default_value_t = Architecture::Baseline)]
+        model: Architecture,
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
+        /// Skip the PyTorch peer (it exists for the baseline only).
+        #[arg(long)]
+        no_peer: bool,
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let data_dir = resolve_data_dir(cli.data_dir.as_deref());
+    match cli.command {
+        Command::Download(args) => {
+            let config = DownloadConfig {
+                url: args.url,
+                md5: args.md5,
+                ..DownloadConfig::default()
+            };
+            match download::download_dataset(&data_dir, &config)? {
+                DownloadOutcome::AlreadyPresent => {
+                    println!("Caltech-101 is already at {}", data_dir.display())
+                }
+                DownloadOutcome::Downloaded { .. } => {
+                    println!("Caltech-101 extracted to {}", data_dir.display())
+                }
+            }
+            Ok(())
+        }
+        Command::Prepare(args) => run_prepare(data_dir, args),
+        Command::Train(args) => run_train(data_dir, args),
+        Command::Score(args) => {
+            let device = select_device(args.device)?;
+            let (config, model) = load_trained(&args.run, &device.device)?;
+            let paths = image_paths(&args.images)?;
+            println!("path,error");
+            for (path, error) in
+                score_files(&model, config.model.image_size, &paths, &device.device)?
+            {
+                println!("{},{error}", path.display());
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Train {
+            model,
+            size,
+            batch,
+            steps,
+            warmup,
+            device,
+            no_peer,
+            python,
+        }) => {
+            let device = select_device(device)?;
+            println!("device: {} ({})", device.choice, device.reason);
+            let ours = bench_train(model, size, batch, steps, warmup, &device.device)?;
+            let peer = if no_peer || model != Architecture::Baseline {
+                None
+            } else {
+                let args = [
+                    ("--size", size.to_string()),
+                    ("--batch", batch.to_string()),
+                    ("--steps", steps.to_string()),
+                    ("--warmup", warmup.to_string()),
+                    ("--device", device.choice.to_string()),
+                ]
+                .into_iter()
+                .flat_map(|(k, v)| [k.to_string(), v])
+                .collect::<Vec<_>>();
+                let python = python.unwrap_or_else(venv_python);
+                Some(run_peer(
+                    &python,
+                    &PathBuf::from("bench/torch_train.py"),
+                    &args,
+                )?)
+            };
+            println!(
+                "{}",
+                Comparison {
+                    ours,
+                    peer,
+                    data_bytes: None
+                }
+            );
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Prepare {
+            size,
+            no_peer,
+            python,
+        }) => {
+            let scratch =
+                std::env::temp_dir().join(format!("caltech-bench-{}", std::process::id()));
+            let ours = bench_prepare(&data_dir, size, &scratch)?;
+            let data_bytes = (ours.images * size * size * 3) as u64;
+            let peer = if no_peer {
+                None
+            } else {
+                let python = python.unwrap_or_else(venv_python);
+                let args = vec![
+                    "--data-dir".into(),
+                    data_dir.display().to_string(),
+                    "--size".into(),
+                    size.to_string(),
+                ];
+                Some(run_peer(
+                    &python,
+                    &PathBuf::from("bench/tf_preprocess.py"),
+                    &args,
+                )?)
+            };
+            println!(
+                "{}",
+                Comparison {
+                    ours,
+                    peer,
+                    data_bytes: Some(data_bytes),
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+fn run_prepare(data_dir: PathBuf, args: PrepareArgs) -> Result<()> {
+    let config = PrepareConfig {
+        data_dir,
+        run_dir: args.out,
+        split: SplitConfig {
+            seed: args.seed,
+            pool: if args.all_images {
+                PoolSize::All
+            } else {
+                PoolSize::PerClass(args.per_class)
+            },
+            held_out: args.held_out,
+            ..SplitConfig::default()
+        },
+        preprocess: PreprocessConfig {
+            size: args.size,
+            cache_dir: args.cache_dir,
+            skip_bad: args.skip_bad,
+            max_side: args.max_side,
+            show_progress: true,
+        },
+        download: !args.no_download,
+    };
+    let prepared = prepare(&config)?;
+    for class in &prepared.skipped_classes {
+        eprintln!("warning: skipped empty class folder {}", class.display());
+    }
+    for image in &prepared.skipped_images {
+        eprintln!("warning: skipped {}: {}", image.path, image.reason);
+    }
+    let skipped = prepared.skipped_images.len() + prepared.skipped_classes.len();
+    if skipped > 0 {
+        eprintln!(
+            "warning: {} bad images and {} empty classes skipped",
+            prepared.skipped_images.len(),
+            prepared.skipped_classes.len()
+        );
+    }
+    println!("{}", prepared.summary());
+    println!(
+        "{} images at {s}x{s}: cache {} ({})",
+        prepared.cache.len(),
+        prepared.cache.path().display(),
+        if prepared.reused_cache {
+            "reused"
+        } else {
+            "built"
+        },
+        s = prepared.cache.size(),
+    );
+    println!(
+        "manifest: {}",
+        config
+            .run_dir
+            .join(caltech_anomaly::data::MANIFEST_FILE)
+            .display()
+    );
+    if prepared.manifest.is_empty() {
+        return Err(Error::InvalidParameter("no image left to work on".into()));
+    }
+    Ok(())
+}
+
+fn run_train(data_dir: PathBuf, args: TrainArgs) -> Result<()> {
+    let spec = RunSpec {
+        architecture: args.model,
+        profile: args.profile,
+        device: args.device,
+        seed: args.seed,
+        image_size: args.size,
+        epochs: args.epochs,
+        batch_size: args.batch,
+        learning_rate: args.lr,
+        pool: if args.all_images {
+            Some(PoolSize::All)
+        } else {
+            args.per_class.map(PoolSize::PerClass)
+        },
+        early_stopping_patience: args.early_stopping,
+        cache_dir: args.cache_dir,
+        download: !args.no_download,
+        resume: args.resume,
+        show_progress: true,
+        ..RunSpec::new(data_dir, args.out)
+    };
+    let outcome = run_training(&spec)?;
+    let r = &outcome.record;
+    println!(
+        "{}: {} parameters, {} epochs (best {}), {:.1} s training",
+        r.architecture, r.parameters, r.epochs_run, r.best_epoch, r.timings.train_s
+    );
+    println!(
+        "test: {} images, mean error {:.6}, AUROC (held out vs rest) {:.3}",
+        r.test_images, r.mean_test_error, r.test_auroc
+    );
+    println!("run: {}", spec.out.display());
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Run profiles: the report's settings, a CPU-friendly variant, and a tiny
+//! one for tests. Every value can be overridden on the command line.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::PoolSize;
+use crate::device::SelectedDevice;
+
+/// `--profile auto|full|quick|smoke`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// `full` on CUDA, `quick` on CPU.
+    #[default]
+    Auto,
+    /// The report's settings: 256 px, 20 epochs, the 30-per-class pool.
+    Full,
+    /// 64 px and 10 epochs on the full pool: the baseline in minutes on 2 cores.
+    Quick,
+    /// 32 px, 1 epoch, 4 images per class: tests and CI.
+    Smoke,
+}
+
+/// The values a profile sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileSettings {
+    pub image_size: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub pool: PoolSize,
+}
+
+impl Profile {
+    /// Replaces `auto` by a concrete profile for `device`, saying why.
+    pub fn resolve(self, device: &SelectedDevice) -> (Profile, String) {
+        match self {
+            Profile::Auto if device.is_cuda() => (Profile::Full, "auto: CUDA → full".into()),
+            Profile::Auto => (
+                Profile::Quick,
+                "auto: no GPU → quick (64 px; use --profile full for the report's 256 px)".into(),
+            ),
+            other => (other, "requested".into()),
+        }
+    }
+
+    /// The settings of a concrete profile (`auto` resolves as on CPU).
+    pub fn settings(self) -> ProfileSettings {
+        match self {
+            Profile::Full => ProfileSettings {
+                image_size: 256,
+                epochs: 20,
+                batch_size: 64,
+                pool: PoolSize::PerClass(30),
+            },
+            Profile::Quick | Profile::Auto => ProfileSettings {
+                image_size: 64,
+                epochs: 10,
+                batch_size: 64,
+                pool: PoolSize::PerClass(30),
+            },
+            Profile::Smoke => ProfileSettings {
+                image_size: 32,
+                epochs: 1,
+                batch_size: 32,
+                pool: PoolSize::PerClass(4),
+            },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Auto => "auto",
+            Profile::Full => "full",
+            Profile::Quick => "quick",
+            Profile::Smoke => "smoke",
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Scoring: the per-image reconstruction error of every test image
+//! (`scores.csv`), per-pixel error maps for the figures, latent codes, and
+//! scores for new images with a saved run.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::data::cache::hwc_u8_to_chw_unit;
+use crate::data::image::{DecodeLimits, decode_jpeg_rgb, resize_bilinear};
+use crate::data::{ImageCache, Prepared, Split};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::write_atomic;
+use crate::model::Autoencoder;
+use crate::train::{batch_tensor, per_image_mse};
+
+pub const SCORES_FILE: &str = "scores.csv";
+
+/// One row of `scores.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    pub path: String,
+    pub class: String,
+    pub label: u32,
+    pub split: Split,
+    /// Per-image MSE over pixels and channels, images scaled to [0, 1].
+    pub error: f64,
+    /// Whether the image belongs to a held-out class (a true anomaly).
+    pub held_out: bool,
+}
+
+/// Per-image errors of cache rows `rows`, in bounded batches.
+pub fn reconstruction_errors(
+    model: &Autoencoder,
+    cache: &ImageCache,
+    rows: &[usize],
+    batch_size: usize,
+    device: &Device,
+) -> Vec<f64> {
+    let mut errors = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(batch_size.max(1)) {
+        let x = batch_tensor(cache, chunk, device);
+        let e = per_image_mse(x.clone(), model.forward(x));
+        errors.extend(e.into_data().iter::<f32>().map(f64::from));
+    }
+    errors
+}
+
+/// Scores every image of `split`.
+pub fn score_split(
+    model: &Autoencoder,
+    prepared: &Prepared,
+    split: Split,
+    batch_size: usize,
+    device: &Device,
+) -> Vec<ScoreRow> {
+    let rows = prepared.manifest.indices(split);
+    let errors = reconstruction_errors(model, &prepared.cache, &rows, batch_size, device);
+    rows.iter()
+        .zip(errors)
+        .map(|(&row, error)| {
+            let entry = &prepared.manifest.entries[row];
+            ScoreRow {
+                path: entry.path.clone(),
+                class: entry.class.clone(),
+                label: entry.label,
+                split: entry.split,
+                error,
+                held_out: prepared.manifest.is_held_out(row),
+            }
+        })
+        .collect()
+}
+
+pub fn write_scores(path: &Path, rows: &[ScoreRow]) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut writer = csv::Writer::from_writer(w);
+        for row in rows {
+            writer.serialize(row)?;
+        }
+        writer.flush().at(path)
+    })
+}
+
+pub fn read_scores(path: &Path) -> Result<Vec<ScoreRow>> {
+    let mut reader = csv::Reader::from_path(path)?;
+    Ok(reader
+        .deserialize()
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// An image, its reconstruction and the per-pixel squared error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorMap {
+    pub size: usize,
+    /// S×S×3 `u8`, as in the cache.
+    pub original: Vec<u8>,
+    pub reconstruction: Vec<u8>,
+    /// S×S squared error averaged over channels, in [0, 1].
+    pub error: Vec<f32>,
+}
+
+/// Error maps of cache rows `rows` (for the section-5 figures).
+pub fn error_maps(
+    model: &Autoencoder,
+    cache: &ImageCache,
+    rows: &[usize],
+    device: &Device,
+) -> Vec<ErrorMap> {
+    let s = cache.size();
+    let plane = s * s;
+    let mut maps = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(32) {
+        let x = batch_tensor(cache, chunk, device);
+        let y: Vec<f32> = model.forward(x).into_data().iter::<f32>().collect();
+        for (i, &row) in chunk.iter().enumerate() {
+            let original = cache.image(row).to_vec();
+            let recon = &y[i * 3 * plane..(i + 1) * 3 * plane];
+            let mut reconstruction = vec![0u8; 3 * plane];
+            let mut error = vec![0f32; plane];
+            for p in 0..plane {
+                for c in 0..3 {
+                    let v = recon[c * plane + p];
+                    reconstruction[p * 3 + c] = (v * 255.0).round().clamp(0.0, 255.0) as u8;
+                    let d = v - f32::from(original[p * 3 + c]) / 255.0;
+                    error[p] += d * d / 3.0;
+                }
+            }
+            maps.push(ErrorMap {
+                size: s,
+                original,
+                reconstruction,
+                error,
+            });
+        }
+    }
+    maps
+}
+
+/// Latent codes of cache rows `rows`, one row per image.
+pub fn latent_codes(
+    model: &Autoencoder,
+    cache: &ImageCache,
+    rows: &[usize],
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    let mut codes = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(64) {
+        let code: Tensor<2> = model.encode(batch_tensor(cache, chunk, device));
+        let width = code.dims()[1];
+        let values: Vec<f32> = code.into_data().iter::<f32>().collect();
+        codes.extend(values.chunks(width).map(<[f32]>::to_vec));
+    }
+    codes
+}
+
+/// The `.jpg` files of a folder (sorted), or the one file given.
+pub fn image_paths(input: &Path) -> Result<Vec<PathBuf>> {
+    if input.is_file() {
+        return Ok(vec![input.to_path_buf()]);
+    }
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(input).at(input)? {
+        let path = entry.at(input)?.path();
+        let is_jpeg = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"));
+        if is_jpeg && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Error::InvalidParameter(format!(
+            "{} holds no .jpg image",
+            input.display()
+        )));
+    }
+    Ok(paths)
+}
+
+/// Scores image files with a trained model: decoded and resized exactly as
+/// the training images were.
+pub fn score_files(
+    model: &Autoencoder,
+    image_size: usize,
+    paths: &[PathBuf],
+    device: &Device,
+) -> Result<Vec<(PathBuf, f64)>> {
+    let mut results = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(32) {
+        let plane = image_size * image_size;
+        let mut values = vec![0f32; chunk.len() * 3 * plane];
+        let mut resized = vec![0u8; 3 * plane];
+        for (i, path) in chunk.iter().enumerate() {
+            let bytes = std::fs::read(path).at(path)?;
+            let image = decode_jpeg_rgb(&bytes, DecodeLimits::default()).map_err(|reason| {
+                Error::BadImage {
+                    path: path.clone(),
+                    reason,
+                }
+            })?;
+            resize_bilinear(&image, image_size, image_size, &mut resized);
+            hwc_u8_to_chw_unit(&resized, &mut values[i * 3 * plane..(i + 1) * 3 * plane]);
+        }
+        let x = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(values, [chunk.len(), 3, image_size, image_size]),
+            device,
+        );
+        let errors = per_image_mse(x.clone(), model.forward(x));
+        results.extend(
+            chunk
+                .iter()
+                .cloned()
+                .zip(errors.into_data().iter::<f32>().map(f64::from)),
+        );
+    }
+    Ok(results)
+}

@@ -1,0 +1,74 @@
+//! Helpers shared by the integration tests: small synthetic datasets in the
+//! official layout, and the real one through `CALTECH101_DIR`.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+
+use image::codecs::jpeg::JpegEncoder;
+use image::{ExtendedColorType, ImageEncoder};
+
+/// Encodes an RGB JPEG whose pixels follow `seed`, so images differ.
+pub fn jpeg_bytes(width: u32, height: u32, seed: u32) -> Vec<u8> {
+    let mut pixels = Vec::with_capacity((width * height * 3) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            pixels.extend_from_slice(&[
+                (x * 7 + seed * 31) as u8,
+                (y * 5 + seed * 17) as u8,
+                ((x + y) * 3 + seed) as u8,
+            ]);
+        }
+    }
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(&mut out, 95)
+        .write_image(&pixels, width, height, ExtendedColorType::Rgb8)
+        .expect("encode jpeg");
+    out
+}
+
+/// A dataset root with `classes[i]` holding `per_class` JPEGs (or empty
+/// files when `real_jpegs` is false: enough for scanning and splitting).
+pub fn synthetic_dataset(
+    dir: &Path,
+    classes: &[&str],
+    per_class: usize,
+    real_jpegs: bool,
+) -> PathBuf {
+    let root = dir.join("caltech");
+    for (c, class) in classes.iter().enumerate() {
+        let folder = root.join("101_ObjectCategories").join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..per_class {
+            let bytes = if real_jpegs {
+                jpeg_bytes(40 + i as u32, 30, (c * 100 + i) as u32)
+            } else {
+                Vec::new()
+            };
+            std::fs::write(folder.join(format!("image_{:04}.jpg", i + 1)), bytes).unwrap();
+        }
+    }
+    root
+}
+
+/// The real dataset, or `None` with a loud note when `CALTECH101_DIR` is
+/// unset. When it is set, a missing folder fails the test.
+pub fn real_dataset(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("CALTECH101_DIR").filter(|v| !v.is_empty()) {
+        None => {
+            eprintln!(
+                "SKIPPED {test}: CALTECH101_DIR is unset; set it to a Caltech-101 copy to run \
+                 the real-data tests"
+            );
+            None
+        }
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            assert!(
+                dir.join("101_ObjectCategories").is_dir(),
+                "CALTECH101_DIR={} holds no 101_ObjectCategories/",
+                dir.display()
+            );
+            Some(dir)
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Report section 5: training, checkpoints, resume after a kill, determinism
+//! and scoring, on small synthetic datasets (and a smoke run on the real one).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use caltech_anomaly::data::PoolSize;
+use caltech_anomaly::device::DeviceChoice;
+use caltech_anomaly::model::Architecture;
+use caltech_anomaly::profile::Profile;
+use caltech_anomaly::run::{RunSpec, read_record, run};
+use caltech_anomaly::score::{SCORES_FILE, read_scores};
+use caltech_anomaly::train::{HISTORY_FILE, load_trained, read_history};
+use common::synthetic_dataset;
+use tempfile::TempDir;
+
+const CLASSES: [&str; 4] = ["accordion", "BACKGROUND_Google", "airplanes", "ant"];
+
+fn spec(root: &Path, tmp: &TempDir, name: &str) -> RunSpec {
+    RunSpec {
+        profile: Profile::Smoke,
+        device: DeviceChoice::Cpu,
+        pool: Some(PoolSize::All),
+        epochs: Some(2),
+        image_size: Some(16),
+        batch_size: Some(8),
+        cache_dir: tmp.path().join("cache"),
+        download: false,
+        show_progress: false,
+        ..RunSpec::new(root, tmp.path().join(name))
+    }
+}
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_caltech-anomaly"))
+}
+
+#[test]
+fn a_run_writes_every_artifact_and_reloads() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 10, true);
+    let spec = spec(&root, &tmp, "run");
+    let outcome = run(&spec).unwrap();
+    for file in [
+        "config.json",
+        "model.bpk",
+        "history.csv",
+        "scores.csv",
+        "run.json",
+        "manifest.csv",
+    ] {
+        let path = spec.out.join(file);
+        assert!(
+            path.metadata().map(|m| m.len() > 0).unwrap_or(false),
+            "{file}"
+        );
+    }
+    assert!(!spec.out.join("checkpoint").exists());
+    let record = read_record(&spec.out).unwrap();
+    assert_eq!(record.epochs_run, 2);
+    assert_eq!(record.device, "cpu");
+    assert_eq!(record.libtorch_version.split('+').next(), Some("2.9.0"));
+
+    let history = read_history(&spec.out.join(HISTORY_FILE)).unwrap();
+    assert_eq!(history, outcome.trained.history);
+    let scores = read_scores(&spec.out.join(SCORES_FILE)).unwrap();
+    assert_eq!(scores.len(), record.test_images);
+    // Every held-out image is in test and flagged as such.
+    assert_eq!(scores.iter().filter(|r| r.held_out).count(), 10);
+    assert!(
+        scores
+            .iter()
+            .all(|r| r.held_out == (r.class == "background_google"))
+    );
+    let mean = scores.iter().map(|r| r.error).sum::<f64>() / scores.len() as f64;
+    approx::assert_relative_eq!(mean, record.mean_test_error, max_relative = 1e-12);
+
+    // The saved model reproduces the scores (checkpoint round trip).
+    let device = outcome.device.device.clone();
+    let (config, model) = load_trained(&spec.out, &device).unwrap();
+    assert_eq!(config, outcome.trained.config);
+    let rescored = caltech_anomaly::score::score_split(
+        &model,
+        &outcome.prepared,
+        caltech_anomaly::data::Split::Test,
+        4,
+        &device,
+    );
+    for (a, b) in rescored.iter().zip(&scores) {
+        approx::assert_relative_eq!(a.error, b.error, max_relative = 1e-5);
+    }
+
+    // Scoring image files with the CLI gives the same errors.
+    let output = cli()
+        .args(["score", "--device", "cpu", "--run"])
+        .arg(&spec.out)
+        .arg("--images")
+        .arg(root.join(&scores[0].path))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let error: f64 = stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    approx::assert_relative_eq!(error, scores[0].error, max_relative = 1e-5);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_history_on_cpu() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 8, true);
+    let history = |name: &str, seed: u64| {
+        let spec = RunSpec {
+            seed,
+            architecture: Architecture::Improved2,
+            ..spec(&root, &tmp, name)
+        };
+        run(&spec).unwrap().trained.history
+    };
+    let strip = |h: Vec<caltech_anomaly::train::EpochRecord>| {
+        h.into_iter()
+            .map(|r| (r.train_loss, r.val_loss))
+            .collect::<Vec<_>>()
+    };
+    let a = strip(history("a", 5));
+    assert_eq!(a, strip(history("b", 5)));
+    assert_ne!(a, strip(history("c", 6)));
+}
+
+#[test]
+fn an_occupied_run_directory_needs_resume() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 6, true);
+    let spec = spec(&root, &tmp, "run");
+    std::fs::create_dir_all(spec.out.join("checkpoint")).unwrap();
+    std::fs::write(spec.out.join("checkpoint/state.json"), "{}").unwrap();
+    let err = run(&spec).unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+}
+
+/// Epochs recorded in a run's checkpoint so far.
+fn checkpointed_epochs(run: &Path) -> usize {
+    std::fs::read_to_string(run.join("checkpoint/state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["history"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+fn train_args(root: &Path, out: &Path, cache: &Path, epochs: usize) -> Vec<String> {
+    [
+        "train",
+        "--model",
+        "baseline",
+        "--profile",
+        "smoke",
+        "--device",
+        "cpu",
+        "--all-images",
+        "--size",
+        "32",
+        "--batch",
+        "16",
+        "--no-download",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "--epochs".into(),
+        epochs.to_string(),
+        "--data-dir".into(),
+        root.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+    ])
+    .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_with_nothing_lost() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 40, true);
+    let cache = tmp.path().join("cache");
+    let epochs = 6;
+
+    let reference = tmp.path().join("reference");
+    let status = cli()
+        .args(train_args(&root, &reference, &cache, epochs))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let killed = tmp.path().join("killed");
+    let mut child = cli()
+        .args(train_args(&root, &killed, &cache, epochs))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while checkpointed_epochs(&killed) < 2 {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let done = checkpointed_epochs(&killed);
+    assert!((2..epochs).contains(&done), "killed after {done} epochs");
+    assert!(!killed.join("model.bpk").exists());
+
+    // Without --resume the half-finished run is refused, with it completed.
+    let refused = cli()
+        .args(train_args(&root, &killed, &cache, epochs))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let status = cli()
+        .args(train_args(&root, &killed, &cache, epochs))
+        .arg("--resume")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let losses = |run: &PathBuf| {
+        read_history(&run.join(HISTORY_FILE))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.epoch, r.train_loss, r.val_loss))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses(&killed), losses(&reference));
+    assert_eq!(
+        std::fs::read(killed.join("scores.csv")).unwrap(),
+        std::fs::read(reference.join("scores.csv")).unwrap()
+    );
+}
+
+#[test]
+fn smoke_training_on_the_real_dataset_lowers_the_loss() {
+    let Some(root) = common::real_dataset("smoke_training_on_the_real_dataset_lowers_the_loss")
+    else {
+        return;
+    };
+    let tmp = TempDir::new().unwrap();
+    let spec = RunSpec {
+        data_dir: root,
+        pool: None,
+        image_size: None,
+        epochs: Some(3),
+        batch_size: None,
+        architecture: Architecture::Improved2,
+        ..spec(Path::new(""), &tmp, "smoke")
+    };
+    let outcome = run(&spec).unwrap();
+    let history = &outcome.trained.history;
+    assert_eq!(outcome.prepared.manifest.len(), 102 * 4);
+    assert!(
+        history[2].train_loss < history[0].train_loss,
+        "train loss did not decrease: {history:?}"
+    );
+    assert!(history.iter().all(|r| r.val_loss.is_finite()));
+    assert_eq!(outcome.record.test_images, outcome.scores.len());
+    assert!(outcome.record.test_auroc.is_finite());
+}
