@@ -12,7 +12,7 @@ setup:
 	@bash scripts/setup.sh
 
 reproduce: setup
-	$(CARGO) run --release -- prepare $(ARGS)
+	$(CARGO) run -- prepare $(ARGS)
 
 test: setup
 	@if [ -z "$${CALTECH101_DIR:-}" ]; then \
@@ -20,13 +20,14 @@ test: setup
 	  echo "!!! Set it to a Caltech-101 copy (holding 101_ObjectCategories/) to run them."; \
 	fi
 	$(CARGO) fmt --all -- --check
-	$(CARGO) test --release
+	$(CARGO) test
 
 bench-deps: setup
 	.venv/bin/python -m pip install --disable-pip-version-check -q -r bench/requirements.txt
 
 bench: bench-deps
-	$(CARGO) run --release -- bench prepare
+	$(CARGO) run -- bench prepare
+	$(CARGO) run -- bench train
 
 lab: setup
 	.venv/bin/jupyter lab notebooks/

@@ -48,6 +48,23 @@ pub struct RgbImage {
 /// Decodes a JPEG file's bytes to RGB. The error is a reason, to be paired
 /// with the file name by the caller.
 pub fn decode_jpeg_rgb(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, String> {
+    let mut image = RgbImage {
+        width: 0,
+        height: 0,
+        pixels: Vec::new(),
+    };
+    decode_jpeg_rgb_into(bytes, limits, &mut image)?;
+    Ok(image)
+}
+
+/// [`decode_jpeg_rgb`] into an existing image, reusing its pixel buffer: a
+/// decoded image is larger than the allocator's mmap threshold, so a fresh
+/// buffer per image would cost system calls and page faults.
+pub fn decode_jpeg_rgb_into(
+    bytes: &[u8],
+    limits: DecodeLimits,
+    image: &mut RgbImage,
+) -> Result<(), String> {
     if bytes.is_empty() {
         return Err("empty file".into());
     }
@@ -73,20 +90,21 @@ pub fn decode_jpeg_rgb(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, S
             limits.max_side
         ));
     }
-    let pixels = decoder
-        .decode()
-        .map_err(|e| format!("corrupt or truncated JPEG ({e})"))?;
-    if pixels.len() != width * height * 3 {
+    let len = decoder
+        .output_buffer_size()
+        .ok_or_else(|| "JPEG header without an output size".to_string())?;
+    if len != width * height * 3 {
         return Err(format!(
-            "decoder returned {} bytes for a {width}x{height} RGB image",
-            pixels.len()
+            "decoder wants {len} bytes for a {width}x{height} RGB image"
         ));
     }
-    Ok(RgbImage {
-        width,
-        height,
-        pixels,
-    })
+    image.pixels.resize(len, 0);
+    decoder
+        .decode_into(&mut image.pixels)
+        .map_err(|e| format!("corrupt or truncated JPEG ({e})"))?;
+    image.width = width;
+    image.height = height;
+    Ok(())
 }
 
 /// For one output coordinate: the two source coordinates and the weight of
@@ -114,9 +132,34 @@ fn taps(in_size: usize, out_size: usize) -> Vec<Tap> {
         .collect()
 }
 
+/// Interpolates one source row horizontally: `out[x] = l + (u - l) * lerp`,
+/// TensorFlow's `top`/`bottom` term, for every output column and channel.
+fn interpolate_row(src_row: &[u8], xs: &[Tap], out: &mut [f32]) {
+    let (pixels, _) = src_row.as_chunks::<3>();
+    let (out, _) = out.as_chunks_mut::<3>();
+    for (tap, o) in xs.iter().zip(out) {
+        let (l, u) = (pixels[tap.lower], pixels[tap.upper]);
+        *o = [0, 1, 2].map(|c| {
+            let (l, u) = (f32::from(l[c]), f32::from(u[c]));
+            l + (u - l) * tap.lerp
+        });
+    }
+}
+
+/// Rounds half up; `v` is within 0..=255 (a convex combination of bytes).
+/// Cheaper than `f32::round`, which is a libm call without SSE4.1.
+fn round_to_u8(v: f32) -> u8 {
+    let floor = v as u8;
+    floor + u8::from(v - f32::from(floor) >= 0.5)
+}
+
 /// Resizes an RGB image to `out_width` × `out_height` with TensorFlow's
 /// bilinear kernel (see the module docs), writing into `out`, which must hold
 /// `out_width * out_height * 3` bytes.
+///
+/// Rows are interpolated horizontally once each and reused by the (up to
+/// two) output rows that read them, then blended vertically; the arithmetic
+/// is TensorFlow's, term for term.
 ///
 /// # Panics
 /// If `out` has the wrong length or the source is empty.
@@ -126,23 +169,25 @@ pub fn resize_bilinear(src: &RgbImage, out_width: usize, out_height: usize, out:
     let xs = taps(src.width, out_width);
     let ys = taps(src.height, out_height);
     let row_len = src.width * 3;
-    for (y, ty) in ys.iter().enumerate() {
-        let top = &src.pixels[ty.lower * row_len..][..row_len];
-        let bottom = &src.pixels[ty.upper * row_len..][..row_len];
-        let out_row = &mut out[y * out_width * 3..][..out_width * 3];
-        for (x, tx) in xs.iter().enumerate() {
-            let (l, u) = (tx.lower * 3, tx.upper * 3);
-            for c in 0..3 {
-                let tl = f32::from(top[l + c]);
-                let tr = f32::from(top[u + c]);
-                let bl = f32::from(bottom[l + c]);
-                let br = f32::from(bottom[u + c]);
-                let t = tl + (tr - tl) * tx.lerp;
-                let b = bl + (br - bl) * tx.lerp;
-                let v = t + (b - t) * ty.lerp;
-                // Values are convex combinations of u8, so within 0..=255.
-                out_row[x * 3 + c] = v.round() as u8;
+    let source_row = |y: usize| &src.pixels[y * row_len..][..row_len];
+    // Horizontal results for the current top and bottom source rows.
+    let mut top = (usize::MAX, vec![0f32; out_width * 3]);
+    let mut bottom = (usize::MAX, vec![0f32; out_width * 3]);
+    for (ty, out_row) in ys.iter().zip(out.chunks_exact_mut(out_width * 3)) {
+        if top.0 != ty.lower {
+            if bottom.0 == ty.lower {
+                std::mem::swap(&mut top, &mut bottom);
+            } else {
+                interpolate_row(source_row(ty.lower), &xs, &mut top.1);
+                top.0 = ty.lower;
             }
+        }
+        if bottom.0 != ty.upper {
+            interpolate_row(source_row(ty.upper), &xs, &mut bottom.1);
+            bottom.0 = ty.upper;
+        }
+        for ((o, &t), &b) in out_row.iter_mut().zip(&top.1).zip(&bottom.1) {
+            *o = round_to_u8(t + (b - t) * ty.lerp);
         }
     }
 }
