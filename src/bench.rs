@@ -15,7 +15,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::data::{Caltech101, Manifest, PoolSize, PreprocessConfig, SplitConfig, preprocess};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::model::{Architecture, ModelConfig};
 
 /// One side of a benchmark.
@@ -64,10 +64,7 @@ pub fn bench_prepare(data_dir: &Path, size: usize, scratch: &Path) -> Result<Mea
     let seconds = start.elapsed().as_secs_f64();
     let images = done.cache.len();
     drop(done);
-    std::fs::remove_dir_all(scratch).map_err(|source| Error::Io {
-        path: scratch.to_path_buf(),
-        source,
-    })?;
+    std::fs::remove_dir_all(scratch).at(scratch)?;
     Ok(Measurement {
         name: "caltech_anomaly prepare".into(),
         images,
@@ -125,10 +122,7 @@ pub fn run_peer(python: &Path, script: &Path, args: &[String]) -> Result<Measure
         .arg(script)
         .args(args)
         .output()
-        .map_err(|source| Error::Io {
-            path: python.to_path_buf(),
-            source,
-        })?;
+        .at(python)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(Error::InvalidParameter(format!(

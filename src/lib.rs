@@ -11,12 +11,14 @@
 //! |---|---|
 //! | 4 Loading and preprocess | [`data`]: dataset scan, download, split, image cache |
 //! | 5 Autoencoder | [`model`], [`train`], [`score`], run orchestration in [`run`] |
+//! | 6 Anomaly detection | [`detect`] |
 //! | 7 Evaluation | [`evaluate`] |
 //!
 //! The `caltech-anomaly` binary and the notebooks call the same functions.
 
 pub mod bench;
 pub mod data;
+pub mod detect;
 pub mod device;
 pub mod error;
 pub mod evaluate;

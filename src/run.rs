@@ -12,7 +12,7 @@ use crate::data::{
     PoolSize, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare,
 };
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
-use crate::error::Result;
+use crate::error::{IoContext, Result};
 use crate::evaluate::auroc;
 use crate::fsutil::write_bytes_atomic;
 use crate::model::{Architecture, ModelConfig};
@@ -231,9 +231,5 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome> {
 /// Reads a run's `run.json`.
 pub fn read_record(run_dir: &Path) -> Result<RunRecord> {
     let path = run_dir.join(RUN_FILE);
-    let bytes = std::fs::read(&path).map_err(|source| crate::Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(serde_json::from_slice(&bytes)?)
+    Ok(serde_json::from_slice(&std::fs::read(&path).at(&path)?)?)
 }

@@ -202,6 +202,7 @@ fn a_killed_run_resumes_with_nothing_lost() {
     let reference = tmp.path().join("reference");
     let status = cli()
         .args(train_args(&root, &reference, &cache, epochs))
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .unwrap();
@@ -238,6 +239,7 @@ fn a_killed_run_resumes_with_nothing_lost() {
     let status = cli()
         .args(train_args(&root, &killed, &cache, epochs))
         .arg("--resume")
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .unwrap();

@@ -1,0 +1,411 @@
+//! Report section 6: anomaly detection by thresholding the reconstruction
+//! error. An image is flagged when its error lies strictly above a
+//! threshold; the true anomalies are the held-out class
+//! (`BACKGROUND_Google` in the report).
+
+use std::path::Path;
+
+use polars::prelude::{Column, DataFrame, PolarsResult};
+use serde::Serialize;
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::write_atomic;
+use crate::score::ScoreRow;
+
+/// The report's percentile sweep.
+pub const DEFAULT_PERCENTILES: [f64; 5] = [75.0, 80.0, 85.0, 90.0, 95.0];
+
+/// The one definition of "flagged" used by every table of sections 6 and 7.
+pub(crate) fn is_flagged(error: f64, threshold: f64) -> bool {
+    error > threshold
+}
+
+/// Rejects an empty slice or one holding NaN or an infinity.
+pub(crate) fn check_finite(values: &[f64], what: &str) -> Result<()> {
+    if values.is_empty() {
+        return Err(Error::InvalidParameter(format!("{what} are empty")));
+    }
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::InvalidParameter(format!(
+            "{what} must be finite, entry {i} is {v}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_percentile(p: f64) -> Result<()> {
+    if !(0.0..=100.0).contains(&p) {
+        return Err(Error::InvalidParameter(format!(
+            "percentile {p} is outside 0..=100"
+        )));
+    }
+    Ok(())
+}
+
+/// The `p`-th percentile of `values`, as `numpy.percentile` computes it by
+/// default: linear interpolation between the closest ranks, at rank
+/// `p / 100 · (n − 1)` of the sorted values.
+///
+/// Errors on empty or non-finite `values` and on `p` outside `0..=100`.
+///
+/// ```
+/// use caltech_anomaly::detect::percentile;
+/// assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0], 75.0)?, 3.25);
+/// assert!(percentile(&[1.0], 101.0).is_err());
+/// # Ok::<(), caltech_anomaly::Error>(())
+/// ```
+pub fn percentile(values: &[f64], p: f64) -> Result<f64> {
+    check_finite(values, "percentile input values")?;
+    check_percentile(p)?;
+    Ok(percentile_of_sorted(&sorted(values), p))
+}
+
+fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+}
+
+/// [`percentile`] of already sorted, checked values. The arithmetic follows
+/// numpy's (`(n − 1) · q` and its two-sided lerp) so that results agree to
+/// the last bit.
+fn percentile_of_sorted(sorted: &[f64], p: f64) -> f64 {
+    let last = sorted.len() - 1;
+    let rank = last as f64 * (p / 100.0);
+    let below = rank.floor();
+    // `rank` lies in 0..=last, so the cast is exact.
+    let i = below as usize;
+    if i >= last {
+        return sorted[last];
+    }
+    let (a, b, t) = (sorted[i], sorted[i + 1], rank - below);
+    let diff = b - a;
+    if t >= 0.5 {
+        b - diff * (1.0 - t)
+    } else {
+        a + diff * t
+    }
+}
+
+/// Where a detection threshold comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdSource {
+    /// The report's definition: the p-th percentile of the test errors
+    /// themselves. It uses no label, but it does look at the test set, so
+    /// about `1 − p/100` of all test images are flagged by construction.
+    TestPercentile,
+    /// The p-th percentile of the validation errors, which hold normal
+    /// images only: a threshold fixed before the test set is seen.
+    ValidationPercentile,
+}
+
+impl ThresholdSource {
+    /// The name in the CSV and DataFrame `source` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThresholdSource::TestPercentile => "test_percentile",
+            ThresholdSource::ValidationPercentile => "validation_percentile",
+        }
+    }
+}
+
+impl std::fmt::Display for ThresholdSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of the detection table (the report's `get_detection_result`
+/// for one percentile).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DetectionRow {
+    pub percentile: f64,
+    pub source: ThresholdSource,
+    pub threshold: f64,
+    /// Test images with an error strictly above the threshold.
+    pub flagged: usize,
+    /// Normal images flagged: false positives.
+    pub clean_flagged: usize,
+    /// Held-out images flagged: true positives.
+    pub held_out_flagged: usize,
+    pub clean_total: usize,
+    pub held_out_total: usize,
+    /// `1 − p/100`: the fraction of normal images expected above a
+    /// percentile threshold when they follow the distribution it was taken
+    /// from (for [`ThresholdSource::TestPercentile`], that is the whole test
+    /// set, anomalies included).
+    pub expected_fpr: f64,
+    /// `clean_flagged / clean_total`; NaN without normal images.
+    pub achieved_fpr: f64,
+    /// `held_out_flagged / held_out_total`; NaN without held-out images.
+    pub tpr: f64,
+}
+
+/// The detection table: for every percentile, a row with the report's
+/// test-percentile threshold and, when `validation_errors` is given, a row
+/// with the validation-percentile threshold right after it.
+///
+/// Errors on empty `test`, `percentiles` or `validation_errors`, on
+/// non-finite errors and on percentiles outside `0..=100`.
+///
+/// ```
+/// use caltech_anomaly::data::Split;
+/// use caltech_anomaly::detect::{ThresholdSource, detection_table};
+/// use caltech_anomaly::score::ScoreRow;
+///
+/// let row = |error: f64, held_out: bool| ScoreRow {
+///     path: String::new(),
+///     class: if held_out { "BACKGROUND_Google" } else { "ant" }.into(),
+///     label: 0,
+///     split: Split::Test,
+///     error,
+///     held_out,
+/// };
+/// let test = [row(0.1, false), row(0.2, false), row(0.3, false), row(0.9, true)];
+/// let table = detection_table(&test, Some(&[0.1, 0.15, 0.2]), &[50.0])?;
+/// // Test median 0.25: one clean image and the anomaly lie above it.
+/// assert_eq!(table[0].source, ThresholdSource::TestPercentile);
+/// assert_eq!((table[0].clean_flagged, table[0].held_out_flagged), (1, 1));
+/// // Validation median 0.15: two clean images lie above it.
+/// assert_eq!((table[1].clean_flagged, table[1].held_out_flagged), (2, 1));
+/// # Ok::<(), caltech_anomaly::Error>(())
+/// ```
+pub fn detection_table(
+    test: &[ScoreRow],
+    validation_errors: Option<&[f64]>,
+    percentiles: &[f64],
+) -> Result<Vec<DetectionRow>> {
+    let test_errors: Vec<f64> = test.iter().map(|r| r.error).collect();
+    check_finite(&test_errors, "test errors")?;
+    if percentiles.is_empty() {
+        return Err(Error::InvalidParameter("no percentile given".into()));
+    }
+    for &p in percentiles {
+        check_percentile(p)?;
+    }
+    let test_sorted = sorted(&test_errors);
+    let validation_sorted = match validation_errors {
+        Some(errors) => {
+            check_finite(errors, "validation errors")?;
+            Some(sorted(errors))
+        }
+        None => None,
+    };
+
+    let mut rows = Vec::with_capacity(percentiles.len() * 2);
+    for &p in percentiles {
+        rows.push(detection_row(
+            test,
+            p,
+            ThresholdSource::TestPercentile,
+            percentile_of_sorted(&test_sorted, p),
+        ));
+        if let Some(validation) = &validation_sorted {
+            rows.push(detection_row(
+                test,
+                p,
+                ThresholdSource::ValidationPercentile,
+                percentile_of_sorted(validation, p),
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+fn detection_row(
+    test: &[ScoreRow],
+    percentile: f64,
+    source: ThresholdSource,
+    threshold: f64,
+) -> DetectionRow {
+    let (mut clean_flagged, mut held_out_flagged, mut held_out_total) = (0, 0, 0);
+    for row in test {
+        let flagged = is_flagged(row.error, threshold);
+        if row.held_out {
+            held_out_total += 1;
+            held_out_flagged += usize::from(flagged);
+        } else {
+            clean_flagged += usize::from(flagged);
+        }
+    }
+    let clean_total = test.len() - held_out_total;
+    DetectionRow {
+        percentile,
+        source,
+        threshold,
+        flagged: clean_flagged + held_out_flagged,
+        clean_flagged,
+        held_out_flagged,
+        clean_total,
+        held_out_total,
+        expected_fpr: 1.0 - percentile / 100.0,
+        achieved_fpr: clean_flagged as f64 / clean_total as f64,
+        tpr: held_out_flagged as f64 / held_out_total as f64,
+    }
+}
+
+/// Writes the detection table as CSV, atomically.
+pub fn write_detection_csv(path: &Path, rows: &[DetectionRow]) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut writer = csv::Writer::from_writer(w);
+        for row in rows {
+            writer.serialize(row)?;
+        }
+        writer.flush().at(path)
+    })
+}
+
+/// The detection table as a polars DataFrame, for notebooks.
+pub fn detection_dataframe(rows: &[DetectionRow]) -> PolarsResult<DataFrame> {
+    let f = |get: fn(&DetectionRow) -> f64| rows.iter().map(get).collect::<Vec<_>>();
+    let n =
+        |get: fn(&DetectionRow) -> usize| rows.iter().map(|r| get(r) as u64).collect::<Vec<_>>();
+    DataFrame::new_infer_height(vec![
+        Column::new("percentile".into(), f(|r| r.percentile)),
+        Column::new(
+            "source".into(),
+            rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new("threshold".into(), f(|r| r.threshold)),
+        Column::new("flagged".into(), n(|r| r.flagged)),
+        Column::new("clean_flagged".into(), n(|r| r.clean_flagged)),
+        Column::new("held_out_flagged".into(), n(|r| r.held_out_flagged)),
+        Column::new("clean_total".into(), n(|r| r.clean_total)),
+        Column::new("held_out_total".into(), n(|r| r.held_out_total)),
+        Column::new("expected_fpr".into(), f(|r| r.expected_fpr)),
+        Column::new("achieved_fpr".into(), f(|r| r.achieved_fpr)),
+        Column::new("tpr".into(), f(|r| r.tpr)),
+    ])
+}
+
+/// How many test images a class has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClassCount {
+    pub class: String,
+    pub images: usize,
+    /// Whether the class is held out (its images are the anomalies).
+    pub held_out: bool,
+}
+
+/// Images per class of the test set, most frequent first (ties by class
+/// name).
+pub fn class_counts(test: &[ScoreRow]) -> Vec<ClassCount> {
+    let mut counts: Vec<ClassCount> = Vec::new();
+    for row in test {
+        match counts.iter_mut().find(|c| c.class == row.class) {
+            Some(count) => {
+                count.images += 1;
+                count.held_out |= row.held_out;
+            }
+            None => counts.push(ClassCount {
+                class: row.class.clone(),
+                images: 1,
+                held_out: row.held_out,
+            }),
+        }
+    }
+    counts.sort_by(|a, b| b.images.cmp(&a.images).then_with(|| a.class.cmp(&b.class)));
+    counts
+}
+
+/// [`class_counts`] as a polars DataFrame with columns `class`, `images`,
+/// `held_out`.
+pub fn class_counts_dataframe(counts: &[ClassCount]) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        Column::new(
+            "class".into(),
+            counts.iter().map(|c| c.class.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "images".into(),
+            counts.iter().map(|c| c.images as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "held_out".into(),
+            counts.iter().map(|c| c.held_out).collect::<Vec<_>>(),
+        ),
+    ])
+}
+
+/// A flagged test image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outlier {
+    /// Its row in the test slice.
+    pub index: usize,
+    pub path: String,
+    pub class: String,
+    pub error: f64,
+    /// Whether it is a true anomaly (held-out class).
+    pub is_anomaly: bool,
+}
+
+/// The test images with an error strictly above `threshold`, largest error
+/// first (ties in test order). A NaN threshold flags nothing.
+pub fn outliers(test: &[ScoreRow], threshold: f64) -> Vec<Outlier> {
+    let mut found: Vec<Outlier> = test
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| is_flagged(row.error, threshold))
+        .map(|(index, row)| Outlier {
+            index,
+            path: row.path.clone(),
+            class: row.class.clone(),
+            error: row.error,
+            is_anomaly: row.held_out,
+        })
+        .collect();
+    // Stable sort: equal errors keep their test order.
+    found.sort_by(|a, b| b.error.total_cmp(&a.error));
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+
+    #[test]
+    fn percentile_matches_numpy() {
+        // Expected values from numpy.percentile (numpy 2.4, method="linear").
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 75.0).unwrap(), 3.25);
+        let v = [15.0, 20.0, 35.0, 40.0, 50.0];
+        assert_abs_diff_eq!(percentile(&v, 40.0).unwrap(), 29.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(percentile(&v, 5.0).unwrap(), 16.0, epsilon = 1e-12);
+        assert_abs_diff_eq!(percentile(&v, 30.0).unwrap(), 23.0, epsilon = 1e-12);
+        assert_eq!(percentile(&v, 0.0).unwrap(), 15.0);
+        assert_eq!(percentile(&v, 50.0).unwrap(), 35.0);
+        assert_eq!(percentile(&v, 100.0).unwrap(), 50.0);
+        assert_abs_diff_eq!(
+            percentile(&[10.0, 1.0, 7.0, 3.0], 33.3).unwrap(),
+            2.998,
+            epsilon = 1e-12
+        );
+        assert_eq!(percentile(&[3.0], 37.0).unwrap(), 3.0);
+    }
+
+    #[test]
+    fn percentile_rejects_bad_input() {
+        for bad in [-0.1, 100.5, f64::NAN, f64::INFINITY] {
+            assert!(matches!(
+                percentile(&[1.0, 2.0], bad),
+                Err(Error::InvalidParameter(_))
+            ));
+        }
+        assert!(matches!(
+            percentile(&[], 50.0),
+            Err(Error::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            percentile(&[1.0, f64::NAN], 50.0),
+            Err(Error::InvalidParameter(_))
+        ));
+    }
+
+    #[test]
+    fn flagging_is_strictly_above() {
+        assert!(!is_flagged(1.0, 1.0));
+        assert!(is_flagged(1.0 + 1e-12, 1.0));
+        assert!(!is_flagged(1.0, f64::NAN));
+    }
+}
