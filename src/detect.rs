@@ -8,8 +8,8 @@ use std::path::Path;
 use polars::prelude::{Column, DataFrame, PolarsResult};
 use serde::Serialize;
 
-use crate::error::{Error, IoContext, Result};
-use crate::fsutil::write_atomic;
+use crate::error::{Error, Result};
+use crate::fsutil::write_csv_atomic;
 use crate::score::ScoreRow;
 
 /// The report's percentile sweep.
@@ -247,13 +247,7 @@ fn detection_row(
 
 /// Writes the detection table as CSV, atomically.
 pub fn write_detection_csv(path: &Path, rows: &[DetectionRow]) -> Result<()> {
-    write_atomic(path, |w| {
-        let mut writer = csv::Writer::from_writer(w);
-        for row in rows {
-            writer.serialize(row)?;
-        }
-        writer.flush().at(path)
-    })
+    write_csv_atomic(path, rows)
 }
 
 /// The detection table as a polars DataFrame, for notebooks.

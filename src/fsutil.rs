@@ -4,6 +4,9 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::error::{IoContext, Result};
 
 /// A sibling path for writing `path` before it is renamed into place. The
@@ -50,4 +53,23 @@ pub fn write_atomic(
 /// [`write_atomic`] for content already in memory.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |w| w.write_all(bytes).at(path))
+}
+
+/// Writes `rows` as CSV with a header row, atomically.
+pub fn write_csv_atomic<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut writer = csv::Writer::from_writer(w);
+        for row in rows {
+            writer.serialize(row)?;
+        }
+        writer.flush().at(path)
+    })
+}
+
+/// Reads a CSV file written by [`write_csv_atomic`].
+pub fn read_csv<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut reader = csv::Reader::from_path(path)?;
+    Ok(reader
+        .deserialize()
+        .collect::<std::result::Result<_, _>>()?)
 }

@@ -11,7 +11,7 @@ use crate::data::cache::hwc_u8_to_chw_unit;
 use crate::data::image::{DecodeLimits, decode_jpeg_rgb, resize_bilinear};
 use crate::data::{ImageCache, Prepared, Split};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{read_csv, write_csv_atomic};
 use crate::model::Autoencoder;
 use crate::train::{batch_tensor, per_image_mse};
 
@@ -73,21 +73,14 @@ pub fn score_split(
         .collect()
 }
 
+/// Writes `scores.csv` atomically.
 pub fn write_scores(path: &Path, rows: &[ScoreRow]) -> Result<()> {
-    write_atomic(path, |w| {
-        let mut writer = csv::Writer::from_writer(w);
-        for row in rows {
-            writer.serialize(row)?;
-        }
-        writer.flush().at(path)
-    })
+    write_csv_atomic(path, rows)
 }
 
+/// Reads `scores.csv`.
 pub fn read_scores(path: &Path) -> Result<Vec<ScoreRow>> {
-    let mut reader = csv::Reader::from_path(path)?;
-    Ok(reader
-        .deserialize()
-        .collect::<std::result::Result<_, _>>()?)
+    read_csv(path)
 }
 
 /// An image, its reconstruction and the per-pixel squared error.

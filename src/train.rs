@@ -310,10 +310,16 @@ pub fn train(
             val_loss,
             seconds: started.elapsed().as_secs_f64(),
         });
-        progress.println(format!(
-            "epoch {epoch}/{}: train loss {train_loss:.6}, validation loss {val_loss:.6}",
-            config.epochs
-        ));
+        if options.show_progress {
+            // Printed beside the bar, and also when stderr is not a terminal
+            // (the bar then hides itself, and its `println` with it).
+            progress.suspend(|| {
+                eprintln!(
+                    "epoch {epoch}/{}: train loss {train_loss:.6}, validation loss {val_loss:.6}",
+                    config.epochs
+                )
+            });
+        }
         if val_loss < state.best_val_loss {
             state.best_val_loss = val_loss;
             state.best_epoch = epoch;

@@ -112,15 +112,7 @@ pub fn prepare(config: &PrepareConfig) -> Result<Prepared> {
         &config.run_dir.join(PREPARE_FILE),
         &serde_json::to_vec_pretty(&record)?,
     )?;
-    Ok(Prepared {
-        config: record.config,
-        class_names: record.class_names,
-        manifest,
-        cache,
-        skipped_images: record.skipped_images,
-        skipped_classes: record.skipped_classes,
-        reused_cache: reused,
-    })
+    Ok(Prepared::from_record(record, manifest, cache, reused))
 }
 
 impl Prepared {
@@ -152,15 +144,24 @@ impl Prepared {
                 ),
             });
         }
-        Ok(Self {
+        Ok(Self::from_record(record, manifest, cache, true))
+    }
+
+    fn from_record(
+        record: PrepareRecord,
+        manifest: Manifest,
+        cache: ImageCache,
+        reused_cache: bool,
+    ) -> Self {
+        Self {
             config: record.config,
             class_names: record.class_names,
             manifest,
             cache,
             skipped_images: record.skipped_images,
             skipped_classes: record.skipped_classes,
-            reused_cache: true,
-        })
+            reused_cache,
+        }
     }
 
     /// Counts per split and of the held-out classes.
