@@ -13,6 +13,7 @@
 //! | 5 Autoencoder | [`model`], [`train`], [`score`], run orchestration in [`run`] |
 //! | 6 Anomaly detection | [`detect`] |
 //! | 7 Evaluation | [`evaluate`] |
+//! | 8 Model refinement | [`refine`] |
 //!
 //! The `caltech-anomaly` binary and the notebooks call the same functions.
 
@@ -25,6 +26,7 @@ pub mod evaluate;
 pub mod fsutil;
 pub mod model;
 pub mod profile;
+pub mod refine;
 pub mod run;
 pub mod score;
 pub mod train;

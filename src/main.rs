@@ -13,6 +13,7 @@ use caltech_anomaly::data::{
 use caltech_anomaly::device::{DeviceChoice, select_device};
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::profile::Profile;
+use caltech_anomaly::refine::{ComparisonTable, compare_runs};
 use caltech_anomaly::run::{RunSpec, run as run_training};
 use caltech_anomaly::score::{image_paths, score_files};
 use caltech_anomaly::train::load_trained;
@@ -41,6 +42,15 @@ enum Command {
     Train(TrainArgs),
     /// Score images with a trained run (its test split, a folder or one image).
     Score(ScoreArgs),
+    /// Report section 8: compare finished runs (error, AUROC with CI, AUPRC, rates at p80).
+    Compare {
+        /// Run directories written by `train`.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Seed of the bootstrap.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Benchmarks against peers, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -213,6 +223,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Prepare(args) => run_prepare(data_dir, args),
         Command::Train(args) => run_train(data_dir, args),
+        Command::Compare { runs, seed } => {
+            print!("{}", ComparisonTable(&compare_runs(&runs, seed)?));
+            Ok(())
+        }
         Command::Score(args) => {
             let device = select_device(args.device)?;
             let (config, model) = load_trained(&args.run, &device.device)?;

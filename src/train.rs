@@ -21,8 +21,8 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +132,20 @@ pub fn batch_tensor(cache: &ImageCache, rows: &[usize], device: &Device) -> Tens
     let mut values = vec![0f32; rows.len() * 3 * s * s];
     cache.write_batch_nchw(rows, &mut values);
     Tensor::from_data(TensorData::new(values, [rows.len(), 3, s, s]), device)
+}
+
+/// Noise uniform in `[-half_width, half_width]`, drawn from the epoch's
+/// ChaCha8 stream on the host, so that a resumed run adds the same noise.
+fn uniform_noise(
+    rng: &mut ChaCha8Rng,
+    dims: [usize; 4],
+    half_width: f32,
+    device: &Device,
+) -> Tensor<4> {
+    let values: Vec<f32> = (0..dims.iter().product::<usize>())
+        .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * half_width)
+        .collect();
+    Tensor::from_data(TensorData::new(values, dims), device)
 }
 
 /// Per-image MSE, the report's `compute_reconstruction_error`.
@@ -254,6 +268,7 @@ pub fn train(
     );
     progress.set_position((state.history.len() * batches_per_epoch) as u64);
 
+    let noise = config.model.input_noise();
     let mut order = train_rows;
     while state.history.len() < config.epochs && !state.stopped_early {
         let epoch = state.history.len() + 1;
@@ -268,7 +283,11 @@ pub fn train(
         let mut loss_sum: Option<Tensor<1>> = None;
         for (i, rows) in order.chunks(config.batch_size).enumerate() {
             let x = batch_tensor(&prepared.cache, rows, &train_device);
-            let loss = (model.forward(x.clone()) - x).powi_scalar(2).mean();
+            let input = match noise {
+                0.0 => x.clone(),
+                _ => x.clone() + uniform_noise(&mut rng, x.dims(), noise, &train_device),
+            };
+            let loss = (model.forward(input) - x).powi_scalar(2).mean();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(config.learning_rate, model, grads);
             let weighted = loss.detach().inner().mul_scalar(rows.len() as f64);

@@ -1,0 +1,95 @@
+//! Report section 8: the comparison table, from hand-made runs.
+
+use std::path::Path;
+
+use caltech_anomaly::data::Split;
+use caltech_anomaly::evaluate::{auprc, auroc};
+use caltech_anomaly::model::Architecture;
+use caltech_anomaly::profile::Profile;
+use caltech_anomaly::refine::{ComparisonTable, compare_runs};
+use caltech_anomaly::run::{RUN_FILE, RunRecord, Timings};
+use caltech_anomaly::score::{SCORES_FILE, ScoreRow, write_scores};
+use tempfile::TempDir;
+
+/// A run directory whose test errors are `errors`, the last `anomalies`
+/// of them held out.
+fn fake_run(dir: &Path, architecture: Architecture, errors: &[f64], anomalies: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let n = errors.len();
+    let rows: Vec<ScoreRow> = errors
+        .iter()
+        .enumerate()
+        .map(|(i, &error)| {
+            let held_out = i >= n - anomalies;
+            ScoreRow {
+                path: format!("101_ObjectCategories/x/image_{i:04}.jpg"),
+                class: if held_out { "background_google" } else { "ant" }.into(),
+                label: if held_out { 4 } else { 3 },
+                split: Split::Test,
+                error,
+                held_out,
+            }
+        })
+        .collect();
+    write_scores(&dir.join(SCORES_FILE), &rows).unwrap();
+    let record = RunRecord {
+        architecture,
+        profile: Profile::Smoke,
+        profile_reason: "requested".into(),
+        seed: 1,
+        device: "cpu".into(),
+        device_reason: "requested".into(),
+        crate_version: "0".into(),
+        libtorch_version: "2.9.0".into(),
+        git_commit: "x".into(),
+        manifest_sha256: "x".into(),
+        parameters: 1000,
+        epochs_run: 1,
+        best_epoch: 1,
+        timings: Timings {
+            prepare_s: 1.0,
+            train_s: 12.0,
+            score_s: 1.0,
+        },
+        test_images: n,
+        mean_test_error: 0.0,
+        test_auroc: 0.0,
+    };
+    std::fs::write(dir.join(RUN_FILE), serde_json::to_vec(&record).unwrap()).unwrap();
+}
+
+#[test]
+fn comparison_rows_are_recomputed_from_scores() {
+    let tmp = TempDir::new().unwrap();
+    // 20 object images with errors 1..=20, then 5 anomalies.
+    let mut errors: Vec<f64> = (1..=20).map(f64::from).collect();
+    errors.extend([25.0, 30.0, 3.5, 40.0, 18.5]);
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    fake_run(&a, Architecture::Baseline, &errors, 5);
+    let reversed: Vec<f64> = errors.iter().map(|e| 100.0 - e).collect();
+    fake_run(&b, Architecture::Improved1, &reversed, 5);
+
+    let rows = compare_runs(&[a.clone(), b], 3).unwrap();
+    let positive: Vec<bool> = (0..25).map(|i| i >= 20).collect();
+    assert_eq!(rows[0].model, "baseline");
+    assert_eq!(rows[0].auroc.estimate, auroc(&errors, &positive));
+    assert!(rows[0].auroc.low <= rows[0].auroc.estimate);
+    assert!(rows[0].auroc.estimate <= rows[0].auroc.high);
+    assert_eq!(rows[0].auprc, auprc(&errors, &positive));
+    approx::assert_relative_eq!(rows[0].mean_test_error, errors.iter().sum::<f64>() / 25.0);
+    // numpy.percentile of the 25 errors at 80 is 18.6: above it lie the
+    // anomalies 25, 30 and 40 (3 of 5) and the object images 19 and 20
+    // (2 of 20).
+    assert_eq!(rows[0].tpr_p80, 3.0 / 5.0);
+    assert_eq!(rows[0].fpr_p80, 2.0 / 20.0);
+    // Reversed errors reverse the ranking.
+    approx::assert_relative_eq!(rows[1].auroc.estimate, 1.0 - rows[0].auroc.estimate);
+
+    let table = ComparisonTable(&rows).to_string();
+    assert!(table.contains("| baseline | 1000 | 12 |"), "{table}");
+    assert_eq!(table.lines().count(), 4);
+
+    assert!(compare_runs(&[], 1).is_err());
+    assert!(compare_runs(&[tmp.path().join("missing")], 1).is_err());
+}
