@@ -533,5 +533,5 @@ fn default_config_is_the_official_archive() {
     assert_eq!(config.url, caltech_anomaly::data::download::CALTECH101_URL);
     assert_eq!(config.md5, caltech_anomaly::data::download::CALTECH101_MD5);
     assert!(config.show_progress);
-    config.validate().unwrap();
+    config.check().unwrap();
 }

@@ -71,7 +71,7 @@ impl Default for DownloadConfig {
 
 impl DownloadConfig {
     /// Checks the url scheme and the checksum's format.
-    pub fn validate(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(Error::InvalidParameter(format!(
                 "download url must start with http:// or https://, got {:?}",
@@ -109,7 +109,7 @@ pub enum DownloadOutcome {
 /// Every failure of the download or the extraction is an
 /// [`Error::Download`]; an invalid `config` is an [`Error::InvalidParameter`].
 pub fn download_dataset(root: &Path, config: &DownloadConfig) -> Result<DownloadOutcome> {
-    config.validate()?;
+    config.check()?;
     if root.join(CLASSES_DIR).exists() {
         return Ok(DownloadOutcome::AlreadyPresent);
     }
