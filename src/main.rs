@@ -231,12 +231,14 @@ fn run(cli: Cli) -> Result<()> {
             let device = select_device(args.device)?;
             let (config, model) = load_trained(&args.run, &device.device)?;
             let paths = image_paths(&args.images)?;
-            println!("path,error");
+            let mut out = csv::Writer::from_writer(std::io::stdout());
+            out.write_record(["path", "error"])?;
             for (path, error) in
                 score_files(&model, config.model.image_size, &paths, &device.device)?
             {
-                println!("{},{error}", path.display());
+                out.write_record([path.display().to_string(), error.to_string()])?;
             }
+            out.flush().map_err(csv::Error::from)?;
             Ok(())
         }
         Command::Bench(BenchCommand::Train {

@@ -202,7 +202,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome> {
         crate_version: env!("CARGO_PKG_VERSION").into(),
         libtorch_version: libtorch_version().into(),
         git_commit: git_commit(),
-        manifest_sha256: prepared.manifest.hash()?,
+        manifest_sha256: prepared.manifest_sha256.clone(),
         parameters: trained.model.num_params(),
         epochs_run: trained.history.len(),
         best_epoch: trained.best_epoch,

@@ -71,6 +71,8 @@ pub struct Prepared {
     pub class_names: Vec<String>,
     /// Row `i` is cache image `i`.
     pub manifest: Manifest,
+    /// SHA-256 of `manifest.csv`.
+    pub manifest_sha256: String,
     pub cache: ImageCache,
     /// Images left out with `skip_bad`.
     pub skipped_images: Vec<SkippedImage>,
@@ -102,12 +104,11 @@ pub fn prepare(config: &PrepareConfig) -> Result<Prepared> {
     let record = PrepareRecord {
         config: config.clone(),
         class_names: dataset.class_names(),
-        manifest_sha256: manifest.hash()?,
+        manifest_sha256: manifest.save(&config.run_dir.join(MANIFEST_FILE))?,
         cache_file: cache.path().to_path_buf(),
         skipped_images: skipped,
         skipped_classes: dataset.skipped_classes().to_vec(),
     };
-    manifest.save(&config.run_dir.join(MANIFEST_FILE))?;
     write_bytes_atomic(
         &config.run_dir.join(PREPARE_FILE),
         &serde_json::to_vec_pretty(&record)?,
@@ -157,6 +158,7 @@ impl Prepared {
             config: record.config,
             class_names: record.class_names,
             manifest,
+            manifest_sha256: record.manifest_sha256,
             cache,
             skipped_images: record.skipped_images,
             skipped_classes: record.skipped_classes,

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::caltech::{BACKGROUND_CLASS, Caltech101};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_bytes_atomic;
 
 /// Which part of the data an image belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -234,10 +234,11 @@ impl Manifest {
         Ok(hex(&Sha256::digest(self.to_csv_bytes()?)))
     }
 
-    /// Writes `manifest.csv` atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    /// Writes `manifest.csv` atomically and returns its [`Manifest::hash`].
+    pub fn save(&self, path: &Path) -> Result<String> {
         let bytes = self.to_csv_bytes()?;
-        write_atomic(path, |w| std::io::Write::write_all(w, &bytes).at(path))
+        write_bytes_atomic(path, &bytes)?;
+        Ok(hex(&Sha256::digest(&bytes)))
     }
 
     /// Reads a manifest written by [`Manifest::save`]. The held-out classes
