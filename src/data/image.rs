@@ -134,15 +134,17 @@ fn taps(in_size: usize, out_size: usize) -> Vec<Tap> {
 
 /// Interpolates one source row horizontally: `out[x] = l + (u - l) * lerp`,
 /// TensorFlow's `top`/`bottom` term, for every output column and channel.
-fn interpolate_row(src_row: &[u8], xs: &[Tap], out: &mut [f32]) {
-    let (pixels, _) = src_row.as_chunks::<3>();
+/// `row` is scratch space for the source row as `f32`.
+fn interpolate_row(src_row: &[u8], xs: &[Tap], row: &mut [f32], out: &mut [f32]) {
+    // Converting once up front keeps the gather below free of conversions.
+    for (dst, &src) in row.iter_mut().zip(src_row) {
+        *dst = f32::from(src);
+    }
+    let (pixels, _) = row.as_chunks::<3>();
     let (out, _) = out.as_chunks_mut::<3>();
     for (tap, o) in xs.iter().zip(out) {
         let (l, u) = (pixels[tap.lower], pixels[tap.upper]);
-        *o = [0, 1, 2].map(|c| {
-            let (l, u) = (f32::from(l[c]), f32::from(u[c]));
-            l + (u - l) * tap.lerp
-        });
+        *o = [0, 1, 2].map(|c| l[c] + (u[c] - l[c]) * tap.lerp);
     }
 }
 
@@ -171,6 +173,7 @@ pub fn resize_bilinear(src: &RgbImage, out_width: usize, out_height: usize, out:
     let row_len = src.width * 3;
     let source_row = |y: usize| &src.pixels[y * row_len..][..row_len];
     // Horizontal results for the current top and bottom source rows.
+    let mut row = vec![0f32; row_len];
     let mut top = (usize::MAX, vec![0f32; out_width * 3]);
     let mut bottom = (usize::MAX, vec![0f32; out_width * 3]);
     for (ty, out_row) in ys.iter().zip(out.chunks_exact_mut(out_width * 3)) {
@@ -178,12 +181,12 @@ pub fn resize_bilinear(src: &RgbImage, out_width: usize, out_height: usize, out:
             if bottom.0 == ty.lower {
                 std::mem::swap(&mut top, &mut bottom);
             } else {
-                interpolate_row(source_row(ty.lower), &xs, &mut top.1);
+                interpolate_row(source_row(ty.lower), &xs, &mut row, &mut top.1);
                 top.0 = ty.lower;
             }
         }
         if bottom.0 != ty.upper {
-            interpolate_row(source_row(ty.upper), &xs, &mut bottom.1);
+            interpolate_row(source_row(ty.upper), &xs, &mut row, &mut bottom.1);
             bottom.0 = ty.upper;
         }
         for ((o, &t), &b) in out_row.iter_mut().zip(&top.1).zip(&bottom.1) {
