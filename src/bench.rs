@@ -11,12 +11,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::data::{Caltech101, Manifest, PoolSize, PreprocessConfig, SplitConfig, preprocess};
 use crate::error::{Error, IoContext, Result};
 use crate::model::{Architecture, ModelConfig};
+use crate::train::{TrainingConfig, train_step};
 
 /// One side of a benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,13 +86,19 @@ pub fn bench_train(
 ) -> Result<Measurement> {
     let device = device.clone().autodiff();
     device.seed(0);
-    let mut model = ModelConfig::new(architecture, size).init(&device)?;
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+    // The training defaults (Adam, lr 1e-3, eps 1e-7) and the training step.
+    let config = TrainingConfig::new(ModelConfig::new(architecture, size));
+    let mut model = config.model.init(&device)?;
+    let mut optimizer = config.optimizer();
     let x = Tensor::<4>::random([batch, 3, size, size], Distribution::Default, &device);
-    let mut step = |model: crate::model::Autoencoder| {
-        let loss = (model.forward(x.clone()) - x.clone()).powi_scalar(2).mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        (optimizer.step(1e-3, model, grads), loss.detach().inner())
+    let mut step = |model| {
+        train_step(
+            model,
+            &mut optimizer,
+            x.clone(),
+            x.clone(),
+            config.learning_rate,
+        )
     };
     for _ in 0..warmup {
         model = step(model).0;

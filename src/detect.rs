@@ -5,12 +5,13 @@
 
 use std::path::Path;
 
-use polars::prelude::{Column, DataFrame, PolarsResult};
+use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_csv_atomic;
 use crate::score::ScoreRow;
+use crate::table::column;
 
 /// The report's percentile sweep.
 pub const DEFAULT_PERCENTILES: [f64; 5] = [75.0, 80.0, 85.0, 90.0, 95.0];
@@ -252,24 +253,18 @@ pub fn write_detection_csv(path: &Path, rows: &[DetectionRow]) -> Result<()> {
 
 /// The detection table as a polars DataFrame, for notebooks.
 pub fn detection_dataframe(rows: &[DetectionRow]) -> PolarsResult<DataFrame> {
-    let f = |get: fn(&DetectionRow) -> f64| rows.iter().map(get).collect::<Vec<_>>();
-    let n =
-        |get: fn(&DetectionRow) -> usize| rows.iter().map(|r| get(r) as u64).collect::<Vec<_>>();
     DataFrame::new_infer_height(vec![
-        Column::new("percentile".into(), f(|r| r.percentile)),
-        Column::new(
-            "source".into(),
-            rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new("threshold".into(), f(|r| r.threshold)),
-        Column::new("flagged".into(), n(|r| r.flagged)),
-        Column::new("clean_flagged".into(), n(|r| r.clean_flagged)),
-        Column::new("held_out_flagged".into(), n(|r| r.held_out_flagged)),
-        Column::new("clean_total".into(), n(|r| r.clean_total)),
-        Column::new("held_out_total".into(), n(|r| r.held_out_total)),
-        Column::new("expected_fpr".into(), f(|r| r.expected_fpr)),
-        Column::new("achieved_fpr".into(), f(|r| r.achieved_fpr)),
-        Column::new("tpr".into(), f(|r| r.tpr)),
+        column("percentile", rows, |r| r.percentile),
+        column("source", rows, |r| r.source.as_str()),
+        column("threshold", rows, |r| r.threshold),
+        column("flagged", rows, |r| r.flagged as u64),
+        column("clean_flagged", rows, |r| r.clean_flagged as u64),
+        column("held_out_flagged", rows, |r| r.held_out_flagged as u64),
+        column("clean_total", rows, |r| r.clean_total as u64),
+        column("held_out_total", rows, |r| r.held_out_total as u64),
+        column("expected_fpr", rows, |r| r.expected_fpr),
+        column("achieved_fpr", rows, |r| r.achieved_fpr),
+        column("tpr", rows, |r| r.tpr),
     ])
 }
 
@@ -307,18 +302,9 @@ pub fn class_counts(test: &[ScoreRow]) -> Vec<ClassCount> {
 /// `held_out`.
 pub fn class_counts_dataframe(counts: &[ClassCount]) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(vec![
-        Column::new(
-            "class".into(),
-            counts.iter().map(|c| c.class.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "images".into(),
-            counts.iter().map(|c| c.images as u64).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "held_out".into(),
-            counts.iter().map(|c| c.held_out).collect::<Vec<_>>(),
-        ),
+        column("class", counts, |c| c.class.as_str()),
+        column("images", counts, |c| c.images as u64),
+        column("held_out", counts, |c| c.held_out),
     ])
 }
 

@@ -7,7 +7,7 @@ use linfa::DatasetBase;
 use linfa::traits::{Fit, Predict};
 use linfa_reduction::Pca;
 use ndarray::{Array2, Axis};
-use polars::prelude::{Column, DataFrame, PolarsResult};
+use polars::prelude::{DataFrame, PolarsResult};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::detect::{check_finite, is_flagged, percentile};
 use crate::error::{Error, Result};
 use crate::score::ScoreRow;
+use crate::table::column;
 
 /// Area under the ROC curve of `scores` (higher means more anomalous) for
 /// labels `positive`: the probability that a random positive scores above a
@@ -574,26 +575,11 @@ pub fn per_class(test: &[ScoreRow], threshold: f64) -> Vec<PerClassRow> {
 /// [`per_class`] as a polars DataFrame, for notebooks.
 pub fn per_class_dataframe(rows: &[PerClassRow]) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(vec![
-        Column::new(
-            "class".into(),
-            rows.iter().map(|r| r.class.as_str()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "images".into(),
-            rows.iter().map(|r| r.images as u64).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "mean_error".into(),
-            rows.iter().map(|r| r.mean_error).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "flagged".into(),
-            rows.iter().map(|r| r.flagged as u64).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "flag_rate".into(),
-            rows.iter().map(|r| r.flag_rate).collect::<Vec<_>>(),
-        ),
+        column("class", rows, |r| r.class.as_str()),
+        column("images", rows, |r| r.images as u64),
+        column("mean_error", rows, |r| r.mean_error),
+        column("flagged", rows, |r| r.flagged as u64),
+        column("flag_rate", rows, |r| r.flag_rate),
     ])
 }
 

@@ -29,6 +29,7 @@ pub mod profile;
 pub mod refine;
 pub mod run;
 pub mod score;
+mod table;
 pub mod train;
 
 pub use error::{Error, Result};

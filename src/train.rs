@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
@@ -58,6 +58,12 @@ pub struct TrainingConfig {
 }
 
 impl TrainingConfig {
+    /// Adam with this configuration's epsilon (the learning rate is given
+    /// per step).
+    pub fn optimizer(&self) -> ModuleOptimizer {
+        AdamConfig::new().with_epsilon(self.adam_epsilon).init()
+    }
+
     pub fn check(&self) -> Result<()> {
         self.model.check()?;
         if self.epochs == 0 || self.batch_size == 0 {
@@ -148,6 +154,22 @@ fn uniform_noise(
     Tensor::from_data(TensorData::new(values, dims), device)
 }
 
+/// One optimisation step: the MSE of `model(input)` against `target`,
+/// backward, and an optimizer step. Returns the updated model and the
+/// batch loss, detached and still on the device (reading it syncs).
+pub fn train_step(
+    model: Autoencoder,
+    optimizer: &mut ModuleOptimizer,
+    input: Tensor<4>,
+    target: Tensor<4>,
+    learning_rate: f64,
+) -> (Autoencoder, Tensor<1>) {
+    let loss = (model.forward(input) - target).powi_scalar(2).mean();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let model = optimizer.step(learning_rate, model, grads);
+    (model, loss.detach().inner())
+}
+
 /// Per-image MSE, the report's `compute_reconstruction_error`.
 ///
 /// # Shapes
@@ -236,7 +258,7 @@ pub fn train(
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let mut model = config.model.init(&train_device)?;
-    let mut optimizer = AdamConfig::new().with_epsilon(config.adam_epsilon).init();
+    let mut optimizer = config.optimizer();
     let mut state = CheckpointState {
         history: Vec::new(),
         best_epoch: 0,
@@ -287,10 +309,9 @@ pub fn train(
                 0.0 => x.clone(),
                 _ => x.clone() + uniform_noise(&mut rng, x.dims(), noise, &train_device),
             };
-            let loss = (model.forward(input) - x).powi_scalar(2).mean();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(config.learning_rate, model, grads);
-            let weighted = loss.detach().inner().mul_scalar(rows.len() as f64);
+            let (next, loss) = train_step(model, &mut optimizer, input, x, config.learning_rate);
+            model = next;
+            let weighted = loss.mul_scalar(rows.len() as f64);
             loss_sum = Some(match loss_sum {
                 Some(s) => s + weighted,
                 None => weighted,
@@ -429,7 +450,7 @@ fn save_checkpoint(
     dir: &Path,
     epoch: usize,
     model: &Autoencoder,
-    optimizer: &burn::optim::ModuleOptimizer,
+    optimizer: &ModuleOptimizer,
     state: &CheckpointState,
 ) -> Result<()> {
     let file = |name: &str, e: usize| -> PathBuf { dir.join(format!("{name}-{e}.bpk")) };

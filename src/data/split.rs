@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use super::caltech::{BACKGROUND_CLASS, Caltech101};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_bytes_atomic;
+use crate::table::column;
 
 /// Which part of the data an image belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -329,30 +330,11 @@ impl SplitSummary {
 
     /// The table as a polars DataFrame, for notebooks.
     pub fn to_dataframe(&self) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
-        use polars::prelude::*;
-        let held_out = self.held_out.join("+");
-        DataFrame::new_infer_height(vec![
-            Column::new(
-                "split".into(),
-                self.rows
-                    .iter()
-                    .map(|r| r.split.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "images".into(),
-                self.rows
-                    .iter()
-                    .map(|r| r.images as u64)
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                format!("held out ({held_out})").into(),
-                self.rows
-                    .iter()
-                    .map(|r| r.held_out as u64)
-                    .collect::<Vec<_>>(),
-            ),
+        let held_out = format!("held out ({})", self.held_out.join("+"));
+        polars::prelude::DataFrame::new_infer_height(vec![
+            column("split", &self.rows, |r| r.split.as_str()),
+            column("images", &self.rows, |r| r.images as u64),
+            column(&held_out, &self.rows, |r| r.held_out as u64),
         ])
     }
 }
