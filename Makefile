@@ -6,13 +6,13 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: setup reproduce test bench bench-deps lab
+.PHONY: setup reproduce test notebooks bench bench-deps lab
 
 setup:
 	@bash scripts/setup.sh
 
 reproduce: setup
-	$(CARGO) run -- prepare $(ARGS)
+	$(CARGO) run -- reproduce $(ARGS)
 
 test: setup
 	@if [ -z "$${CALTECH101_DIR:-}" ]; then \
@@ -21,6 +21,15 @@ test: setup
 	fi
 	$(CARGO) fmt --all -- --check
 	$(CARGO) test
+	@if [ -n "$${CALTECH101_DIR:-}" ]; then \
+	  .venv/bin/python scripts/run_notebooks.py; \
+	else \
+	  echo "!!! CALTECH101_DIR is unset: the notebooks were NOT executed."; \
+	fi
+
+# Executes notebooks 01-05 headless (smoke profile) into notebooks/executed/.
+notebooks: setup
+	.venv/bin/python scripts/run_notebooks.py
 
 bench-deps: setup
 	.venv/bin/python -m pip install --disable-pip-version-check -q -r bench/requirements.txt

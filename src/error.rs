@@ -52,6 +52,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Drawing a figure failed.
+    #[error("plotting: {0}")]
+    Plot(String),
+
+    /// Building a polars table failed.
+    #[error(transparent)]
+    Polars(#[from] polars::prelude::PolarsError),
+
     #[error(transparent)]
     Csv(#[from] csv::Error),
 

@@ -14,22 +14,29 @@
 //! | 6 Anomaly detection | [`detect`] |
 //! | 7 Evaluation | [`evaluate`] |
 //! | 8 Model refinement | [`refine`] |
+//! | all, end to end | [`study`] (step by step, for the notebooks), [`reproduce`] (one run), [`figures`], [`report`] |
+//! | beyond the report | [`aggregate`]: other error aggregations, trivial baselines |
 //!
 //! The `caltech-anomaly` binary and the notebooks call the same functions.
 
+pub mod aggregate;
 pub mod bench;
 pub mod data;
 pub mod detect;
 pub mod device;
 pub mod error;
 pub mod evaluate;
+pub mod figures;
 pub mod fsutil;
 pub mod model;
 pub mod profile;
 pub mod refine;
+pub mod report;
+pub mod reproduce;
 pub mod run;
 pub mod score;
-mod table;
+pub mod study;
+pub mod table;
 pub mod train;
 
 pub use error::{Error, Result};
@@ -42,8 +49,12 @@ pub mod prelude {
     };
     pub use crate::device::{DeviceChoice, select_device};
     pub use crate::error::{Error, Result};
+    pub use crate::figures::Figure;
     pub use crate::model::{Architecture, Autoencoder, ModelConfig};
     pub use crate::profile::Profile;
+    pub use crate::report::Markdown;
+    pub use crate::reproduce::reproduce;
     pub use crate::run::{RunSpec, run};
+    pub use crate::study::{Study, StudyConfig};
     pub use crate::train::{TrainingConfig, train};
 }

@@ -14,8 +14,10 @@ use caltech_anomaly::device::{DeviceChoice, select_device};
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::profile::Profile;
 use caltech_anomaly::refine::{ComparisonTable, compare_runs};
+use caltech_anomaly::reproduce::reproduce;
 use caltech_anomaly::run::{RunSpec, run as run_training};
 use caltech_anomaly::score::{image_paths, score_files};
+use caltech_anomaly::study::{Study, StudyConfig};
 use caltech_anomaly::train::load_trained;
 use caltech_anomaly::{Error, Result};
 
@@ -42,6 +44,10 @@ enum Command {
     Train(TrainArgs),
     /// Score images with a trained run (its test split, a folder or one image).
     Score(ScoreArgs),
+    /// Report sections 4-8 end to end: every figure, table, metrics.json and report.md/html in --out (resumable).
+    Reproduce(StudyArgs),
+    /// Report section 8: train the baseline and Improved1-3 on one split (for --seeds seeds) and compare them.
+    Refine(StudyArgs),
     /// Report section 8: compare finished runs (error, AUROC with CI, AUPRC, rates at p80).
     Compare {
         /// Run directories written by `train`.
@@ -98,6 +104,57 @@ struct TrainArgs {
     /// Fail instead of downloading when the dataset is missing.
     #[arg(long)]
     no_download: bool,
+}
+
+#[derive(Args)]
+struct StudyArgs {
+    /// Settings bundle of every training run.
+    #[arg(long, value_enum, default_value_t = Profile::Auto)]
+    profile: Profile,
+    /// Study directory: runs/, figures/, tables/, metrics.json, report.md, report.html.
+    #[arg(long, default_value = "runs/reproduce")]
+    out: PathBuf,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Seed of the split and of the first training run.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Training seeds of the refinement (seed, seed+1, ...): tables give mean ± std.
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
+    /// Models of the refinement, comma-separated; the first one is the study's main model.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "baseline,improved1,improved2,improved3"
+    )]
+    models: Vec<Architecture>,
+    /// Bootstrap resamples behind each confidence interval.
+    #[arg(long, default_value_t = caltech_anomaly::refine::BOOTSTRAP_RESAMPLES)]
+    resamples: usize,
+    #[arg(long, default_value = "data/cache")]
+    cache_dir: PathBuf,
+    /// Fail instead of downloading when the dataset is missing.
+    #[arg(long)]
+    no_download: bool,
+}
+
+impl StudyArgs {
+    fn into_config(self, data_dir: PathBuf) -> StudyConfig {
+        StudyConfig {
+            profile: self.profile,
+            device: self.device,
+            seed: self.seed,
+            seeds: self.seeds,
+            models: self.models,
+            resamples: self.resamples,
+            cache_dir: self.cache_dir,
+            download: !self.no_download,
+            ..StudyConfig::new(data_dir, self.out)
+        }
+    }
 }
 
 #[derive(Args)]
@@ -223,6 +280,57 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Prepare(args) => run_prepare(data_dir, args),
         Command::Train(args) => run_train(data_dir, args),
+        Command::Reproduce(args) => {
+            let outcome = reproduce(args.into_config(data_dir))?;
+            let m = &outcome.metrics.baseline;
+            println!(
+                "{}: mean test error {:.5}, AUROC {:.3} [{:.3}, {:.3}], AUPRC {:.3}",
+                m.model,
+                m.mean_test_error,
+                m.auroc.estimate,
+                m.auroc.low,
+                m.auroc.high,
+                m.auprc.estimate
+            );
+            print!("{}", ComparisonTable(&outcome.metrics.refinement));
+            println!("files:");
+            for file in &outcome.files {
+                println!("  {}", file.display());
+            }
+            println!("metrics: {}", outcome.metrics_path.display());
+            println!("report:  {}", outcome.report_md.display());
+            println!("         {}", outcome.report_html.display());
+            Ok(())
+        }
+        Command::Refine(args) => {
+            let study = Study::open(args.into_config(data_dir))?;
+            let refinement = study.refinement()?;
+            print!("{}", ComparisonTable(&refinement.rows));
+            if study.config.seeds > 1 {
+                println!("over {} seeds (mean ± std):", study.config.seeds);
+                for s in &refinement.over_seeds {
+                    println!(
+                        "  {:<10} error {:.5} ± {:.5}, AUROC {:.3} ± {:.3}, AUPRC {:.3} ± {:.3}",
+                        s.model,
+                        s.mean_test_error.mean,
+                        s.mean_test_error.std,
+                        s.auroc.mean,
+                        s.auroc.std,
+                        s.auprc.mean,
+                        s.auprc.std
+                    );
+                }
+            }
+            for figure in [
+                study.refinement_reconstructions(6)?,
+                study.refinement_error_bars()?,
+                study.refinement_auroc_bars()?,
+            ] {
+                println!("figure: {}", figure.png.display());
+            }
+            println!("tables: {}", study.table_path("comparison").display());
+            Ok(())
+        }
         Command::Compare { runs, seed } => {
             print!("{}", ComparisonTable(&compare_runs(&runs, seed)?));
             Ok(())

@@ -30,7 +30,11 @@ pub struct RunSpec {
     pub architecture: Architecture,
     pub profile: Profile,
     pub device: DeviceChoice,
+    /// Seed of model initialisation, batch order and noise.
     pub seed: u64,
+    /// Seed of the pool draw and the split; `None` uses `seed`. Fixing it
+    /// while `seed` varies separates training noise from split noise.
+    pub split_seed: Option<u64>,
     pub image_size: Option<usize>,
     pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
@@ -53,6 +57,7 @@ impl RunSpec {
             profile: Profile::Auto,
             device: DeviceChoice::Auto,
             seed: 42,
+            split_seed: None,
             image_size: None,
             epochs: None,
             batch_size: None,
@@ -82,6 +87,7 @@ pub struct RunRecord {
     pub profile: Profile,
     pub profile_reason: String,
     pub seed: u64,
+    pub split_seed: u64,
     pub device: String,
     pub device_reason: String,
     pub crate_version: String,
@@ -145,7 +151,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome> {
         data_dir: spec.data_dir.clone(),
         run_dir: spec.out.clone(),
         split: SplitConfig {
-            seed: spec.seed,
+            seed: spec.split_seed.unwrap_or(spec.seed),
             pool: spec.pool.unwrap_or(settings.pool),
             ..SplitConfig::default()
         },
@@ -197,6 +203,7 @@ pub fn run(spec: &RunSpec) -> Result<RunOutcome> {
         profile,
         profile_reason,
         seed: spec.seed,
+        split_seed: spec.split_seed.unwrap_or(spec.seed),
         device: device.choice.to_string(),
         device_reason: device.reason.clone(),
         crate_version: env!("CARGO_PKG_VERSION").into(),

@@ -37,6 +37,7 @@ fn fake_run(dir: &Path, architecture: Architecture, errors: &[f64], anomalies: u
         profile: Profile::Smoke,
         profile_reason: "requested".into(),
         seed: 1,
+        split_seed: 1,
         device: "cpu".into(),
         device_reason: "requested".into(),
         crate_version: "0".into(),

@@ -1,0 +1,215 @@
+//! Report sections 4-8 end to end: `caltech-anomaly reproduce --profile
+//! smoke` on the real Caltech-101, its files, and `metrics.json` against
+//! numbers recomputed here from the runs' `scores.csv`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use approx::assert_abs_diff_eq;
+use caltech_anomaly::detect::{detection_table, percentile};
+use caltech_anomaly::evaluate::{ConfusionMatrix, auprc, auroc};
+use caltech_anomaly::score::{SCORES_FILE, read_scores};
+use serde_json::Value;
+
+/// Every file a reader of the report expects, relative to the study dir.
+const EXPECTED: &[&str] = &[
+    "metrics.json",
+    "report.md",
+    "report.html",
+    "figures/class_overview.png",
+    "figures/held_out_samples.png",
+    "figures/loss_curves.png",
+    "figures/loss_curves.svg",
+    "figures/reconstructions.png",
+    "figures/error_maps.png",
+    "figures/outliers_p90.png",
+    "figures/roc.png",
+    "figures/roc.svg",
+    "figures/pr.png",
+    "figures/pr.svg",
+    "figures/confusion_p80.png",
+    "figures/confusion_p80.svg",
+    "figures/kde.png",
+    "figures/kde.svg",
+    "figures/pca.png",
+    "figures/pca.svg",
+    "figures/sorted_errors.png",
+    "figures/sorted_errors.svg",
+    "figures/refinement_reconstructions.png",
+    "figures/refinement_error.png",
+    "figures/refinement_error.svg",
+    "figures/refinement_auroc.png",
+    "figures/refinement_auroc.svg",
+    "tables/split_sizes.csv",
+    "tables/classes.csv",
+    "tables/test_class_counts.csv",
+    "tables/thresholds.csv",
+    "tables/outliers_p90.csv",
+    "tables/per_class_p80.csv",
+    "tables/missed_anomalies_p80.csv",
+    "tables/score_aggregation.csv",
+    "tables/trivial_baselines.csv",
+    "tables/comparison.csv",
+    "runs/baseline/scores.csv",
+    "runs/baseline/model.bpk",
+    "runs/baseline/history.csv",
+    "runs/baseline/run.json",
+    "runs/improved1/scores.csv",
+    "runs/improved2/scores.csv",
+    "runs/improved3/scores.csv",
+];
+
+fn reproduce(data: &Path, out: &Path, cache: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_caltech-anomaly"))
+        .args(["--data-dir".as_ref(), data.as_os_str()])
+        .args(["reproduce", "--profile", "smoke", "--device", "cpu"])
+        .args(["--resamples", "200", "--no-download"])
+        .args(["--out".as_ref(), out.as_os_str()])
+        .args(["--cache-dir".as_ref(), cache.as_os_str()])
+        .output()
+        .unwrap()
+}
+
+fn number(v: &Value, pointer: &str) -> f64 {
+    v.pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("metrics.json lacks a number at {pointer}"))
+}
+
+#[test]
+fn reproduce_smoke_writes_every_file_and_true_metrics() {
+    let Some(data) = common::real_dataset("reproduce_smoke_writes_every_file_and_true_metrics")
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("study");
+    let cache = tmp.path().join("cache");
+    let first = reproduce(&data, &out, &cache);
+    assert!(
+        first.status.success(),
+        "reproduce failed: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    for file in EXPECTED {
+        let path = out.join(file);
+        let len = std::fs::metadata(&path)
+            .unwrap_or_else(|_| panic!("{file} is missing"))
+            .len();
+        assert!(len > 0, "{file} is empty");
+    }
+    // It says where everything is.
+    assert!(stdout.contains(&out.join("report.html").display().to_string()));
+    assert!(stdout.contains(&out.join("figures/roc.png").display().to_string()));
+
+    // metrics.json against numbers recomputed from scores.csv.
+    let metrics: Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    let scores = read_scores(&out.join("runs/baseline").join(SCORES_FILE)).unwrap();
+    let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
+    let labels: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
+    let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+    assert_eq!(
+        metrics["baseline"]["test_images"].as_u64(),
+        Some(scores.len() as u64)
+    );
+    assert_eq!(
+        metrics["split"]["test_held_out"].as_u64(),
+        Some(labels.iter().filter(|&&l| l).count() as u64)
+    );
+    assert_abs_diff_eq!(
+        number(&metrics, "/baseline/mean_test_error"),
+        mean,
+        epsilon = 1e-12
+    );
+    assert_abs_diff_eq!(
+        number(&metrics, "/baseline/auroc/estimate"),
+        auroc(&errors, &labels),
+        epsilon = 1e-12
+    );
+    assert_abs_diff_eq!(
+        number(&metrics, "/baseline/auprc/estimate"),
+        auprc(&errors, &labels),
+        epsilon = 1e-12
+    );
+    let low = number(&metrics, "/baseline/auroc/low");
+    let high = number(&metrics, "/baseline/auroc/high");
+    assert!(low <= number(&metrics, "/baseline/auroc/estimate") && low <= high);
+
+    let p80 = percentile(&errors, 80.0).unwrap();
+    let cm = ConfusionMatrix::from_scores(&errors, &labels, p80).unwrap();
+    assert_abs_diff_eq!(number(&metrics, "/baseline/confusion/threshold"), p80);
+    for (key, value) in [("tp", cm.tp), ("fn", cm.fn_), ("tn", cm.tn), ("fp", cm.fp)] {
+        assert_eq!(
+            metrics["baseline"]["confusion"][key].as_u64(),
+            Some(value as u64),
+            "confusion {key}"
+        );
+    }
+    let expected = detection_table(&scores, None, &[75.0, 80.0, 85.0, 90.0, 95.0]).unwrap();
+    let detection: Vec<&Value> = metrics["baseline"]["detection"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["source"] == "test_percentile")
+        .collect();
+    assert_eq!(detection.len(), expected.len());
+    for (got, want) in detection.iter().zip(&expected) {
+        assert_eq!(got["flagged"].as_u64(), Some(want.flagged as u64));
+        assert_eq!(
+            got["held_out_flagged"].as_u64(),
+            Some(want.held_out_flagged as u64)
+        );
+        assert_abs_diff_eq!(got["threshold"].as_f64().unwrap(), want.threshold);
+    }
+    // The refinement rows come from each model's own scores.
+    let rows = metrics["refinement"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for (row, model) in rows
+        .iter()
+        .zip(["baseline", "improved1", "improved2", "improved3"])
+    {
+        assert_eq!(row["model"], model);
+        let s = read_scores(&out.join("runs").join(model).join(SCORES_FILE)).unwrap();
+        let e: Vec<f64> = s.iter().map(|r| r.error).collect();
+        let l: Vec<bool> = s.iter().map(|r| r.held_out).collect();
+        assert_abs_diff_eq!(
+            row["auroc"]["estimate"].as_f64().unwrap(),
+            auroc(&e, &l),
+            epsilon = 1e-12
+        );
+    }
+
+    // The report links what it shows.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for link in ["figures/roc.png", "tables/thresholds.csv", "metrics.json"] {
+        assert!(report.contains(link), "report.md does not link {link}");
+    }
+
+    // A second call reuses the finished runs (no training) and agrees.
+    let model_time = std::fs::metadata(out.join("runs/baseline/model.bpk"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let second = reproduce(&data, &out, &cache);
+    assert!(second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!stderr.contains("epoch 1/"), "retrained: {stderr}");
+    assert_eq!(
+        std::fs::metadata(out.join("runs/baseline/model.bpk"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        model_time
+    );
+    let again: Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    // Numbers from scores.csv agree exactly (PCA and validation errors are
+    // recomputed by the model, so they are not compared bit for bit).
+    for key in ["mean_test_error", "auroc", "auprc", "confusion"] {
+        assert_eq!(again["baseline"][key], metrics["baseline"][key], "{key}");
+    }
+}
