@@ -1129,16 +1129,14 @@ impl Study {
             .map(|s| Bar {
                 label: s.model.clone(),
                 value: s.mean_test_error.mean,
-                whisker: (s.seeds > 1).then(|| {
-                    (
-                        s.mean_test_error.mean - s.mean_test_error.std,
-                        s.mean_test_error.mean + s.mean_test_error.std,
-                    )
-                }),
+                whisker: (s.seeds > 1).then_some((
+                    s.mean_test_error.mean - s.mean_test_error.std,
+                    s.mean_test_error.mean + s.mean_test_error.std,
+                )),
             })
             .collect();
         figures::bar_chart(
-            &seed_title("Mean test reconstruction error per model", &r),
+            &seed_title("Mean test reconstruction error per model", r),
             "mean test MSE",
             &bars,
             &self.figure_stem("refinement_error"),
