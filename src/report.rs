@@ -146,7 +146,8 @@ impl Report {
              <title>{}</title>\n<style>body{{font-family:sans-serif;max-width:60em;margin:auto;\
              padding:1em}}img{{max-width:100%}}table{{border-collapse:collapse;font-size:90%}}\
              td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}\
-             td:first-child,th:first-child{{text-align:left}}figure{{margin:1em 0}}</style>\
+             td:first-child,th:first-child{{text-align:left}}figure{{margin:1em 0}}\
+             pre{{overflow-x:auto;font-size:80%}}</style>\
              </head><body>\n",
             escape(title)
         );
@@ -251,13 +252,30 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Escaped text with Markdown's `**bold**`, `*emphasis*` and `` `code` ``.
+/// A Markdown link `[text](href)` at the start of `text`: its parts and
+/// its length.
+fn link(text: &str) -> Option<(&str, &str, usize)> {
+    let rest = text.strip_prefix('[')?;
+    let close = rest.find("](")?;
+    let end = rest[close + 2..].find(')')?;
+    let label = &rest[..close];
+    let href = &rest[close + 2..close + 2 + end];
+    (!label.contains('[') && !href.contains(' ')).then_some((label, href, close + end + 4))
+}
+
+/// Escaped text with Markdown's `**bold**`, `*emphasis*`, `` `code` `` and
+/// `[links](href)`.
 fn inline(text: &str) -> String {
     let mut out = String::new();
     let mut open = [false; 3];
     let escaped = escape(text);
     let mut rest = escaped.as_str();
     while !rest.is_empty() {
+        if let Some((text, href, len)) = link(rest) {
+            let _ = write!(out, "<a href=\"{href}\">{text}</a>");
+            rest = &rest[len..];
+            continue;
+        }
         let (tag, marker_len, slot) = if rest.starts_with("**") {
             ("strong", 2, 0)
         } else if rest.starts_with('*') {
@@ -287,7 +305,10 @@ mod tests {
         let dir = Path::new("/out");
         let mut report = Report::default();
         report.heading(2, "4. Loading");
-        report.text("The test set holds **42** images of `ant` & co.\n\n- one\n- *two*");
+        report.text(
+            "The test set holds **42** images of `ant` & co.\n\n- one\n- *two*\n\nSee \
+             [the CSV](tables/a.csv).",
+        );
         report.code("a < b");
         report.figure(&Figure {
             title: "ROC <curve>".into(),
@@ -309,6 +330,7 @@ mod tests {
         assert!(html.contains("<code>ant</code> &amp; co."));
         assert!(html.contains("<ul><li>one</li><li><em>two</em></li></ul>"));
         assert!(html.contains("<pre>a &lt; b</pre>"));
+        assert!(html.contains("See <a href=\"tables/a.csv\">the CSV</a>."));
         assert!(md.contains("```text\na < b\n```"));
         assert!(html.contains("<img src=\"figures/roc.png\" alt=\"ROC &lt;curve&gt;\">"));
         assert!(html.contains("<td>1.50000</td>"));
