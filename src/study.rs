@@ -33,8 +33,8 @@ use crate::detect::{
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
 use crate::error::{Error, Result};
 use crate::evaluate::{
-    ConfidenceInterval, ConfusionMatrix, GaussianKde, auprc, auroc, bootstrap_ci, pca_2d,
-    per_class, per_class_dataframe, pr_curve, roc_curve,
+    ConfidenceInterval, ConfusionMatrix, GaussianKde, PerClassRow, auprc, auroc, bootstrap_ci,
+    pca_2d, per_class, per_class_dataframe, pr_curve, roc_curve,
 };
 use crate::figures::{self, Bar, Figure, Series, Tile};
 use crate::model::{Architecture, Autoencoder};
@@ -254,6 +254,8 @@ pub struct Study {
     analysis: OnceCell<Analysis>,
     refinement: OnceCell<Vec<Vec<TrainedRun>>>,
     comparison: OnceCell<Refinement>,
+    auroc_ci: OnceCell<ConfidenceInterval>,
+    auprc_ci: OnceCell<ConfidenceInterval>,
 }
 
 impl std::fmt::Debug for Study {
@@ -309,6 +311,8 @@ impl Study {
             analysis: OnceCell::new(),
             refinement: OnceCell::new(),
             comparison: OnceCell::new(),
+            auroc_ci: OnceCell::new(),
+            auprc_ci: OnceCell::new(),
         })
     }
 
@@ -677,9 +681,18 @@ impl Study {
     /// Mean error and flag rate of each normal class at the `p`-th test
     /// percentile, most often flagged first.
     pub fn per_class(&self, p: f64) -> Result<DataFrame> {
+        let (_, classes) = self.per_class_rows(p)?;
+        Ok(per_class_dataframe(&classes)?)
+    }
+
+    /// The `p`-th percentile threshold and the per-class rows at it; saves
+    /// `per_class_p<p>.csv`.
+    fn per_class_rows(&self, p: f64) -> Result<(f64, Vec<PerClassRow>)> {
         let run = self.baseline()?;
-        let classes = per_class(&run.scores, run.threshold(p)?);
-        self.save_table(&format!("per_class_p{p}"), per_class_dataframe(&classes)?)
+        let threshold = run.threshold(p)?;
+        let classes = per_class(&run.scores, threshold);
+        self.save_table(&format!("per_class_p{p}"), per_class_dataframe(&classes)?)?;
+        Ok((threshold, classes))
     }
 
     /// The evidence behind the report's dataset recommendations: the normal
@@ -687,9 +700,7 @@ impl Study {
     /// held-out images it misses.
     pub fn recommendations(&self, p: f64) -> Result<Markdown> {
         let run = self.baseline()?;
-        let threshold = run.threshold(p)?;
-        let classes = per_class(&run.scores, threshold);
-        self.per_class(p)?;
+        let (threshold, classes) = self.per_class_rows(p)?;
         let missed: Vec<(usize, &ScoreRow)> = run
             .scores
             .iter()
@@ -732,28 +743,34 @@ impl Study {
 
     /// AUROC with its bootstrap interval.
     pub fn auroc(&self) -> Result<ConfidenceInterval> {
-        let run = self.baseline()?;
-        bootstrap_ci(
-            &run.errors(),
-            &run.labels(),
-            auroc,
-            self.config.resamples,
-            self.config.seed,
-            0.95,
-        )
+        self.interval(&self.auroc_ci, auroc)
     }
 
     /// AUPRC with its bootstrap interval.
     pub fn auprc(&self) -> Result<ConfidenceInterval> {
+        self.interval(&self.auprc_ci, auprc)
+    }
+
+    /// The baseline's bootstrap interval of `metric`, computed once: the
+    /// summary, the curves and `metrics.json` all show it.
+    fn interval(
+        &self,
+        cell: &OnceCell<ConfidenceInterval>,
+        metric: fn(&[f64], &[bool]) -> f64,
+    ) -> Result<ConfidenceInterval> {
+        if let Some(ci) = cell.get() {
+            return Ok(*ci);
+        }
         let run = self.baseline()?;
-        bootstrap_ci(
+        let ci = bootstrap_ci(
             &run.errors(),
             &run.labels(),
-            auprc,
+            metric,
             self.config.resamples,
             self.config.seed,
             0.95,
-        )
+        )?;
+        Ok(*cell.get_or_init(|| ci))
     }
 
     /// The headline numbers of section 7, in words.
