@@ -115,7 +115,14 @@ pub fn bench_train(
     }
     let _: f32 = total.map_or(0.0, |t| t.into_scalar());
     Ok(Measurement {
-        name: format!("caltech_anomaly burn-tch ({architecture})"),
+        name: format!(
+            "caltech_anomaly burn-tch ({architecture}, {} conv backward)",
+            if crate::conv::native_backward() {
+                "libtorch's"
+            } else {
+                "burn's generic"
+            }
+        ),
         images: steps * batch,
         seconds: start.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),

@@ -21,6 +21,7 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod conv;
 pub mod data;
 pub mod detect;
 pub mod device;

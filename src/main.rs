@@ -243,6 +243,10 @@ enum BenchCommand {
         /// Skip the PyTorch peer (it exists for the baseline only).
         #[arg(long)]
         no_peer: bool,
+        /// Differentiate convolutions with burn's generic formulas instead
+        /// of libtorch's own backward (src/conv.rs), to measure the gain.
+        #[arg(long)]
+        generic_conv: bool,
         #[arg(long)]
         python: Option<PathBuf>,
     },
@@ -357,10 +361,12 @@ fn run(cli: Cli) -> Result<()> {
             warmup,
             device,
             no_peer,
+            generic_conv,
             python,
         }) => {
             let device = select_device(device)?;
             println!("device: {} ({})", device.choice, device.reason);
+            caltech_anomaly::conv::set_native_backward(!generic_conv);
             let ours = bench_train(model, size, batch, steps, warmup, &device.device)?;
             let peer = if no_peer || model != Architecture::Baseline {
                 None

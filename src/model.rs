@@ -19,6 +19,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::conv::ConvLayer;
 use crate::error::{Error, Result};
 
 /// Which autoencoder to build.
@@ -201,9 +202,9 @@ impl Baseline {
     /// - input: `[batch, 3, S, S]`
     /// - output: `[batch, encoding_dim]`
     fn encode(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.pool.forward(relu(self.enc1.forward(x)));
-        let x = self.pool.forward(relu(self.enc2.forward(x)));
-        let x = self.pool.forward(relu(self.enc3.forward(x)));
+        let x = self.pool.forward(relu(self.enc1.apply(x)));
+        let x = self.pool.forward(relu(self.enc2.apply(x)));
+        let x = self.pool.forward(relu(self.enc3.apply(x)));
         relu(self.to_code.forward(x.flatten(1, 3)))
     }
 
@@ -213,10 +214,10 @@ impl Baseline {
     fn decode(&self, code: Tensor<2>) -> Tensor<4> {
         let batch = code.dims()[0];
         let x = relu(self.from_code.forward(code)).reshape([batch, 128, self.side, self.side]);
-        let x = relu(self.dec1.forward(x));
-        let x = relu(self.dec2.forward(x));
-        let x = relu(self.dec3.forward(x));
-        sigmoid(self.out.forward(x))
+        let x = relu(self.dec1.apply(x));
+        let x = relu(self.dec2.apply(x));
+        let x = relu(self.dec3.apply(x));
+        sigmoid(self.out.apply(x))
     }
 }
 
@@ -280,20 +281,20 @@ impl FullyConv {
     /// - input: `[batch, 3, S, S]`
     /// - output: `[batch, code_channels, S/8, S/8]`
     fn encode(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.down1.activate(self.down1.layer.forward(x));
-        let x = self.down2.activate(self.down2.layer.forward(x));
-        let x = self.down3.activate(self.down3.layer.forward(x));
-        self.to_code.forward(x)
+        let x = self.down1.activate(self.down1.layer.apply(x));
+        let x = self.down2.activate(self.down2.layer.apply(x));
+        let x = self.down3.activate(self.down3.layer.apply(x));
+        self.to_code.apply(x)
     }
 
     /// # Shapes
     /// - input: `[batch, code_channels, S/8, S/8]`
     /// - output: `[batch, 3, S, S]`
     fn decode(&self, code: Tensor<4>) -> Tensor<4> {
-        let x = self.from_code.activate(self.from_code.layer.forward(code));
-        let x = self.up1.activate(self.up1.layer.forward(x));
-        let x = self.up2.activate(self.up2.layer.forward(x));
-        let x = self.up3.activate(self.up3.layer.forward(x));
-        sigmoid(self.out.forward(x))
+        let x = self.from_code.activate(self.from_code.layer.apply(code));
+        let x = self.up1.activate(self.up1.layer.apply(x));
+        let x = self.up2.activate(self.up2.layer.apply(x));
+        let x = self.up3.activate(self.up3.layer.apply(x));
+        sigmoid(self.out.apply(x))
     }
 }

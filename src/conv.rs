@@ -1,0 +1,318 @@
+//! Convolutions whose backward pass is LibTorch's own.
+//!
+//! burn-tch 0.22 runs `conv2d` and `conv_transpose2d` forward with
+//! libtorch's kernels but not their backward passes: burn's autodiff falls
+//! back to generic formulas (a transposed convolution for the input
+//! gradient; for the weight gradient, a convolution over batch-swapped,
+//! non-contiguous copies whose "kernel" is the whole output gradient). On the
+//! baseline's encoder at 64 px that costs 1.5× libtorch's fused
+//! `convolution_backward` (measured in PyTorch 2.9.0 on the same CPU).
+//!
+//! `NativeConvBackend` (private) is a burn backend extension with one
+//! operation: a convolution (plain or transposed) recorded as a single
+//! autodiff node. On
+//! LibTorch its forward runs under libtorch's autograd and its backward asks
+//! libtorch for the gradients, which calls the same fused kernels as PyTorch
+//! (oneDNN on CPU, cuDNN on CUDA). [`conv2d`] and [`conv_transpose2d`] take
+//! burn's own modules, so weights, records and initialisation are unchanged;
+//! on any other backend they are exactly the module's `forward`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::{Device, Tensor};
+
+/// Everything but the tensors of a libtorch `convolution` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvSpec {
+    pub stride: [i64; 2],
+    pub padding: [i64; 2],
+    pub dilation: [i64; 2],
+    /// A transposed convolution (weights `[in, out/groups, k, k]`).
+    pub transposed: bool,
+    /// Extra rows and columns on a transposed convolution's output.
+    pub output_padding: [i64; 2],
+    pub groups: i64,
+}
+
+static NATIVE_BACKWARD: AtomicBool = AtomicBool::new(true);
+
+/// Whether [`conv2d`] and [`conv_transpose2d`] use libtorch's backward on
+/// LibTorch (the default). Off, they are burn's modules unchanged: the
+/// comparison `bench train --generic-conv` measures.
+pub fn set_native_backward(enabled: bool) {
+    NATIVE_BACKWARD.store(enabled, Ordering::Relaxed);
+}
+
+/// See [`set_native_backward`].
+pub fn native_backward() -> bool {
+    NATIVE_BACKWARD.load(Ordering::Relaxed)
+}
+
+/// Runs `spec` natively when that is on and `device` is LibTorch's; `None`
+/// leaves the layer to burn.
+#[cfg(feature = "tch")]
+fn try_native(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    spec: ConvSpec,
+    device: &Device,
+) -> Result<Tensor<4>, Tensor<4>> {
+    if native_backward() && native::supports(device) {
+        Ok(native::run(x, weight, bias, spec))
+    } else {
+        Err(x)
+    }
+}
+
+#[cfg(not(feature = "tch"))]
+fn try_native(
+    x: Tensor<4>,
+    _: Tensor<4>,
+    _: Tensor<1>,
+    _: ConvSpec,
+    _: &Device,
+) -> Result<Tensor<4>, Tensor<4>> {
+    Err(x)
+}
+
+fn pair(values: [usize; 2]) -> [i64; 2] {
+    values.map(|v| v as i64)
+}
+
+/// `conv.forward(x)`, with libtorch's backward on LibTorch.
+///
+/// # Shapes
+/// - x: `[batch, in, H, W]`
+/// - output: `[batch, out, H', W']`
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => Some([0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            Some([top, left])
+        }
+        // `Same` (possibly asymmetric) and asymmetric padding stay with burn.
+        _ => None,
+    };
+    let (Some(padding), Some(bias)) = (padding, &conv.bias) else {
+        return conv.forward(x);
+    };
+    let spec = ConvSpec {
+        stride: pair(conv.stride),
+        padding: pair(padding),
+        dilation: pair(conv.dilation),
+        transposed: false,
+        output_padding: [0, 0],
+        groups: conv.groups as i64,
+    };
+    let device = x.device();
+    try_native(x, conv.weight.val(), bias.val(), spec, &device).unwrap_or_else(|x| conv.forward(x))
+}
+
+/// `conv.forward(x)`, with libtorch's backward on LibTorch.
+///
+/// # Shapes
+/// - x: `[batch, in, H, W]`
+/// - output: `[batch, out, H', W']`
+pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    let Some(bias) = &conv.bias else {
+        return conv.forward(x);
+    };
+    let spec = ConvSpec {
+        stride: pair(conv.stride),
+        padding: pair(conv.padding),
+        dilation: pair(conv.dilation),
+        transposed: true,
+        output_padding: pair(conv.padding_out),
+        groups: conv.groups as i64,
+    };
+    let device = x.device();
+    try_native(x, conv.weight.val(), bias.val(), spec, &device).unwrap_or_else(|x| conv.forward(x))
+}
+
+/// A convolution layer of burn's, run through [`conv2d`] or
+/// [`conv_transpose2d`].
+pub trait ConvLayer {
+    /// # Shapes
+    /// - x: `[batch, in, H, W]`
+    /// - output: `[batch, out, H', W']`
+    fn apply(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+impl ConvLayer for Conv2d {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        conv2d(self, x)
+    }
+}
+
+impl ConvLayer for ConvTranspose2d {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        conv_transpose2d(self, x)
+    }
+}
+
+#[cfg(feature = "tch")]
+mod native {
+    // burn marks burn-tch deprecated (see `crate::device`); this is its extension.
+    #![allow(deprecated)]
+
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::libtorch::TchTensor;
+    use burn::backend::tensor::FloatTensor;
+    use burn::backend::{
+        Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, LibTorch, backend_extension,
+    };
+    use burn::tensor::{Device, Tensor};
+
+    use super::ConvSpec;
+
+    /// A convolution as one autodiff operation with libtorch's backward.
+    #[backend_extension(LibTorch, Autodiff)]
+    pub trait NativeConvBackend: Backend {
+        /// # Shapes
+        /// - x: `[batch, in, H, W]`
+        /// - weight: `[out, in/groups, kH, kW]`, or `[in, out/groups, kH, kW]`
+        ///   when transposed
+        /// - bias: `[out]`
+        /// - output: `[batch, out, H', W']`
+        fn native_conv(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            spec: ConvSpec,
+        ) -> FloatTensor<Self>;
+    }
+
+    fn torch_conv(
+        x: &tch::Tensor,
+        weight: &tch::Tensor,
+        bias: &tch::Tensor,
+        spec: &ConvSpec,
+    ) -> tch::Tensor {
+        x.convolution(
+            weight,
+            Some(bias),
+            spec.stride,
+            spec.padding,
+            spec.dilation,
+            spec.transposed,
+            spec.output_padding,
+            spec.groups,
+        )
+    }
+
+    impl NativeConvBackend for LibTorch {
+        fn native_conv(
+            x: TchTensor,
+            weight: TchTensor,
+            bias: TchTensor,
+            spec: ConvSpec,
+        ) -> TchTensor {
+            let _no_graph = tch::no_grad_guard();
+            TchTensor::new(torch_conv(&x.tensor, &weight.tensor, &bias.tensor, &spec))
+        }
+    }
+
+    /// What the backward needs: the output, still attached to libtorch's
+    /// autograd graph, and the three leaves it was computed from. Each leaf keeps
+    /// its burn tensor's storage handle, so that burn-tch never reuses that
+    /// memory in place while the graph still reads it.
+    #[derive(Debug, Clone)]
+    struct GraphState {
+        output: TchTensor,
+        leaves: [TchTensor; 3],
+    }
+
+    #[derive(Debug)]
+    struct NativeConvBackward;
+
+    impl Backward<LibTorch, 3> for NativeConvBackward {
+        type State = GraphState;
+
+        fn backward(self, ops: Ops<GraphState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let output_grad = grads.consume::<LibTorch>(&ops.node);
+            let GraphState { output, leaves } = ops.state;
+            let wanted: Vec<_> = ops
+                .parents
+                .iter()
+                .zip(&leaves)
+                .filter_map(|(parent, leaf)| {
+                    parent.as_ref().map(|parent| (parent.id, &leaf.tensor))
+                })
+                .collect();
+            if wanted.is_empty() {
+                return;
+            }
+            // ∂ sum(y · g) / ∂θ = gᵀ ∂y/∂θ: one libtorch backward through the
+            // recorded convolution, for the inputs that need a gradient only.
+            let objective = (&output.tensor * &output_grad.tensor).sum(None);
+            let inputs: Vec<&tch::Tensor> = wanted.iter().map(|(_, leaf)| *leaf).collect();
+            let gradients = tch::Tensor::run_backward(&[objective], &inputs, false, false);
+            for ((id, _), gradient) in wanted.into_iter().zip(gradients) {
+                grads.register::<LibTorch>(id, TchTensor::new(gradient));
+            }
+        }
+    }
+
+    impl<C: CheckpointStrategy> NativeConvBackend for Autodiff<LibTorch, C> {
+        fn native_conv(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            spec: ConvSpec,
+        ) -> FloatTensor<Self> {
+            let nodes = [x.node(), weight.node(), bias.node()];
+            let inputs = [x, weight, bias].map(Self::inner);
+            match NativeConvBackward
+                .prepare::<C>(nodes)
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let leaves = inputs.map(|input| TchTensor {
+                        tensor: input.tensor.detach().set_requires_grad(true),
+                        storage: input.storage,
+                    });
+                    let [x, weight, bias] = leaves.each_ref().map(|leaf| &leaf.tensor);
+                    let output = tch::with_grad(|| torch_conv(x, weight, bias, &spec));
+                    let result = TchTensor::new(output.detach());
+                    let state = GraphState {
+                        output: TchTensor::new(output),
+                        leaves,
+                    };
+                    prep.finish(state, result)
+                }
+                OpsKind::UnTracked(prep) => {
+                    let [x, weight, bias] = inputs;
+                    prep.finish(LibTorch::native_conv(x, weight, bias, spec))
+                }
+            }
+        }
+    }
+
+    pub(super) fn run(
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Tensor<1>,
+        spec: ConvSpec,
+    ) -> Tensor<4> {
+        Tensor::from_dispatch(<Dispatch as NativeConvBackend>::native_conv(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
+            spec,
+        ))
+    }
+
+    pub(super) fn supports(device: &Device) -> bool {
+        matches!(
+            device.as_dispatch().clone().inner(),
+            DispatchDevice::LibTorch(_)
+        )
+    }
+}

@@ -1,0 +1,175 @@
+//! The native-backward convolutions agree with burn's own, forward and
+//! backward, for every layer shape the autoencoders use.
+
+use approx::assert_relative_eq;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::tensor::{Device, Distribution, Tensor};
+use caltech_anomaly::conv::ConvLayer;
+
+#[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
+fn autodiff_cpu() -> Device {
+    Device::libtorch().autodiff()
+}
+
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().iter::<f32>().collect()
+}
+
+fn assert_close(actual: &[f32], expected: &[f32], what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: length");
+    let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
+    for (a, e) in actual.iter().zip(expected) {
+        assert_relative_eq!(*a / scale, *e / scale, epsilon = 1e-5);
+    }
+}
+
+/// Output, input gradient and parameter gradients of `layer` on `x`
+/// against a fixed random cotangent, through `run`.
+struct Pass {
+    output: Vec<f32>,
+    input_grad: Option<Vec<f32>>,
+    weight_grad: Vec<f32>,
+    bias_grad: Vec<f32>,
+}
+
+fn pass<L>(
+    layer: &L,
+    weight: impl Fn(&L) -> Tensor<4>,
+    bias: impl Fn(&L) -> Tensor<1>,
+    x: Tensor<4>,
+    cotangent: &Tensor<4>,
+    run: impl Fn(&L, Tensor<4>) -> Tensor<4>,
+) -> Pass {
+    let y = run(layer, x.clone());
+    let grads = (y.clone() * cotangent.clone()).sum().backward();
+    Pass {
+        output: values(y),
+        input_grad: x.grad(&grads).map(values),
+        weight_grad: values(weight(layer).grad(&grads).expect("weight gradient")),
+        bias_grad: values(bias(layer).grad(&grads).expect("bias gradient")),
+    }
+}
+
+fn assert_same(native: Pass, reference: Pass, case: &str) {
+    assert_close(
+        &native.output,
+        &reference.output,
+        &format!("{case}: output"),
+    );
+    assert_eq!(
+        native.input_grad.is_some(),
+        reference.input_grad.is_some(),
+        "{case}: which inputs get a gradient"
+    );
+    if let (Some(n), Some(r)) = (&native.input_grad, &reference.input_grad) {
+        assert_close(n, r, &format!("{case}: input gradient"));
+    }
+    assert_close(
+        &native.weight_grad,
+        &reference.weight_grad,
+        &format!("{case}: weight gradient"),
+    );
+    assert_close(
+        &native.bias_grad,
+        &reference.bias_grad,
+        &format!("{case}: bias gradient"),
+    );
+}
+
+fn check_conv(config: Conv2dConfig, input: [usize; 4], input_needs_grad: bool, case: &str) {
+    let device = autodiff_cpu();
+    let layer: Conv2d = config.init(&device);
+    let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
+    let x = if input_needs_grad {
+        x.require_grad()
+    } else {
+        x
+    };
+    let out_dims = layer.forward(x.clone()).dims();
+    let cotangent = Tensor::<4>::random(out_dims, Distribution::Normal(0.0, 1.0), &device);
+    let weight = |l: &Conv2d| l.weight.val();
+    let bias = |l: &Conv2d| l.bias.as_ref().unwrap().val();
+    let native = pass(&layer, weight, bias, x.clone(), &cotangent, |l, x| {
+        l.apply(x)
+    });
+    let reference = pass(&layer, weight, bias, x, &cotangent, |l, x| l.forward(x));
+    assert_same(native, reference, case);
+}
+
+fn check_transposed(config: ConvTranspose2dConfig, input: [usize; 4], case: &str) {
+    let device = autodiff_cpu();
+    let layer: ConvTranspose2d = config.init(&device);
+    let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let out_dims = layer.forward(x.clone()).dims();
+    let cotangent = Tensor::<4>::random(out_dims, Distribution::Normal(0.0, 1.0), &device);
+    let weight = |l: &ConvTranspose2d| l.weight.val();
+    let bias = |l: &ConvTranspose2d| l.bias.as_ref().unwrap().val();
+    let native = pass(&layer, weight, bias, x.clone(), &cotangent, |l, x| {
+        l.apply(x)
+    });
+    let reference = pass(&layer, weight, bias, x, &cotangent, |l, x| l.forward(x));
+    assert_same(native, reference, case);
+}
+
+#[test]
+fn same_padded_conv_matches_burn() {
+    let config =
+        Conv2dConfig::new([3, 8], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+    check_conv(config, [4, 3, 12, 12], true, "3x3 stride 1 padding 1");
+}
+
+#[test]
+fn strided_conv_matches_burn() {
+    let config = Conv2dConfig::new([5, 6], [3, 3])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+    check_conv(config, [3, 5, 16, 16], true, "3x3 stride 2 padding 1");
+}
+
+#[test]
+fn pointwise_valid_conv_matches_burn() {
+    check_conv(
+        Conv2dConfig::new([6, 2], [1, 1]),
+        [2, 6, 4, 4],
+        true,
+        "1x1 valid",
+    );
+}
+
+#[test]
+fn a_first_layer_without_input_gradient_still_trains_its_weights() {
+    let config =
+        Conv2dConfig::new([3, 4], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
+    check_conv(config, [2, 3, 8, 8], false, "input without gradient");
+}
+
+#[test]
+fn size_doubling_transposed_conv_matches_burn() {
+    let config = ConvTranspose2dConfig::new([6, 4], [3, 3])
+        .with_stride([2, 2])
+        .with_padding([1, 1])
+        .with_padding_out([1, 1]);
+    check_transposed(
+        config,
+        [3, 6, 5, 5],
+        "3x3 stride 2 padding 1 output padding 1",
+    );
+}
+
+#[test]
+fn inference_without_autodiff_matches_burn() {
+    #[allow(deprecated)]
+    let device = Device::libtorch();
+    let layer: ConvTranspose2d = ConvTranspose2dConfig::new([4, 3], [3, 3])
+        .with_stride([2, 2])
+        .with_padding([1, 1])
+        .with_padding_out([1, 1])
+        .init(&device);
+    let x = Tensor::<4>::random([2, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    assert_close(
+        &values(layer.apply(x.clone())),
+        &values(layer.forward(x)),
+        "inference output",
+    );
+}
