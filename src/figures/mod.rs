@@ -47,7 +47,7 @@ pub struct Figure {
 
 impl Figure {
     /// Shows the PNG inline in an evcxr (Rust Jupyter) notebook: prints
-    /// "EVCXR_BEGIN_CONTENT image/png\n<base64>\nEVCXR_END_CONTENT\n" to stdout.
+    /// `"EVCXR_BEGIN_CONTENT image/png\n<base64>\nEVCXR_END_CONTENT\n"` to stdout.
     ///
     /// A PNG that cannot be read is reported on stderr, so that a notebook
     /// cell goes on rather than panics.
