@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 /// Everything but the tensors of a libtorch `convolution` call.
@@ -34,6 +35,30 @@ pub struct ConvSpec {
     /// Extra rows and columns on a transposed convolution's output.
     pub output_padding: [i64; 2],
     pub groups: i64,
+    /// Applied to the convolution's output within the same operation.
+    pub activation: Activation,
+}
+
+/// An elementwise function fused after a convolution: its backward then runs
+/// in libtorch too (one `threshold_backward` for ReLU where burn runs a
+/// comparison and a masked fill).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activation {
+    #[default]
+    Identity,
+    Relu,
+    Sigmoid,
+}
+
+impl Activation {
+    /// The activation with burn's own ops.
+    pub fn apply(self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => relu(x),
+            Activation::Sigmoid => sigmoid(x),
+        }
+    }
 }
 
 static NATIVE_BACKWARD: AtomicBool = AtomicBool::new(true);
@@ -82,12 +107,13 @@ fn pair(values: [usize; 2]) -> [i64; 2] {
     values.map(|v| v as i64)
 }
 
-/// `conv.forward(x)`, with libtorch's backward on LibTorch.
+/// `activation.apply(conv.forward(x))`, with libtorch's backward on
+/// LibTorch.
 ///
 /// # Shapes
 /// - x: `[batch, in, H, W]`
 /// - output: `[batch, out, H', W']`
-pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>, activation: Activation) -> Tensor<4> {
     let padding = match conv.padding {
         PaddingConfig2d::Valid => Some([0, 0]),
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
@@ -97,7 +123,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         _ => None,
     };
     let (Some(padding), Some(bias)) = (padding, &conv.bias) else {
-        return conv.forward(x);
+        return activation.apply(conv.forward(x));
     };
     let spec = ConvSpec {
         stride: pair(conv.stride),
@@ -106,19 +132,22 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         transposed: false,
         output_padding: [0, 0],
         groups: conv.groups as i64,
+        activation,
     };
     let device = x.device();
-    try_native(x, conv.weight.val(), bias.val(), spec, &device).unwrap_or_else(|x| conv.forward(x))
+    try_native(x, conv.weight.val(), bias.val(), spec, &device)
+        .unwrap_or_else(|x| activation.apply(conv.forward(x)))
 }
 
-/// `conv.forward(x)`, with libtorch's backward on LibTorch.
+/// `activation.apply(conv.forward(x))`, with libtorch's backward on
+/// LibTorch.
 ///
 /// # Shapes
 /// - x: `[batch, in, H, W]`
 /// - output: `[batch, out, H', W']`
-pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>, activation: Activation) -> Tensor<4> {
     let Some(bias) = &conv.bias else {
-        return conv.forward(x);
+        return activation.apply(conv.forward(x));
     };
     let spec = ConvSpec {
         stride: pair(conv.stride),
@@ -127,29 +156,42 @@ pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
         transposed: true,
         output_padding: pair(conv.padding_out),
         groups: conv.groups as i64,
+        activation,
     };
     let device = x.device();
-    try_native(x, conv.weight.val(), bias.val(), spec, &device).unwrap_or_else(|x| conv.forward(x))
+    try_native(x, conv.weight.val(), bias.val(), spec, &device)
+        .unwrap_or_else(|x| activation.apply(conv.forward(x)))
 }
 
 /// A convolution layer of burn's, run through [`conv2d`] or
 /// [`conv_transpose2d`].
 pub trait ConvLayer {
+    /// `activation.apply(self.forward(x))`.
+    ///
     /// # Shapes
     /// - x: `[batch, in, H, W]`
     /// - output: `[batch, out, H', W']`
-    fn apply(&self, x: Tensor<4>) -> Tensor<4>;
+    fn apply_then(&self, x: Tensor<4>, activation: Activation) -> Tensor<4>;
+
+    /// `self.forward(x)`.
+    ///
+    /// # Shapes
+    /// - x: `[batch, in, H, W]`
+    /// - output: `[batch, out, H', W']`
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        self.apply_then(x, Activation::Identity)
+    }
 }
 
 impl ConvLayer for Conv2d {
-    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        conv2d(self, x)
+    fn apply_then(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+        conv2d(self, x, activation)
     }
 }
 
 impl ConvLayer for ConvTranspose2d {
-    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        conv_transpose2d(self, x)
+    fn apply_then(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+        conv_transpose2d(self, x, activation)
     }
 }
 
@@ -169,7 +211,7 @@ mod native {
     };
     use burn::tensor::{Device, Tensor};
 
-    use super::ConvSpec;
+    use super::{Activation, ConvSpec};
 
     /// A convolution as one autodiff operation with libtorch's backward.
     #[backend_extension(LibTorch, Autodiff)]
@@ -188,13 +230,15 @@ mod native {
         ) -> FloatTensor<Self>;
     }
 
+    /// The convolution and its activation; in place where no graph is
+    /// recorded.
     fn torch_conv(
         x: &tch::Tensor,
         weight: &tch::Tensor,
         bias: &tch::Tensor,
         spec: &ConvSpec,
     ) -> tch::Tensor {
-        x.convolution(
+        let mut y = x.convolution(
             weight,
             Some(bias),
             spec.stride,
@@ -203,7 +247,15 @@ mod native {
             spec.transposed,
             spec.output_padding,
             spec.groups,
-        )
+        );
+        let recording = y.requires_grad();
+        match (spec.activation, recording) {
+            (Activation::Identity, _) => y,
+            (Activation::Relu, true) => y.relu(),
+            (Activation::Sigmoid, true) => y.sigmoid(),
+            (Activation::Relu, false) => y.relu_(),
+            (Activation::Sigmoid, false) => y.sigmoid_(),
+        }
     }
 
     impl NativeConvBackend for LibTorch {
@@ -250,7 +302,10 @@ mod native {
             }
             // ∂ sum(y · g) / ∂θ = gᵀ ∂y/∂θ: one libtorch backward through the
             // recorded convolution, for the inputs that need a gradient only.
-            let objective = (&output.tensor * &output_grad.tensor).sum(None);
+            let objective = output
+                .tensor
+                .reshape([-1])
+                .dot(&output_grad.tensor.reshape([-1]));
             let inputs: Vec<&tch::Tensor> = wanted.iter().map(|(_, leaf)| *leaf).collect();
             let gradients = tch::Tensor::run_backward(&[objective], &inputs, false, false);
             for ((id, _), gradient) in wanted.into_iter().zip(gradients) {
@@ -280,11 +335,19 @@ mod native {
                     });
                     let [x, weight, bias] = leaves.each_ref().map(|leaf| &leaf.tensor);
                     let output = tch::with_grad(|| torch_conv(x, weight, bias, &spec));
-                    let result = TchTensor::new(output.detach());
-                    let state = GraphState {
-                        output: TchTensor::new(output),
-                        leaves,
+                    let output = TchTensor::new(output);
+                    let detached = output.tensor.detach();
+                    // ReLU's and sigmoid's backward read their output: burn
+                    // must not overwrite it in place, so it shares the graph's
+                    // storage handle. A bare convolution's output is free.
+                    let result = match spec.activation {
+                        Activation::Identity => TchTensor::new(detached),
+                        Activation::Relu | Activation::Sigmoid => TchTensor {
+                            tensor: detached,
+                            storage: output.storage.clone(),
+                        },
                     };
+                    let state = GraphState { output, leaves };
                     prep.finish(state, result)
                 }
                 OpsKind::UnTracked(prep) => {

@@ -15,11 +15,11 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::conv::ConvLayer;
+use crate::conv::{Activation, ConvLayer};
 use crate::error::{Error, Result};
 
 /// Which autoencoder to build.
@@ -202,9 +202,9 @@ impl Baseline {
     /// - input: `[batch, 3, S, S]`
     /// - output: `[batch, encoding_dim]`
     fn encode(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.pool.forward(relu(self.enc1.apply(x)));
-        let x = self.pool.forward(relu(self.enc2.apply(x)));
-        let x = self.pool.forward(relu(self.enc3.apply(x)));
+        let x = self.pool.forward(self.enc1.apply_then(x, Activation::Relu));
+        let x = self.pool.forward(self.enc2.apply_then(x, Activation::Relu));
+        let x = self.pool.forward(self.enc3.apply_then(x, Activation::Relu));
         relu(self.to_code.forward(x.flatten(1, 3)))
     }
 
@@ -214,10 +214,10 @@ impl Baseline {
     fn decode(&self, code: Tensor<2>) -> Tensor<4> {
         let batch = code.dims()[0];
         let x = relu(self.from_code.forward(code)).reshape([batch, 128, self.side, self.side]);
-        let x = relu(self.dec1.apply(x));
-        let x = relu(self.dec2.apply(x));
-        let x = relu(self.dec3.apply(x));
-        sigmoid(self.out.apply(x))
+        let x = self.dec1.apply_then(x, Activation::Relu);
+        let x = self.dec2.apply_then(x, Activation::Relu);
+        let x = self.dec3.apply_then(x, Activation::Relu);
+        self.out.apply_then(x, Activation::Sigmoid)
     }
 }
 
@@ -228,7 +228,7 @@ struct Stage<L: Module> {
     norm: Option<BatchNorm>,
 }
 
-impl<L: Module> Stage<L> {
+impl<L: Module + ConvLayer> Stage<L> {
     fn new(layer: L, channels: usize, batch_norm: bool, device: &Device) -> Self {
         Self {
             layer,
@@ -236,10 +236,13 @@ impl<L: Module> Stage<L> {
         }
     }
 
-    fn activate(&self, x: Tensor<4>) -> Tensor<4> {
+    /// # Shapes
+    /// - x: `[batch, in, H, W]`
+    /// - output: `[batch, channels, H', W']`
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match &self.norm {
-            Some(norm) => relu(norm.forward(x)),
-            None => relu(x),
+            Some(norm) => relu(norm.forward(self.layer.apply(x))),
+            None => self.layer.apply_then(x, Activation::Relu),
         }
     }
 }
@@ -281,9 +284,9 @@ impl FullyConv {
     /// - input: `[batch, 3, S, S]`
     /// - output: `[batch, code_channels, S/8, S/8]`
     fn encode(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.down1.activate(self.down1.layer.apply(x));
-        let x = self.down2.activate(self.down2.layer.apply(x));
-        let x = self.down3.activate(self.down3.layer.apply(x));
+        let x = self.down1.forward(x);
+        let x = self.down2.forward(x);
+        let x = self.down3.forward(x);
         self.to_code.apply(x)
     }
 
@@ -291,10 +294,10 @@ impl FullyConv {
     /// - input: `[batch, code_channels, S/8, S/8]`
     /// - output: `[batch, 3, S, S]`
     fn decode(&self, code: Tensor<4>) -> Tensor<4> {
-        let x = self.from_code.activate(self.from_code.layer.apply(code));
-        let x = self.up1.activate(self.up1.layer.apply(x));
-        let x = self.up2.activate(self.up2.layer.apply(x));
-        let x = self.up3.activate(self.up3.layer.apply(x));
-        sigmoid(self.out.apply(x))
+        let x = self.from_code.forward(code);
+        let x = self.up1.forward(x);
+        let x = self.up2.forward(x);
+        let x = self.up3.forward(x);
+        self.out.apply_then(x, Activation::Sigmoid)
     }
 }

@@ -5,7 +5,7 @@ use approx::assert_relative_eq;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::{Device, Distribution, Tensor};
-use caltech_anomaly::conv::ConvLayer;
+use caltech_anomaly::conv::{Activation, ConvLayer};
 
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
 fn autodiff_cpu() -> Device {
@@ -77,7 +77,13 @@ fn assert_same(native: Pass, reference: Pass, case: &str) {
     );
 }
 
-fn check_conv(config: Conv2dConfig, input: [usize; 4], input_needs_grad: bool, case: &str) {
+fn check_conv(
+    config: Conv2dConfig,
+    input: [usize; 4],
+    input_needs_grad: bool,
+    activation: Activation,
+    case: &str,
+) {
     let device = autodiff_cpu();
     let layer: Conv2d = config.init(&device);
     let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
@@ -91,13 +97,20 @@ fn check_conv(config: Conv2dConfig, input: [usize; 4], input_needs_grad: bool, c
     let weight = |l: &Conv2d| l.weight.val();
     let bias = |l: &Conv2d| l.bias.as_ref().unwrap().val();
     let native = pass(&layer, weight, bias, x.clone(), &cotangent, |l, x| {
-        l.apply(x)
+        l.apply_then(x, activation)
     });
-    let reference = pass(&layer, weight, bias, x, &cotangent, |l, x| l.forward(x));
+    let reference = pass(&layer, weight, bias, x, &cotangent, |l, x| {
+        activation.apply(l.forward(x))
+    });
     assert_same(native, reference, case);
 }
 
-fn check_transposed(config: ConvTranspose2dConfig, input: [usize; 4], case: &str) {
+fn check_transposed(
+    config: ConvTranspose2dConfig,
+    input: [usize; 4],
+    activation: Activation,
+    case: &str,
+) {
     let device = autodiff_cpu();
     let layer: ConvTranspose2d = config.init(&device);
     let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device).require_grad();
@@ -106,9 +119,11 @@ fn check_transposed(config: ConvTranspose2dConfig, input: [usize; 4], case: &str
     let weight = |l: &ConvTranspose2d| l.weight.val();
     let bias = |l: &ConvTranspose2d| l.bias.as_ref().unwrap().val();
     let native = pass(&layer, weight, bias, x.clone(), &cotangent, |l, x| {
-        l.apply(x)
+        l.apply_then(x, activation)
     });
-    let reference = pass(&layer, weight, bias, x, &cotangent, |l, x| l.forward(x));
+    let reference = pass(&layer, weight, bias, x, &cotangent, |l, x| {
+        activation.apply(l.forward(x))
+    });
     assert_same(native, reference, case);
 }
 
@@ -116,7 +131,10 @@ fn check_transposed(config: ConvTranspose2dConfig, input: [usize; 4], case: &str
 fn same_padded_conv_matches_burn() {
     let config =
         Conv2dConfig::new([3, 8], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
-    check_conv(config, [4, 3, 12, 12], true, "3x3 stride 1 padding 1");
+    for activation in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
+        let case = format!("3x3 stride 1 padding 1, {activation:?}");
+        check_conv(config.clone(), [4, 3, 12, 12], true, activation, &case);
+    }
 }
 
 #[test]
@@ -124,7 +142,13 @@ fn strided_conv_matches_burn() {
     let config = Conv2dConfig::new([5, 6], [3, 3])
         .with_stride([2, 2])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
-    check_conv(config, [3, 5, 16, 16], true, "3x3 stride 2 padding 1");
+    check_conv(
+        config,
+        [3, 5, 16, 16],
+        true,
+        Activation::Relu,
+        "3x3 stride 2 padding 1",
+    );
 }
 
 #[test]
@@ -133,6 +157,7 @@ fn pointwise_valid_conv_matches_burn() {
         Conv2dConfig::new([6, 2], [1, 1]),
         [2, 6, 4, 4],
         true,
+        Activation::Identity,
         "1x1 valid",
     );
 }
@@ -141,7 +166,13 @@ fn pointwise_valid_conv_matches_burn() {
 fn a_first_layer_without_input_gradient_still_trains_its_weights() {
     let config =
         Conv2dConfig::new([3, 4], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
-    check_conv(config, [2, 3, 8, 8], false, "input without gradient");
+    check_conv(
+        config,
+        [2, 3, 8, 8],
+        false,
+        Activation::Relu,
+        "input without gradient",
+    );
 }
 
 #[test]
@@ -150,11 +181,10 @@ fn size_doubling_transposed_conv_matches_burn() {
         .with_stride([2, 2])
         .with_padding([1, 1])
         .with_padding_out([1, 1]);
-    check_transposed(
-        config,
-        [3, 6, 5, 5],
-        "3x3 stride 2 padding 1 output padding 1",
-    );
+    for activation in [Activation::Identity, Activation::Relu] {
+        let case = format!("3x3 stride 2 padding 1 output padding 1, {activation:?}");
+        check_transposed(config.clone(), [3, 6, 5, 5], activation, &case);
+    }
 }
 
 #[test]
@@ -167,9 +197,36 @@ fn inference_without_autodiff_matches_burn() {
         .with_padding_out([1, 1])
         .init(&device);
     let x = Tensor::<4>::random([2, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
-    assert_close(
-        &values(layer.apply(x.clone())),
-        &values(layer.forward(x)),
-        "inference output",
-    );
+    for activation in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
+        assert_close(
+            &values(layer.apply_then(x.clone(), activation)),
+            &values(activation.apply(layer.forward(x.clone()))),
+            &format!("inference output, {activation:?}"),
+        );
+    }
+}
+
+#[test]
+fn an_activated_output_that_burn_reuses_in_place_still_differentiates() {
+    // `y - target` with `y` owned once lets burn-tch overwrite `y`, which
+    // ReLU's and sigmoid's backward still need.
+    let device = autodiff_cpu();
+    let layer: Conv2d = Conv2dConfig::new([3, 4], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(&device);
+    let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device);
+    let target = Tensor::<4>::random([2, 4, 6, 6], Distribution::Default, &device);
+    for activation in [Activation::Relu, Activation::Sigmoid] {
+        let weight_grad = |y: Tensor<4>| {
+            let grads = (y - target.clone()).powi_scalar(2).sum().backward();
+            values(layer.weight.val().grad(&grads).expect("weight gradient"))
+        };
+        let native = weight_grad(layer.apply_then(x.clone(), activation));
+        let reference = weight_grad(activation.apply(layer.forward(x.clone())));
+        assert_close(
+            &native,
+            &reference,
+            &format!("{activation:?}: weight gradient"),
+        );
+    }
 }
