@@ -10,12 +10,15 @@
 //!
 //! `NativeConvBackend` (private) is a burn backend extension with one
 //! operation: a convolution (plain or transposed) recorded as a single
-//! autodiff node. On
-//! LibTorch its forward runs under libtorch's autograd and its backward asks
-//! libtorch for the gradients, which calls the same fused kernels as PyTorch
-//! (oneDNN on CPU, cuDNN on CUDA). [`conv2d`] and [`conv_transpose2d`] take
+//! autodiff node. On LibTorch its forward runs under libtorch's autograd and
+//! its backward asks libtorch for the gradients, which calls the same fused
+//! kernels as PyTorch (oneDNN on CPU, cuDNN on CUDA). [`conv2d`] and [`conv_transpose2d`] take
 //! burn's own modules, so weights, records and initialisation are unchanged;
 //! on any other backend they are exactly the module's `forward`.
+//!
+//! An [`Activation`] (ReLU, sigmoid) right after the convolution runs inside
+//! the same node, so its backward is libtorch's single kernel too.
+//! `tests/conv.rs` checks outputs and gradients against burn's own path.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
