@@ -78,8 +78,8 @@ pub fn native_backward() -> bool {
     NATIVE_BACKWARD.load(Ordering::Relaxed)
 }
 
-/// Runs `spec` natively when that is on and `device` is LibTorch's; `None`
-/// leaves the layer to burn.
+/// Runs `spec` natively when that is on and `device` is LibTorch's;
+/// otherwise hands `x` back (`Err`) for burn's own layer.
 #[cfg(feature = "tch")]
 fn try_native(
     x: Tensor<4>,
