@@ -29,17 +29,17 @@ use burn::tensor::{Device, Tensor};
 
 /// Everything but the tensors of a libtorch `convolution` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConvSpec {
-    pub stride: [i64; 2],
-    pub padding: [i64; 2],
-    pub dilation: [i64; 2],
+pub(crate) struct ConvSpec {
+    stride: [i64; 2],
+    padding: [i64; 2],
+    dilation: [i64; 2],
     /// A transposed convolution (weights `[in, out/groups, k, k]`).
-    pub transposed: bool,
+    transposed: bool,
     /// Extra rows and columns on a transposed convolution's output.
-    pub output_padding: [i64; 2],
-    pub groups: i64,
+    output_padding: [i64; 2],
+    groups: i64,
     /// Applied to the convolution's output within the same operation.
-    pub activation: Activation,
+    activation: Activation,
 }
 
 /// An elementwise function fused after a convolution: its backward then runs

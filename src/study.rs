@@ -470,11 +470,9 @@ impl Study {
 
     /// The baseline at the study's seed (the report's model).
     pub fn baseline(&self) -> Result<&TrainedRun> {
-        if let Some(run) = self.baseline.get() {
-            return Ok(run);
-        }
-        let run = self.trained(self.config.models[0], self.config.seed)?;
-        Ok(self.baseline.get_or_init(|| run))
+        get_or_try_init(&self.baseline, || {
+            self.trained(self.config.models[0], self.config.seed)
+        })
     }
 
     /// The baseline's layers and size.
@@ -513,9 +511,10 @@ impl Study {
     }
 
     fn analysis(&self) -> Result<&Analysis> {
-        if let Some(a) = self.analysis.get() {
-            return Ok(a);
-        }
+        get_or_try_init(&self.analysis, || self.compute_analysis())
+    }
+
+    fn compute_analysis(&self) -> Result<Analysis> {
         let run = self.baseline()?;
         let cache = &self.prepared.cache;
         let device = &self.device.device;
@@ -531,7 +530,7 @@ impl Study {
             });
         }
         let validation = self.prepared.manifest.indices(Split::Validation);
-        let analysis = Analysis {
+        Ok(Analysis {
             maps: error_maps(&run.model, cache, &test, device),
             validation_errors: reconstruction_errors(
                 &run.model,
@@ -541,8 +540,7 @@ impl Study {
                 device,
             ),
             latent: latent_codes(&run.model, cache, &test, device),
-        };
-        Ok(self.analysis.get_or_init(|| analysis))
+        })
     }
 
     /// The baseline's `scores.csv`: one row per test image.
@@ -758,19 +756,18 @@ impl Study {
         cell: &OnceCell<ConfidenceInterval>,
         metric: fn(&[f64], &[bool]) -> f64,
     ) -> Result<ConfidenceInterval> {
-        if let Some(ci) = cell.get() {
-            return Ok(*ci);
-        }
-        let run = self.baseline()?;
-        let ci = bootstrap_ci(
-            &run.errors(),
-            &run.labels(),
-            metric,
-            self.config.resamples,
-            self.config.seed,
-            0.95,
-        )?;
-        Ok(*cell.get_or_init(|| ci))
+        get_or_try_init(cell, || {
+            let run = self.baseline()?;
+            bootstrap_ci(
+                &run.errors(),
+                &run.labels(),
+                metric,
+                self.config.resamples,
+                self.config.seed,
+                0.95,
+            )
+        })
+        .copied()
     }
 
     /// The headline numbers of section 7, in words.
@@ -1034,27 +1031,24 @@ impl Study {
 
     /// Trains (or loads) every model for every seed.
     fn refinement_runs(&self) -> Result<&Vec<Vec<TrainedRun>>> {
-        if let Some(runs) = self.refinement.get() {
-            return Ok(runs);
-        }
-        let mut runs = Vec::new();
-        for s in 0..self.config.seeds as u64 {
-            let seed = self.config.seed + s;
-            let mut per_model = Vec::new();
-            for &model in &self.config.models {
-                per_model.push(self.trained(model, seed)?);
-            }
-            runs.push(per_model);
-        }
-        Ok(self.refinement.get_or_init(|| runs))
+        get_or_try_init(&self.refinement, || {
+            (0..self.config.seeds as u64)
+                .map(|s| {
+                    let seed = self.config.seed + s;
+                    let models = self.config.models.iter();
+                    models.map(|&model| self.trained(model, seed)).collect()
+                })
+                .collect()
+        })
     }
 
     /// The comparison of the models (`comparison.csv`) and, over seeds
     /// (`comparison_seeds.csv`).
     pub fn refinement(&self) -> Result<&Refinement> {
-        if let Some(r) = self.comparison.get() {
-            return Ok(r);
-        }
+        get_or_try_init(&self.comparison, || self.compute_refinement())
+    }
+
+    fn compute_refinement(&self) -> Result<Refinement> {
         let runs = self.refinement_runs()?;
         let mut per_seed = Vec::new();
         for seed_runs in runs {
@@ -1083,7 +1077,7 @@ impl Study {
         };
         self.save_table("comparison", comparison_table(&refinement.rows)?)?;
         self.save_table("comparison_seeds", seeds_table(&refinement.over_seeds)?)?;
-        Ok(self.comparison.get_or_init(|| refinement))
+        Ok(refinement)
     }
 
     /// [`Self::refinement`]'s comparison table, at the study's seed.
@@ -1245,4 +1239,14 @@ pub fn seeds_table(rows: &[SeedSummary]) -> Result<DataFrame> {
         column("tpr_p80", rows, |r| r.tpr_p80.mean),
         column("fpr_p80", rows, |r| r.fpr_p80.mean),
     ])?)
+}
+
+/// The value in `cell`, computed by `init` the first time (`OnceCell`'s
+/// own `get_or_try_init` is not stable yet).
+fn get_or_try_init<T>(cell: &OnceCell<T>, init: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(value) = cell.get() {
+        return Ok(value);
+    }
+    let value = init()?;
+    Ok(cell.get_or_init(|| value))
 }

@@ -77,6 +77,28 @@ fn assert_same(native: Pass, reference: Pass, case: &str) {
     );
 }
 
+/// `layer.apply_then(x, activation)` against burn's
+/// `activation.apply(forward(layer, x))`: outputs and every gradient.
+fn compare<L: ConvLayer>(
+    layer: &L,
+    x: Tensor<4>,
+    weight: impl Fn(&L) -> Tensor<4> + Copy,
+    bias: impl Fn(&L) -> Tensor<1> + Copy,
+    forward: impl Fn(&L, Tensor<4>) -> Tensor<4>,
+    activation: Activation,
+    case: &str,
+) {
+    let out_dims = forward(layer, x.clone()).dims();
+    let cotangent = Tensor::<4>::random(out_dims, Distribution::Normal(0.0, 1.0), &x.device());
+    let native = pass(layer, weight, bias, x.clone(), &cotangent, |l, x| {
+        l.apply_then(x, activation)
+    });
+    let reference = pass(layer, weight, bias, x, &cotangent, |l, x| {
+        activation.apply(forward(l, x))
+    });
+    assert_same(native, reference, case);
+}
+
 fn check_conv(
     config: Conv2dConfig,
     input: [usize; 4],
@@ -92,17 +114,15 @@ fn check_conv(
     } else {
         x
     };
-    let out_dims = layer.forward(x.clone()).dims();
-    let cotangent = Tensor::<4>::random(out_dims, Distribution::Normal(0.0, 1.0), &device);
-    let weight = |l: &Conv2d| l.weight.val();
-    let bias = |l: &Conv2d| l.bias.as_ref().unwrap().val();
-    let native = pass(&layer, weight, bias, x.clone(), &cotangent, |l, x| {
-        l.apply_then(x, activation)
-    });
-    let reference = pass(&layer, weight, bias, x, &cotangent, |l, x| {
-        activation.apply(l.forward(x))
-    });
-    assert_same(native, reference, case);
+    compare(
+        &layer,
+        x,
+        |l: &Conv2d| l.weight.val(),
+        |l: &Conv2d| l.bias.as_ref().unwrap().val(),
+        |l: &Conv2d, x| l.forward(x),
+        activation,
+        case,
+    );
 }
 
 fn check_transposed(
@@ -114,17 +134,15 @@ fn check_transposed(
     let device = autodiff_cpu();
     let layer: ConvTranspose2d = config.init(&device);
     let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device).require_grad();
-    let out_dims = layer.forward(x.clone()).dims();
-    let cotangent = Tensor::<4>::random(out_dims, Distribution::Normal(0.0, 1.0), &device);
-    let weight = |l: &ConvTranspose2d| l.weight.val();
-    let bias = |l: &ConvTranspose2d| l.bias.as_ref().unwrap().val();
-    let native = pass(&layer, weight, bias, x.clone(), &cotangent, |l, x| {
-        l.apply_then(x, activation)
-    });
-    let reference = pass(&layer, weight, bias, x, &cotangent, |l, x| {
-        activation.apply(l.forward(x))
-    });
-    assert_same(native, reference, case);
+    compare(
+        &layer,
+        x,
+        |l: &ConvTranspose2d| l.weight.val(),
+        |l: &ConvTranspose2d| l.bias.as_ref().unwrap().val(),
+        |l: &ConvTranspose2d, x| l.forward(x),
+        activation,
+        case,
+    );
 }
 
 #[test]
