@@ -8,15 +8,22 @@ use clap::{Args, Parser, Subcommand};
 use caltech_anomaly::bench::{Comparison, bench_prepare, bench_train, run_peer, venv_python};
 use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
 use caltech_anomaly::data::{
-    PoolSize, PrepareConfig, PreprocessConfig, SplitConfig, prepare, resolve_data_dir,
+    Caltech101, PoolSize, PrepareConfig, Prepared, PreprocessConfig, SplitConfig, prepare,
+    resolve_data_dir,
 };
 use caltech_anomaly::device::{DeviceChoice, select_device};
+use caltech_anomaly::evaluate::{auroc, bootstrap_ci};
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::profile::Profile;
-use caltech_anomaly::refine::{ComparisonTable, compare_runs};
+use caltech_anomaly::refine::{
+    BOOTSTRAP_RESAMPLES, ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
+};
 use caltech_anomaly::reproduce::reproduce;
 use caltech_anomaly::run::{RunSpec, run as run_training};
-use caltech_anomaly::score::{image_paths, score_files};
+use caltech_anomaly::score::{
+    UNSEEN_SCORES_FILE, has_current_unseen_scores, image_paths, score_files, score_unseen,
+    write_unseen_scores,
+};
 use caltech_anomaly::study::{Study, StudyConfig};
 use caltech_anomaly::train::load_trained;
 use caltech_anomaly::{Error, Result};
@@ -42,13 +49,13 @@ enum Command {
     Prepare(PrepareArgs),
     /// Report section 5: prepare, train an autoencoder, score the test split.
     Train(TrainArgs),
-    /// Score images with a trained run (its test split, a folder or one image).
+    /// Score images with a trained run: a folder or one image, or (--unseen) every Caltech-101 image outside its pool.
     Score(ScoreArgs),
     /// Report sections 4-8 end to end: every figure, table, metrics.json and report.md/html in --out (resumable).
     Reproduce(StudyArgs),
     /// Report section 8: train the baseline and Improved1-3 on one split (for --seeds seeds) and compare them.
     Refine(StudyArgs),
-    /// Report section 8: compare finished runs (error, AUROC with CI, AUPRC, rates at p80).
+    /// Report section 8: compare finished runs (error, AUROC with CI, AUPRC, rates at p80; and, once each run was scored with --unseen, AUROC on every unseen image with each model's paired gain).
     Compare {
         /// Run directories written by `train`.
         #[arg(required = true)]
@@ -163,8 +170,12 @@ struct ScoreArgs {
     #[arg(long)]
     run: PathBuf,
     /// A folder of .jpg images or one image; prints one error per image.
+    #[arg(long, required_unless_present = "unseen", conflicts_with = "unseen")]
+    images: Option<PathBuf>,
+    /// Score every image of the dataset (--data-dir) outside the run's pool
+    /// into RUN/unseen_scores.csv and print the AUROC on them.
     #[arg(long)]
-    images: PathBuf,
+    unseen: bool,
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
 }
@@ -337,12 +348,48 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Compare { runs, seed } => {
             print!("{}", ComparisonTable(&compare_runs(&runs, seed)?));
+            if runs.iter().all(|r| has_current_unseen_scores(r)) {
+                println!("\nOn every image outside the pool (`score --unseen`):\n");
+                print!(
+                    "{}",
+                    UnseenComparisonTable(&compare_unseen(&runs, BOOTSTRAP_RESAMPLES, seed)?)
+                );
+            } else {
+                println!(
+                    "\n(`score --run RUN --unseen` for each run adds the comparison on every unseen image)"
+                );
+            }
+            Ok(())
+        }
+        Command::Score(args) if args.unseen => {
+            let device = select_device(args.device)?;
+            let (_, model) = load_trained(&args.run, &device.device)?;
+            let prepared = Prepared::open(&args.run)?;
+            let dataset = Caltech101::scan(&data_dir, prepared.config.preprocess.skip_bad)?;
+            let rows = score_unseen(&model, &prepared, &dataset, &device.device, true)?;
+            let path = args.run.join(UNSEEN_SCORES_FILE);
+            write_unseen_scores(&path, &rows)?;
+            let errors: Vec<f64> = rows.iter().map(|r| r.error).collect();
+            let held_out: Vec<bool> = rows.iter().map(|r| r.held_out).collect();
+            let ci = bootstrap_ci(&errors, &held_out, auroc, BOOTSTRAP_RESAMPLES, 42, 0.95)?;
+            println!(
+                "{} unseen images ({} held out): AUROC {:.4} [{:.4}, {:.4}]; wrote {}",
+                rows.len(),
+                held_out.iter().filter(|&&h| h).count(),
+                ci.estimate,
+                ci.low,
+                ci.high,
+                path.display()
+            );
             Ok(())
         }
         Command::Score(args) => {
             let device = select_device(args.device)?;
             let (config, model) = load_trained(&args.run, &device.device)?;
-            let paths = image_paths(&args.images)?;
+            let images = args
+                .images
+                .expect("clap requires --images without --unseen");
+            let paths = image_paths(&images)?;
             let mut out = csv::Writer::from_writer(std::io::stdout());
             out.write_record(["path", "error"])?;
             for (path, error) in

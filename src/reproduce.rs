@@ -249,6 +249,11 @@ pub fn reproduce(config: StudyConfig) -> Result<ReproduceOutcome> {
         &study.table_path("comparison"),
         &study.comparison()?,
     );
+    report.table(
+        "The same models on every image outside the pool, with each model's paired AUROC gain over the one before",
+        &study.table_path("comparison_unseen"),
+        &study.unseen_comparison()?,
+    );
     if study.config.seeds > 1 {
         report.table(
             "Mean (and standard deviation) over seeds",

@@ -30,7 +30,7 @@ pub struct RunSpec {
     pub architecture: Architecture,
     pub profile: Profile,
     pub device: DeviceChoice,
-    /// Seed of model initialisation, batch order and noise.
+    /// Seed of model initialisation and batch order.
     pub seed: u64,
     /// Seed of the pool draw and the split; `None` uses `seed`. Fixing it
     /// while `seed` varies separates training noise from split noise.

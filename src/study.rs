@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{
     Aggregation, ScoreQuality, compare_aggregations, compression_scores, pca_reconstruction_scores,
 };
-use crate::data::{PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare};
+use crate::data::{
+    Caltech101, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare,
+};
 use crate::detect::{
     DEFAULT_PERCENTILES, DetectionRow, class_counts, class_counts_dataframe, detection_dataframe,
     detection_table, outliers, percentile,
@@ -39,11 +41,14 @@ use crate::evaluate::{
 use crate::figures::{self, Bar, Figure, Series, Tile};
 use crate::model::{Architecture, Autoencoder};
 use crate::profile::Profile;
-use crate::refine::{BOOTSTRAP_RESAMPLES, ComparisonRow, compare_runs};
+use crate::refine::{
+    BOOTSTRAP_RESAMPLES, ComparisonRow, UnseenComparisonRow, compare_runs, compare_unseen,
+};
 use crate::report::Markdown;
 use crate::run::{RunRecord, RunSpec, read_record, run};
 use crate::score::{
-    ErrorMap, SCORES_FILE, ScoreRow, error_maps, latent_codes, read_scores, reconstruction_errors,
+    ErrorMap, SCORES_FILE, ScoreRow, UNSEEN_SCORES_FILE, error_maps, has_current_unseen_scores,
+    latent_codes, read_scores, reconstruction_errors, score_unseen, write_unseen_scores,
 };
 use crate::table::{column, write_dataframe_csv};
 use crate::train::{EpochRecord, HISTORY_FILE, TrainingConfig, load_trained, read_history};
@@ -1090,6 +1095,40 @@ impl Study {
         seeds_table(&self.refinement()?.over_seeds)
     }
 
+    /// Every model at the study's seed on every Caltech-101 image outside
+    /// the pool (`comparison_unseen.csv`): AUROC with its interval and each
+    /// model's gain over the one before with a paired interval, which
+    /// resolves steps that the test split's 30 anomalies cannot. Each run's
+    /// `unseen_scores.csv` is computed once and reused.
+    pub fn unseen_comparison(&self) -> Result<DataFrame> {
+        let runs = &self.refinement_runs()?[0];
+        let mut dataset = None;
+        for run in runs.iter().filter(|r| !has_current_unseen_scores(&r.dir)) {
+            if dataset.is_none() {
+                let skip_bad = self.prepared.config.preprocess.skip_bad;
+                dataset = Some(Caltech101::scan(&self.config.data_dir, skip_bad)?);
+            }
+            let dataset = dataset.as_ref().expect("scanned above");
+            let rows = score_unseen(
+                &run.model,
+                &self.prepared,
+                dataset,
+                &self.device.device,
+                self.config.show_progress,
+            )?;
+            write_unseen_scores(&run.dir.join(UNSEEN_SCORES_FILE), &rows)?;
+        }
+        let dirs: Vec<PathBuf> = runs.iter().map(|r| r.dir.clone()).collect();
+        self.save_table(
+            "comparison_unseen",
+            unseen_comparison_table(&compare_unseen(
+                &dirs,
+                self.config.resamples,
+                self.config.seed,
+            )?)?,
+        )
+    }
+
     /// The same test images reconstructed by every model: `n / 2` normal
     /// images and `n / 2` held-out ones.
     pub fn refinement_reconstructions(&self, n: usize) -> Result<Figure> {
@@ -1222,6 +1261,26 @@ pub fn comparison_table(rows: &[ComparisonRow]) -> Result<DataFrame> {
         column("auprc", rows, |r| r.auprc),
         column("tpr_p80", rows, |r| r.tpr_p80),
         column("fpr_p80", rows, |r| r.fpr_p80),
+    ])?)
+}
+
+/// The comparison on unseen images as a table (the first model's gain
+/// columns are empty).
+pub fn unseen_comparison_table(rows: &[UnseenComparisonRow]) -> Result<DataFrame> {
+    let gain = |f: fn(&ConfidenceInterval) -> f64| {
+        move |r: &UnseenComparisonRow| r.auroc_gain.as_ref().map(f)
+    };
+    Ok(DataFrame::new_infer_height(vec![
+        column("model", rows, |r| r.model.as_str()),
+        column("images", rows, |r| r.images as u64),
+        column("anomalies", rows, |r| r.anomalies as u64),
+        column("mean_error", rows, |r| r.mean_error),
+        column("auroc", rows, |r| r.auroc.estimate),
+        column("auroc_low", rows, |r| r.auroc.low),
+        column("auroc_high", rows, |r| r.auroc.high),
+        column("auroc_gain", rows, gain(|g| g.estimate)),
+        column("auroc_gain_low", rows, gain(|g| g.low)),
+        column("auroc_gain_high", rows, gain(|g| g.high)),
     ])?)
 }
 

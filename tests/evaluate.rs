@@ -6,8 +6,8 @@ use approx::{assert_abs_diff_eq, assert_relative_eq};
 use caltech_anomaly::Error;
 use caltech_anomaly::data::Split;
 use caltech_anomaly::evaluate::{
-    ConfusionMatrix, GaussianKde, PerClassRow, RocPoint, auprc, auroc, bootstrap_ci, pca_2d,
-    per_class, per_class_dataframe, pr_curve, roc_curve,
+    ConfusionMatrix, GaussianKde, PerClassRow, RocPoint, auprc, auroc, bootstrap_ci,
+    paired_bootstrap_delta, pca_2d, per_class, per_class_dataframe, pr_curve, roc_curve,
 };
 use caltech_anomaly::score::ScoreRow;
 use rand::{Rng, SeedableRng};
@@ -220,6 +220,74 @@ fn bootstrap_interval_narrows_with_more_data() {
         "{small:?} vs {large:?}"
     );
     assert_abs_diff_eq!(large.estimate, 0.745, epsilon = 0.02);
+}
+
+#[test]
+fn paired_delta_is_zero_for_one_score_and_antisymmetric() {
+    let (scores, positive) = overlapping_sample(300, 60, 6);
+    let same = paired_bootstrap_delta(&scores, &scores, &positive, auroc, 300, 1, 0.95).unwrap();
+    assert_eq!((same.estimate, same.low, same.high), (0.0, 0.0, 0.0));
+
+    // A noisier copy of the scores ranks worse, and swapping the two
+    // negates the estimate and mirrors the interval (same resamples).
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let noisy: Vec<f64> = scores.iter().map(|s| s + rng.random::<f64>()).collect();
+    let worse = paired_bootstrap_delta(&scores, &noisy, &positive, auroc, 400, 3, 0.95).unwrap();
+    let better = paired_bootstrap_delta(&noisy, &scores, &positive, auroc, 400, 3, 0.95).unwrap();
+    assert_relative_eq!(
+        worse.estimate,
+        auroc(&noisy, &positive) - auroc(&scores, &positive)
+    );
+    assert!(worse.high < 0.0, "{worse:?}");
+    assert_relative_eq!(better.estimate, -worse.estimate);
+    assert_relative_eq!(better.low, -worse.high, epsilon = 1e-12);
+    assert_relative_eq!(better.high, -worse.low, epsilon = 1e-12);
+}
+
+#[test]
+fn pairing_narrows_the_interval_of_a_difference() {
+    // Two scores that share most of their per-image variation: the paired
+    // interval of their difference is far narrower than either one's own.
+    let (scores, positive) = overlapping_sample(300, 40, 8);
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let shifted: Vec<f64> = scores
+        .iter()
+        .zip(&positive)
+        .map(|(s, &p)| s + 0.05 * rng.random::<f64>() + if p { 0.05 } else { 0.0 })
+        .collect();
+    let own = bootstrap_ci(&shifted, &positive, auroc, 400, 2, 0.95).unwrap();
+    let delta = paired_bootstrap_delta(&scores, &shifted, &positive, auroc, 400, 2, 0.95).unwrap();
+    assert!(delta.low > 0.0, "{delta:?}");
+    assert!(
+        (delta.high - delta.low) * 3.0 < own.high - own.low,
+        "{delta:?} vs {own:?}"
+    );
+}
+
+#[test]
+fn paired_delta_rejects_bad_input() {
+    let (scores, positive) = overlapping_sample(10, 10, 4);
+    assert!(invalid(paired_bootstrap_delta(
+        &scores,
+        &scores[..19],
+        &positive,
+        auroc,
+        10,
+        1,
+        0.95
+    )));
+    assert!(invalid(paired_bootstrap_delta(
+        &scores, &scores, &positive, auroc, 0, 1, 0.95
+    )));
+    assert!(invalid(paired_bootstrap_delta(
+        &scores,
+        &scores,
+        &[false; 20],
+        auroc,
+        10,
+        1,
+        0.95
+    )));
 }
 
 #[test]

@@ -1,8 +1,11 @@
-//! Report section 5: the architectures' shapes and sizes.
+//! Report section 5: the architectures' shapes and sizes, and Improved3's
+//! SSIM training term.
 
+use approx::{assert_abs_diff_eq, assert_relative_eq};
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use caltech_anomaly::model::{Architecture, ModelConfig};
+use caltech_anomaly::train::{SSIM_WINDOW, TrainingConfig, ssim, train_step};
 
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
 fn cpu() -> Device {
@@ -61,4 +64,85 @@ fn sizes_not_divisible_by_eight_are_rejected() {
         .init(&cpu())
         .unwrap_err();
     assert!(err.to_string().contains("multiple of 8"), "{err}");
+}
+
+/// SSIM by its definition, in f64: every 7×7 window of every channel.
+fn ssim_by_definition(a: &[f32], b: &[f32], planes: usize, h: usize, w: usize) -> f64 {
+    let (c1, c2, k) = (1e-4, 9e-4, SSIM_WINDOW);
+    let mut sum = 0.0;
+    let mut windows = 0;
+    for p in 0..planes {
+        for y in 0..=h - k {
+            for x in 0..=w - k {
+                let at =
+                    |v: &[f32], i: usize| f64::from(v[p * h * w + (y + i / k) * w + x + i % k]);
+                let n = (k * k) as f64;
+                let mean = |v: &[f32]| (0..k * k).map(|i| at(v, i)).sum::<f64>() / n;
+                let (ma, mb) = (mean(a), mean(b));
+                let moment = |u: &[f32], mu: f64, v: &[f32], mv: f64| {
+                    (0..k * k)
+                        .map(|i| (at(u, i) - mu) * (at(v, i) - mv))
+                        .sum::<f64>()
+                        / n
+                };
+                let (va, vb, cov) = (
+                    moment(a, ma, a, ma),
+                    moment(b, mb, b, mb),
+                    moment(a, ma, b, mb),
+                );
+                sum += (2.0 * ma * mb + c1) * (2.0 * cov + c2)
+                    / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+                windows += 1;
+            }
+        }
+    }
+    sum / f64::from(windows)
+}
+
+#[test]
+fn ssim_is_one_for_identical_images_and_matches_its_definition() {
+    let device = cpu();
+    let dims = [2, 3, 12, 10];
+    let a = Tensor::<4>::random(dims, Distribution::Default, &device);
+    let noise = Tensor::<4>::random(dims, Distribution::Uniform(-0.2, 0.2), &device);
+    let b = (a.clone() * 0.7 + noise).clamp(0.0, 1.0);
+    let scalar = |t: Tensor<1>| f64::from(t.into_scalar::<f32>());
+
+    assert_abs_diff_eq!(scalar(ssim(a.clone(), a.clone())), 1.0, epsilon = 1e-5);
+    let values = |t: &Tensor<4>| t.clone().into_data().iter::<f32>().collect::<Vec<_>>();
+    let expected = ssim_by_definition(&values(&a), &values(&b), 6, 12, 10);
+    let measured = scalar(ssim(a.clone(), b.clone()));
+    assert!(expected < 0.9, "{expected}");
+    assert_relative_eq!(measured, expected, max_relative = 1e-4);
+    assert_relative_eq!(scalar(ssim(b, a)), measured, max_relative = 1e-5);
+}
+
+#[test]
+fn only_improved3_adds_the_ssim_term_and_it_changes_the_update() {
+    for architecture in Architecture::ALL {
+        let weight = ModelConfig::new(architecture, 32).ssim_weight();
+        assert_eq!(weight > 0.0, architecture == Architecture::Improved3);
+    }
+    let device = cpu().autodiff();
+    let step = |ssim_weight: f64| {
+        device.seed(3);
+        let config = TrainingConfig::new(ModelConfig::new(Architecture::Improved3, 16));
+        let model = config.model.init(&device).unwrap();
+        let mut optimizer = config.optimizer();
+        let x = Tensor::<4>::random([4, 3, 16, 16], Distribution::Default, &device);
+        let mse = (model.forward(x.clone()) - x.clone()).powi_scalar(2).mean();
+        let (model, loss) = train_step(model, &mut optimizer, x.clone(), ssim_weight, 1e-3);
+        let after: Vec<f32> = model.forward(x).into_data().iter::<f32>().collect();
+        (mse.into_scalar::<f32>(), loss.into_scalar::<f32>(), after)
+    };
+    let (mse, loss, plain) = step(0.0);
+    let (mse_again, loss_with_ssim, with_ssim) = step(0.1);
+    // The step reports the MSE before the update, whatever the objective.
+    assert_eq!((mse, mse_again), (loss, loss_with_ssim));
+    let change = plain
+        .iter()
+        .zip(&with_ssim)
+        .map(|(p, s)| (p - s).abs())
+        .fold(0.0, f32::max);
+    assert!(change > 1e-4, "{change}");
 }

@@ -6,9 +6,14 @@ use caltech_anomaly::data::Split;
 use caltech_anomaly::evaluate::{auprc, auroc};
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::profile::Profile;
-use caltech_anomaly::refine::{ComparisonTable, compare_runs};
+use caltech_anomaly::refine::{
+    ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
+};
 use caltech_anomaly::run::{RUN_FILE, RunRecord, Timings};
-use caltech_anomaly::score::{SCORES_FILE, ScoreRow, write_scores};
+use caltech_anomaly::score::{
+    SCORES_FILE, ScoreRow, UNSEEN_SCORES_FILE, UnseenRow, write_scores, write_unseen_scores,
+};
+use caltech_anomaly::train::MODEL_FILE;
 use tempfile::TempDir;
 
 /// A run directory whose test errors are `errors`, the last `anomalies`
@@ -93,4 +98,69 @@ fn comparison_rows_are_recomputed_from_scores() {
 
     assert!(compare_runs(&[], 1).is_err());
     assert!(compare_runs(&[tmp.path().join("missing")], 1).is_err());
+}
+
+/// Writes `unseen_scores.csv` into a run (after a stand-in model file, as
+/// `score --unseen` would): errors as given, the last `anomalies` held out.
+fn fake_unseen(dir: &Path, errors: &[f64], anomalies: usize) {
+    std::fs::write(dir.join(MODEL_FILE), b"").unwrap();
+    let n = errors.len();
+    let rows: Vec<UnseenRow> = errors
+        .iter()
+        .enumerate()
+        .map(|(i, &error)| {
+            let held_out = i >= n - anomalies;
+            UnseenRow {
+                path: format!("101_ObjectCategories/x/image_{i:04}.jpg"),
+                class: if held_out { "background_google" } else { "ant" }.into(),
+                error,
+                held_out,
+            }
+        })
+        .collect();
+    write_unseen_scores(&dir.join(UNSEEN_SCORES_FILE), &rows).unwrap();
+}
+
+#[test]
+fn unseen_comparison_gives_each_model_its_paired_gain() {
+    let tmp = TempDir::new().unwrap();
+    let runs: Vec<_> = ["a", "b", "c"].iter().map(|n| tmp.path().join(n)).collect();
+    // 40 object images, then 10 anomalies; b separates better than a, c
+    // equals b.
+    let a: Vec<f64> = (0..50).map(|i| f64::from((i * 37) % 50)).collect();
+    let b: Vec<f64> = a
+        .iter()
+        .enumerate()
+        .map(|(i, e)| if i >= 40 { e + 20.0 } else { *e })
+        .collect();
+    for (run, errors) in runs.iter().zip([&a, &b, &b]) {
+        fake_run(run, Architecture::Improved2, errors, 10);
+        fake_unseen(run, errors, 10);
+    }
+    let rows = compare_unseen(&runs, 500, 5).unwrap();
+    let positive: Vec<bool> = (0..50).map(|i| i >= 40).collect();
+    assert_eq!(rows[0].auroc.estimate, auroc(&a, &positive));
+    assert_eq!((rows[0].images, rows[0].anomalies), (50, 10));
+    assert!(rows[0].auroc_gain.is_none());
+    let gain = rows[1].auroc_gain.unwrap();
+    assert_eq!(gain.estimate, auroc(&b, &positive) - auroc(&a, &positive));
+    assert!(gain.low > 0.0, "{gain:?}");
+    assert_eq!(rows[2].auroc_gain.unwrap().estimate, 0.0);
+    let table = UnseenComparisonTable(&rows).to_string();
+    assert_eq!(table.lines().count(), 5, "{table}");
+    assert!(table.contains("| 50 (10) |"), "{table}");
+
+    // Runs that scored other images cannot be paired.
+    fake_unseen(&runs[2], &b[..49], 9);
+    assert!(compare_unseen(&runs, 500, 5).is_err());
+    // A run without the file, or whose model is newer than it, is an error
+    // that says how to make it.
+    fake_unseen(&runs[2], &b, 10);
+    assert!(compare_unseen(&runs, 500, 5).is_ok());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(runs[1].join(MODEL_FILE), b"retrained").unwrap();
+    let message = compare_unseen(&runs, 500, 5).unwrap_err().to_string();
+    assert!(message.contains("--unseen"), "{message}");
+    std::fs::remove_file(runs[0].join(UNSEEN_SCORES_FILE)).unwrap();
+    assert!(compare_unseen(&runs, 500, 5).is_err());
 }

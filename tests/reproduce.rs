@@ -52,6 +52,7 @@ const EXPECTED: &[&str] = &[
     "tables/score_aggregation.csv",
     "tables/trivial_baselines.csv",
     "tables/comparison.csv",
+    "tables/comparison_unseen.csv",
     "runs/baseline/scores.csv",
     "runs/baseline/model.bpk",
     "runs/baseline/history.csv",
@@ -59,6 +60,7 @@ const EXPECTED: &[&str] = &[
     "runs/improved1/scores.csv",
     "runs/improved2/scores.csv",
     "runs/improved3/scores.csv",
+    "runs/improved3/unseen_scores.csv",
 ];
 
 fn reproduce(data: &Path, out: &Path, cache: &Path) -> std::process::Output {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,7 +13,9 @@ use caltech_anomaly::device::DeviceChoice;
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::profile::Profile;
 use caltech_anomaly::run::{RunSpec, read_record, run};
-use caltech_anomaly::score::{SCORES_FILE, read_scores};
+use caltech_anomaly::score::{
+    SCORES_FILE, UNSEEN_SCORES_FILE, read_scores, read_unseen_scores, score_files,
+};
 use caltech_anomaly::train::{HISTORY_FILE, load_trained, read_history};
 use common::synthetic_dataset;
 use tempfile::TempDir;
@@ -286,4 +289,76 @@ fn smoke_training_on_the_real_dataset_lowers_the_loss() {
     assert!(history.iter().all(|r| r.val_loss.is_finite()));
     assert_eq!(outcome.record.test_images, outcome.scores.len());
     assert!(outcome.record.test_auroc.is_finite());
+}
+
+#[test]
+fn unseen_images_are_every_image_outside_the_pool() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 12, true);
+    let spec = RunSpec {
+        pool: Some(PoolSize::PerClass(8)),
+        epochs: Some(1),
+        ..spec(&root, &tmp, "run")
+    };
+    let outcome = run(&spec).unwrap();
+
+    let output = cli()
+        .args(["score", "--device", "cpu", "--unseen", "--run"])
+        .arg(&spec.out)
+        .arg("--data-dir")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("16 unseen images (4 held out)"), "{stdout}");
+
+    // 4 of the 12 images of each of the 4 classes were left out of the pool.
+    let unseen = read_unseen_scores(&spec.out.join(UNSEEN_SCORES_FILE)).unwrap();
+    assert_eq!(unseen.len(), 16);
+    let pool: HashSet<&str> = outcome
+        .prepared
+        .manifest
+        .entries
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect();
+    assert!(unseen.iter().all(|r| !pool.contains(r.path.as_str())));
+    assert_eq!(
+        unseen.iter().map(|r| &r.path).collect::<HashSet<_>>().len(),
+        16
+    );
+    assert!(
+        unseen
+            .iter()
+            .all(|r| r.held_out == (r.class == "background_google"))
+    );
+    // Each error is the one `score --images` gives for that file.
+    let (config, model) = load_trained(&spec.out, &outcome.device.device).unwrap();
+    let paths: Vec<PathBuf> = unseen.iter().map(|r| root.join(&r.path)).collect();
+    let direct = score_files(
+        &model,
+        config.model.image_size,
+        &paths,
+        &outcome.device.device,
+    )
+    .unwrap();
+    for (row, (_, error)) in unseen.iter().zip(direct) {
+        approx::assert_relative_eq!(row.error, error, max_relative = 1e-5);
+    }
+
+    // `compare` adds the table on unseen images once each run has them.
+    let output = cli()
+        .arg("compare")
+        .args([&spec.out, &spec.out])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("| 16 (4) |"), "{stdout}");
+    assert!(stdout.contains("+0.0000 [+0.0000, +0.0000]"), "{stdout}");
 }
