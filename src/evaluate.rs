@@ -252,8 +252,8 @@ pub fn bootstrap_ci(
 /// two scores of the same images: each stratified resample (as in
 /// [`bootstrap_ci`]) draws one set of images and evaluates both scores on
 /// it, so the variation the two share (which images happen to be sampled)
-/// cancels. An interval that excludes 0 says the candidate's gain is not a
-/// chance of the sample, even where the two unpaired intervals overlap.
+/// cancels. An interval that excludes 0 says the difference is not an
+/// accident of the sample, even where the two unpaired intervals overlap.
 ///
 /// Errors as [`bootstrap_ci`] does, and when the two scores differ in
 /// length.

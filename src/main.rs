@@ -371,6 +371,7 @@ fn run(cli: Cli) -> Result<()> {
             write_unseen_scores(&path, &rows)?;
             let errors: Vec<f64> = rows.iter().map(|r| r.error).collect();
             let held_out: Vec<bool> = rows.iter().map(|r| r.held_out).collect();
+            // The bootstrap seed `compare` uses by default.
             let ci = bootstrap_ci(&errors, &held_out, auroc, BOOTSTRAP_RESAMPLES, 42, 0.95)?;
             println!(
                 "{} unseen images ({} held out): AUROC {:.4} [{:.4}, {:.4}]; wrote {}",
