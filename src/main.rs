@@ -8,8 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use caltech_anomaly::bench::{Comparison, bench_prepare, bench_train, run_peer, venv_python};
 use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
 use caltech_anomaly::data::{
-    Caltech101, PoolSize, PrepareConfig, Prepared, PreprocessConfig, SplitConfig, prepare,
-    resolve_data_dir,
+    PoolSize, PrepareConfig, Prepared, PreprocessConfig, SplitConfig, prepare, resolve_data_dir,
 };
 use caltech_anomaly::device::{DeviceChoice, select_device};
 use caltech_anomaly::evaluate::{auroc, bootstrap_ci};
@@ -365,8 +364,7 @@ fn run(cli: Cli) -> Result<()> {
             let device = select_device(args.device)?;
             let (_, model) = load_trained(&args.run, &device.device)?;
             let prepared = Prepared::open(&args.run)?;
-            let dataset = Caltech101::scan(&data_dir, prepared.config.preprocess.skip_bad)?;
-            let rows = score_unseen(&model, &prepared, &dataset, &device.device, true)?;
+            let rows = score_unseen(&model, &prepared, &data_dir, &device.device, true)?;
             let path = args.run.join(UNSEEN_SCORES_FILE);
             write_unseen_scores(&path, &rows)?;
             let errors: Vec<f64> = rows.iter().map(|r| r.error).collect();

@@ -25,9 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{
     Aggregation, ScoreQuality, compare_aggregations, compression_scores, pca_reconstruction_scores,
 };
-use crate::data::{
-    Caltech101, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare,
-};
+use crate::data::{PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare};
 use crate::detect::{
     DEFAULT_PERCENTILES, DetectionRow, class_counts, class_counts_dataframe, detection_dataframe,
     detection_table, outliers, percentile,
@@ -1102,17 +1100,11 @@ impl Study {
     /// `unseen_scores.csv` is computed once and reused.
     pub fn unseen_comparison(&self) -> Result<DataFrame> {
         let runs = &self.refinement_runs()?[0];
-        let mut dataset = None;
         for run in runs.iter().filter(|r| !has_current_unseen_scores(&r.dir)) {
-            if dataset.is_none() {
-                let skip_bad = self.prepared.config.preprocess.skip_bad;
-                dataset = Some(Caltech101::scan(&self.config.data_dir, skip_bad)?);
-            }
-            let dataset = dataset.as_ref().expect("scanned above");
             let rows = score_unseen(
                 &run.model,
                 &self.prepared,
-                dataset,
+                &self.config.data_dir,
                 &self.device.device,
                 self.config.show_progress,
             )?;
