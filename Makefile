@@ -2,9 +2,16 @@
 #   make reproduce   the main job
 #   make test        every test
 # Both bootstrap what is missing first (scripts/setup.sh) and skip the rest.
+# `cargo test`, `cargo run` and the notebook kernel share one build of the
+# dependencies (.cargo/config.toml says how).
 
 CARGO ?= cargo
 ARGS ?=
+# The real-data tests are #[ignore = "needs CALTECH101_DIR"]: run them too
+# when the dataset is named.
+TEST_ARGS := $(if $(CALTECH101_DIR),-- --include-ignored,)
+# Links through mold when setup could install it (expanded after setup ran).
+LINK = $(if $(shell command -v mold 2>/dev/null),mold -run,)
 
 .PHONY: setup reproduce test notebooks bench bench-deps lab
 
@@ -12,15 +19,15 @@ setup:
 	@bash scripts/setup.sh
 
 reproduce: setup
-	$(CARGO) run -- reproduce $(ARGS)
+	$(LINK) $(CARGO) run -- reproduce $(ARGS)
 
 test: setup
 	@if [ -z "$${CALTECH101_DIR:-}" ]; then \
-	  echo "!!! CALTECH101_DIR is unset: the real-data tests will be SKIPPED."; \
+	  echo "!!! CALTECH101_DIR is unset: the real-data tests are IGNORED (cargo lists them)."; \
 	  echo "!!! Set it to a Caltech-101 copy (holding 101_ObjectCategories/) to run them."; \
 	fi
 	$(CARGO) fmt --all -- --check
-	$(CARGO) test
+	$(LINK) $(CARGO) test $(TEST_ARGS)
 	@if [ -n "$${CALTECH101_DIR:-}" ]; then \
 	  .venv/bin/python scripts/run_notebooks.py; \
 	else \

@@ -1,15 +1,22 @@
-//! Embeds libtorch's library folder as an rpath, so that the binary and the
-//! tests run without LD_LIBRARY_PATH, and records libtorch's version for
-//! `run.json`. torch-sys reports the folder through its `links = "tch"`
-//! metadata.
+//! Embeds the folders of the shared libraries the binaries and tests load,
+//! so that they run without LD_LIBRARY_PATH: libtorch's (torch-sys reports
+//! it through its `links = "tch"` metadata) and the Rust standard library's
+//! (`.cargo/config.toml` links it dynamically, as the notebook kernel does).
+//! Also records libtorch's version for `run.json`.
+use std::path::Path;
+use std::process::Command;
+
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    if let Some(dir) = std_library_dir() {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    }
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     // A PyTorch wheel keeps `__version__ = '2.9.0+cu128'` beside lib/.
-    let version_py = std::path::Path::new(&lib).join("../version.py");
+    let version_py = Path::new(&lib).join("../version.py");
     println!("cargo:rerun-if-changed={}", version_py.display());
     let version = std::fs::read_to_string(&version_py)
         .ok()
@@ -20,4 +27,16 @@ fn main() {
         })
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=CALTECH_ANOMALY_LIBTORCH_VERSION={version}");
+}
+
+/// The folder holding `libstd-*.so` for the target being built.
+fn std_library_dir() -> Option<String> {
+    let rustc = std::env::var("RUSTC").ok()?;
+    let target = std::env::var("TARGET").ok()?;
+    let output = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", &target])
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(output.stdout).ok()?;
+    output.status.success().then(|| dir.trim().to_string())
 }

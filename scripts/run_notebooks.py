@@ -6,8 +6,8 @@ test run (each can be overridden from the environment):
 CALTECH_ANOMALY_PROFILE=smoke, CALTECH_ANOMALY_DEVICE=cpu,
 CALTECH_ANOMALY_OUT=notebooks/executed/study.
 
-Prints, per notebook, the wall time and the time until its first figure:
-the README's cold/warm compile numbers come from here.
+Prints, per notebook, the wall time, the time until its first figure and
+its slowest cell: the README's cold/warm numbers come from here.
 """
 
 import argparse
@@ -36,17 +36,26 @@ def run(path: pathlib.Path, out_dir: pathlib.Path, timeout: int) -> None:
     nb = nbformat.read(path, as_version=4)
     started = time.monotonic()
     first_figure = None
+    cell_started = started
+    slowest = (0.0, -1)
 
-    def on_cell_executed(cell, **_):
-        nonlocal first_figure
+    def on_cell_start(cell, **_):
+        nonlocal cell_started
+        cell_started = time.monotonic()
+
+    def on_cell_executed(cell, cell_index, **_):
+        nonlocal first_figure, slowest
+        now = time.monotonic()
+        slowest = max(slowest, (now - cell_started, cell_index))
         if first_figure is None and figures_in(cell):
-            first_figure = time.monotonic() - started
+            first_figure = now - started
 
     client = NotebookClient(
         nb,
         kernel_name="rust",
         timeout=timeout,
         resources={"metadata": {"path": str(NOTEBOOKS)}},
+        on_cell_start=on_cell_start,
         on_cell_executed=on_cell_executed,
     )
     error = None
@@ -71,8 +80,10 @@ def run(path: pathlib.Path, out_dir: pathlib.Path, timeout: int) -> None:
     if empty:
         sys.exit(f"{path.name}: cells {empty} display nothing")
     shown = f"{first_figure:.0f} s" if first_figure is not None else "none"
-    print(f"{path.name}: {elapsed:.0f} s, {figures} figures, first figure after {shown}",
-          flush=True)
+    seconds, index = slowest
+    source = nb.cells[index].source.splitlines()[0] if index >= 0 else ""
+    print(f"{path.name}: {elapsed:.0f} s, {figures} figures, first figure after {shown}, "
+          f"slowest cell {index} ({seconds:.0f} s): {source}", flush=True)
 
 
 def main() -> None:

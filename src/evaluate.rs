@@ -289,7 +289,7 @@ pub fn paired_bootstrap_delta(
 /// [`paired_bootstrap_delta`]: `statistic` gets the row indices of the
 /// sample (all rows, then each resample: positives first, then negatives)
 /// and their labels.
-fn stratified_bootstrap(
+pub(crate) fn stratified_bootstrap(
     positive: &[bool],
     resamples: usize,
     seed: u64,

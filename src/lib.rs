@@ -16,11 +16,13 @@
 //! | 8 Model refinement | [`refine`] |
 //! | all, end to end | [`study`] (step by step, for the notebooks), [`reproduce`] (one run), [`figures`], [`report`] |
 //! | beyond the report | [`aggregate`]: other error aggregations, trivial baselines |
+//! | grading | [`claims`]: the report's numeric claims beside ours, with verdicts |
 //!
 //! The `caltech-anomaly` binary and the notebooks call the same functions.
 
 pub mod aggregate;
 pub mod bench;
+pub mod claims;
 pub mod conv;
 pub mod data;
 pub mod detect;

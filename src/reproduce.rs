@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::ScoreQuality;
+use crate::claims::{ClaimCheck, Verdict, check, report_claims};
 use crate::data::Split;
 use crate::detect::DetectionRow;
 use crate::error::Result;
@@ -21,6 +22,7 @@ use crate::profile::Profile;
 use crate::refine::ComparisonRow;
 use crate::report::Report;
 use crate::study::{GALLERY_PERCENTILE, REPORT_PERCENTILE, SeedSummary, Study, StudyConfig};
+use crate::table::write_dataframe_csv;
 
 pub const METRICS_FILE: &str = "metrics.json";
 
@@ -85,6 +87,8 @@ pub struct Metrics {
     pub trivial_baselines: Vec<ScoreQuality>,
     pub refinement: Vec<ComparisonRow>,
     pub refinement_over_seeds: Vec<SeedSummary>,
+    /// The report's claims beside ours (`tables/claims.csv`).
+    pub claims: Vec<ClaimCheck>,
 }
 
 /// What `reproduce` wrote.
@@ -265,6 +269,30 @@ pub fn reproduce(config: StudyConfig) -> Result<ReproduceOutcome> {
     report.figure(&study.refinement_error_bars()?);
     report.figure(&study.refinement_auroc_bars()?);
 
+    step("the report's claims beside ours");
+    let claims = check(&report_claims()?, &study.evidence(&[2, 6, 7, 8])?)?;
+    let claims_csv = study.table_path("claims");
+    let claims_df = claims.to_dataframe()?;
+    write_dataframe_csv(&claims_csv, &claims_df)?;
+    let mut top = Report::default();
+    top.heading(2, "Reproducibility: the report's claims beside ours");
+    top.text(format!(
+        "Every numeric claim of the original report (`docs/report_claims.csv`) beside this \
+         run's value for the same quantity, measured at profile **{}**: {} reproduced, {} not \
+         reproduced, {} not comparable at this profile, {} inconsistent in the report itself, \
+         {} not measured. A rate is compared through our Wilson 95% interval, a statistic \
+         through our bootstrap 95% interval.",
+        study.profile.name(),
+        claims.count(Verdict::Reproduced),
+        claims.count(Verdict::NotReproduced),
+        claims.count(Verdict::NotComparable),
+        claims.count(Verdict::Inconsistent),
+        claims.count(Verdict::NotMeasured),
+    ));
+    top.table("The report's claims (claims.csv)", &claims_csv, &claims_df);
+    top.blocks.append(&mut report.blocks);
+    report = top;
+
     let metrics = Metrics {
         profile: study.profile,
         profile_reason: study.profile_reason.clone(),
@@ -303,6 +331,7 @@ pub fn reproduce(config: StudyConfig) -> Result<ReproduceOutcome> {
         trivial_baselines,
         refinement: refinement.rows.clone(),
         refinement_over_seeds: refinement.over_seeds.clone(),
+        claims: claims.rows,
     };
     let out = &study.config.out;
     let metrics_path = out.join(METRICS_FILE);

@@ -25,7 +25,11 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{
     Aggregation, ScoreQuality, compare_aggregations, compression_scores, pca_reconstruction_scores,
 };
-use crate::data::{PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare};
+use crate::claims::{ClaimTable, DatasetCounts, Evidence, MeasuredAt, ModelScores, check_section};
+use crate::data::{
+    BACKGROUND_CLASS, Caltech101, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig,
+    prepare,
+};
 use crate::detect::{
     DEFAULT_PERCENTILES, DetectionRow, class_counts, class_counts_dataframe, detection_dataframe,
     detection_table, outliers, percentile,
@@ -1201,6 +1205,71 @@ impl Study {
             &bars,
             &self.figure_stem("refinement_auroc"),
         )
+    }
+}
+
+impl Study {
+    // --- Grading: the report's claims ----------------------------------
+
+    /// The report's claims of section `section` (2, 6, 7 or 8) beside this
+    /// study's values, with verdicts (see [`crate::claims`]).
+    pub fn claims(&self, section: u8) -> Result<ClaimTable> {
+        check_section(section, &self.evidence(&[section])?)
+    }
+
+    /// What the claims of `sections` are checked against: the dataset scan
+    /// (section 2), the baseline's test scores (6, 7) and every model of
+    /// the refinement (8), each computed or loaded once per study.
+    pub fn evidence(&self, sections: &[u8]) -> Result<Evidence> {
+        let wants = |s| sections.contains(&s);
+        Ok(Evidence {
+            measured_at: MeasuredAt {
+                profile: self.profile,
+                image_size: self.prepared.cache.size(),
+                pool: self.profile.settings().pool,
+            },
+            dataset: wants(2).then(|| self.dataset_counts()).transpose()?,
+            baseline: (wants(6) || wants(7))
+                .then(|| self.baseline().map(|b| b.scores.clone()))
+                .transpose()?,
+            baseline_auroc: wants(7).then(|| self.auroc()).transpose()?,
+            models: if wants(8) {
+                self.model_scores()?
+            } else {
+                Vec::new()
+            },
+            resamples: self.config.resamples,
+            seed: self.config.seed,
+        })
+    }
+
+    fn dataset_counts(&self) -> Result<DatasetCounts> {
+        let dataset = Caltech101::scan(&self.config.data_dir, true)?;
+        let background = dataset
+            .classes()
+            .iter()
+            .filter(|c| c.name == BACKGROUND_CLASS)
+            .count();
+        Ok(DatasetCounts {
+            images: dataset.images().len(),
+            object_classes: dataset.classes().len() - background,
+            background_classes: background,
+        })
+    }
+
+    fn model_scores(&self) -> Result<Vec<ModelScores>> {
+        let rows = &self.refinement()?.rows;
+        let runs = &self.refinement_runs()?[0];
+        Ok(runs
+            .iter()
+            .zip(rows)
+            .map(|(run, row)| ModelScores {
+                model: row.model.clone(),
+                errors: run.errors(),
+                held_out: run.labels(),
+                auroc: row.auroc.estimate,
+            })
+            .collect())
     }
 }
 

@@ -87,11 +87,12 @@ mod tests {
         assert_eq!(rows[0], ["a,b", "0.0123457", "3"]);
         assert_eq!(rows[1], ["c", "1234.50", "0"]);
 
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.csv");
+        let path = std::env::temp_dir().join(format!("table-{}.csv", std::process::id()));
         write_dataframe_csv(&path, &df).unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
         assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
+            written,
             "name,value,count\n\"a,b\",0.0123457,3\nc,1234.50,0\n"
         );
     }

@@ -1,6 +1,8 @@
 //! The trivial baselines of `aggregate` on a prepared synthetic cache, and
 //! the aggregations' ranking on error maps with known anomalies.
 
+mod common;
+
 use std::path::Path;
 
 use caltech_anomaly::aggregate::{
@@ -30,7 +32,7 @@ fn write_jpeg(path: &Path, pixel: impl Fn(u32, u32) -> [u8; 3]) {
 
 #[test]
 fn pca_and_compression_baselines_score_what_they_claim() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = common::tempdir().unwrap();
     let root = tmp.path().join("caltech");
     let categories = root.join("101_ObjectCategories");
     let mut rng = ChaCha8Rng::seed_from_u64(3);

@@ -11,8 +11,8 @@ use caltech_anomaly::data::{
     Caltech101, Manifest, PoolSize, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig,
     prepare,
 };
+use common::TempDir;
 use common::{jpeg_bytes, synthetic_dataset};
-use tempfile::TempDir;
 
 const CLASSES: [&str; 5] = [
     "accordion",

@@ -1,6 +1,8 @@
 //! End-to-end tests of the Caltech-101 download against a loopback HTTP
 //! server that serves a small archive built like the real one.
 
+mod common;
+
 use std::fs;
 use std::io::{self, BufRead, BufReader, Cursor, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -11,11 +13,11 @@ use std::thread;
 
 use caltech_anomaly::Error;
 use caltech_anomaly::data::download::{DownloadConfig, DownloadOutcome, download_dataset};
+use common::TempDir;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use md5::{Digest, Md5};
 use tar::{EntryType, Header};
-use tempfile::TempDir;
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 

@@ -1,6 +1,8 @@
 //! Every figure renders, with text, from realistic data; bad input is
 //! rejected. Set `FIGURES_KEEP=DIR` to keep the rendered files for a look.
 
+mod common;
+
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
@@ -9,8 +11,8 @@ use caltech_anomaly::figures::{
     Bar, Figure, Series, Tile, bar_chart, confusion_matrix, density_plot, heatmap_rgb, image_grid,
     loss_curves, pca_scatter, pr_curve, roc_curve, sorted_errors,
 };
+use common::TempDir;
 use plotters::style::RGBColor;
-use tempfile::TempDir;
 
 /// A small deterministic generator (xorshift64*), so that the tests need no
 /// random-number crate and always draw the same data.

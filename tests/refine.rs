@@ -1,5 +1,7 @@
 //! Report section 8: the comparison table, from hand-made runs.
 
+mod common;
+
 use std::path::Path;
 
 use caltech_anomaly::data::Split;
@@ -14,7 +16,7 @@ use caltech_anomaly::score::{
     SCORES_FILE, ScoreRow, UNSEEN_SCORES_FILE, UnseenRow, write_scores, write_unseen_scores,
 };
 use caltech_anomaly::train::MODEL_FILE;
-use tempfile::TempDir;
+use common::TempDir;
 
 /// A run directory whose test errors are `errors`, the last `anomalies`
 /// of them held out.

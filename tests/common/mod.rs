@@ -50,25 +50,56 @@ pub fn synthetic_dataset(
     root
 }
 
-/// The real dataset, or `None` with a loud note when `CALTECH101_DIR` is
-/// unset. When it is set, a missing folder fails the test.
-pub fn real_dataset(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("CALTECH101_DIR").filter(|v| !v.is_empty()) {
-        None => {
-            eprintln!(
-                "SKIPPED {test}: CALTECH101_DIR is unset; set it to a Caltech-101 copy to run \
-                 the real-data tests"
-            );
-            None
-        }
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            assert!(
-                dir.join("101_ObjectCategories").is_dir(),
-                "CALTECH101_DIR={} holds no 101_ObjectCategories/",
-                dir.display()
-            );
-            Some(dir)
-        }
+/// The real Caltech-101 at `CALTECH101_DIR`, for the tests marked
+/// `#[ignore = "needs CALTECH101_DIR"]` (run with `--include-ignored`).
+pub fn real_dataset() -> PathBuf {
+    let dir = std::env::var_os("CALTECH101_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .expect("CALTECH101_DIR is unset: point it at a Caltech-101 copy to run this test");
+    assert!(
+        dir.join("101_ObjectCategories").is_dir(),
+        "CALTECH101_DIR={} holds no 101_ObjectCategories/",
+        dir.display()
+    );
+    dir
+}
+
+/// A fresh folder under the system's temporary directory, removed on drop.
+/// (In-tree rather than the `tempfile` crate, whose default features would
+/// change the feature set of shared dependencies under `cargo test` and
+/// make `cargo run` and the notebook kernel rebuild them.)
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> std::io::Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "caltech-anomaly-test-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir(&path)?;
+        Ok(Self(path))
     }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Like `tempfile::tempdir()`.
+pub fn tempdir() -> std::io::Result<TempDir> {
+    TempDir::new()
 }

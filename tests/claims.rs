@@ -1,0 +1,310 @@
+//! Grading: the verdict rules on hand-made claims and values, and the
+//! report's own inconsistencies found by computation.
+
+use caltech_anomaly::claims::{
+    ClaimCheck, ClaimTable, DatasetCounts, Evidence, MeasuredAt, ModelScores, Verdict, check,
+    parse_claims, report_claims, wilson_interval,
+};
+use caltech_anomaly::data::{PoolSize, Split};
+use caltech_anomaly::evaluate::{ConfidenceInterval, auroc};
+use caltech_anomaly::profile::Profile;
+use caltech_anomaly::score::ScoreRow;
+
+const HEADER: &str = "section,quantity,subject,report,compare,needs,statement\n";
+
+fn row(class: &str, error: f64, held_out: bool) -> ScoreRow {
+    ScoreRow {
+        path: format!("{class}/x.jpg"),
+        class: class.into(),
+        label: if class == "pizza" { 73 } else { 4 },
+        split: Split::Test,
+        error,
+        held_out,
+    }
+}
+
+/// 10 anomalies with errors 1.0..1.9 and 90 normal images: 89 with errors
+/// 0.00..0.88 and a pizza with 5.0. The p90 threshold (1.01) flags 9
+/// anomalies and the pizza; the p80 one (0.792) flags all 10 anomalies and
+/// 10 normal images.
+fn scores() -> Vec<ScoreRow> {
+    let mut rows: Vec<ScoreRow> = (0..10)
+        .map(|i| row("background_google", 1.0 + i as f64 / 10.0, true))
+        .collect();
+    rows.extend((0..89).map(|i| row("ant", i as f64 / 100.0, false)));
+    rows.push(row("pizza", 5.0, false));
+    rows
+}
+
+fn evidence(image_size: usize) -> Evidence {
+    let rows = scores();
+    let errors: Vec<f64> = rows.iter().map(|r| r.error).collect();
+    let held_out: Vec<bool> = rows.iter().map(|r| r.held_out).collect();
+    let model = |name: &str, scale: f64| ModelScores {
+        model: name.into(),
+        errors: errors.iter().map(|e| e * scale).collect(),
+        held_out: held_out.clone(),
+        auroc: auroc(&errors, &held_out),
+    };
+    Evidence {
+        measured_at: MeasuredAt {
+            profile: Profile::Quick,
+            image_size,
+            pool: PoolSize::PerClass(30),
+        },
+        dataset: Some(DatasetCounts {
+            images: 9144,
+            object_classes: 101,
+            background_classes: 1,
+        }),
+        baseline: Some(rows),
+        baseline_auroc: Some(ConfidenceInterval {
+            estimate: 0.9,
+            low: 0.8,
+            high: 0.95,
+        }),
+        models: vec![model("m1", 3.0), model("m2", 2.0), model("m3", 1.0)],
+        resamples: 200,
+        seed: 7,
+    }
+}
+
+fn checked(lines: &str, evidence: &Evidence) -> ClaimTable {
+    check(
+        &parse_claims(&format!("{HEADER}{lines}")).unwrap(),
+        evidence,
+    )
+    .unwrap()
+}
+
+fn verdicts(table: &ClaimTable) -> Vec<Verdict> {
+    table.rows.iter().map(|r| r.verdict).collect()
+}
+
+/// The verdict on `line`, checked alone (two claims of one quantity with
+/// different values would contradict each other).
+fn alone(line: &str, evidence: &Evidence) -> ClaimCheck {
+    checked(&format!("{line}\n"), evidence).rows.remove(0)
+}
+
+#[test]
+fn exact_about_and_member_claims() {
+    use Verdict::*;
+    let e = evidence(64);
+    for (line, verdict) in [
+        ("2,images,,9146,about:0.01,,about 9146", Reproduced),
+        ("2,images,,9500,about:0.01,,about 9500", NotReproduced),
+        ("2,object_classes,,101,exact,,101", Reproduced),
+        ("6,test_images,,484,exact,,484", NotReproduced),
+        ("6,flagged,90,10,exact,,10 flagged", Reproduced),
+        ("6,flagged_class,90,pizza:73,member,,a pizza", Reproduced),
+        (
+            "6,flagged_class,90,airplanes:1,member,,an airplane",
+            NotReproduced,
+        ),
+    ] {
+        assert_eq!(alone(line, &e).verdict, verdict, "{line}");
+    }
+    assert!(
+        alone("6,flagged_class,90,pizza:73,member,,a pizza", &e)
+            .reason
+            .contains("as in the report")
+    );
+    assert_eq!(alone("6,test_images,,484,exact,,484", &e).ours, "100");
+}
+
+#[test]
+fn rates_inside_and_outside_our_interval() {
+    use Verdict::*;
+    let e = evidence(64);
+    // Ours at p80: all 10 anomalies flagged (10/10), 10 of 90 normal ones.
+    for (line, verdict) in [
+        ("7,held_out_flagged,80,9/10,rate,,TP 9 of 10", Reproduced),
+        ("7,held_out_flagged,80,3/10,rate,,TP 3 of 10", NotReproduced),
+        ("7,clean_flagged,80,12/90,rate,,FP 12 of 90", Reproduced),
+        ("7,clean_passed,80,40/90,rate,,TN 40 of 90", NotReproduced),
+    ] {
+        assert_eq!(alone(line, &e).verdict, verdict, "{line}");
+    }
+    let tp = alone("7,held_out_flagged,80,9/10,rate,,TP", &e);
+    assert_eq!(tp.ours, "10/10 = 1.0000");
+    let fp = alone("7,clean_flagged,80,12/90,rate,,FP", &e);
+    let (low, high) = (fp.low.unwrap(), fp.high.unwrap());
+    assert!(low < 10.0 / 90.0 && 10.0 / 90.0 < high);
+}
+
+#[test]
+fn a_setting_the_run_does_not_share_makes_a_claim_not_comparable() {
+    use Verdict::*;
+    let line = "7,threshold,80,0.5,interval,size,threshold 0.5";
+    let at_64 = alone(line, &evidence(64));
+    assert_eq!(at_64.verdict, NotComparable);
+    assert!(at_64.reason.contains("64 px"));
+    // At the report's size the same quantity is compared: our p80 is 0.792,
+    // so 0.79 lies inside its bootstrap interval and 0.5 and 3.0 do not.
+    let e = evidence(256);
+    let half = alone(line, &e);
+    assert_eq!(half.verdict, NotReproduced);
+    assert_eq!(
+        alone("7,threshold,80,0.79,interval,size,t", &e).verdict,
+        Reproduced
+    );
+    assert_eq!(
+        alone("7,threshold,80,3.0,interval,size,t", &e).verdict,
+        NotReproduced
+    );
+    let (low, high) = (half.low.unwrap(), half.high.unwrap());
+    assert!(0.5 < low && high < 3.0, "[{low}, {high}]");
+    let mut pool = evidence(256);
+    pool.measured_at.pool = PoolSize::PerClass(4);
+    let smoke = alone("6,test_images,,100,exact,pool,100", &pool);
+    assert_eq!(smoke.verdict, NotComparable);
+}
+
+#[test]
+fn two_values_for_one_quantity_are_inconsistent() {
+    let table = checked(
+        "6,clean_flagged,90,39/455,rate,,39 clean\n\
+         6,clean_flagged,90,38/455,rate,,38 false positives\n\
+         6,held_out_flagged,90,10/29,rate,,10 background\n",
+        &evidence(64),
+    );
+    assert_eq!(table.rows[0].verdict, Verdict::Inconsistent);
+    assert_eq!(table.rows[1].verdict, Verdict::Inconsistent);
+    assert!(table.rows[0].reason.contains("39/455 and as 38/455"));
+    assert_ne!(table.rows[2].verdict, Verdict::Inconsistent);
+}
+
+#[test]
+fn an_auc_beyond_the_reports_own_operating_point_is_inconsistent() {
+    let matrix = "7,held_out_flagged,80,15/29,rate,,TP\n7,clean_flagged,80,82/455,rate,,FP\n";
+    // 1 − (82/455)·(1 − 15/29) = 0.9130
+    let bound = 1.0 - 82.0 / 455.0 * (1.0 - 15.0 / 29.0);
+    for (auc, inconsistent) in [(1.0, true), (0.92, true), (0.91, false)] {
+        let table = checked(
+            &format!("{matrix}7,auroc,,{auc},interval,,AUC\n"),
+            &evidence(64),
+        );
+        assert_eq!(
+            table.rows[2].verdict == Verdict::Inconsistent,
+            inconsistent,
+            "AUC {auc} against the bound {bound}"
+        );
+        if inconsistent {
+            assert!(table.rows[2].reason.contains(&format!("{bound:.3}")));
+        } else {
+            // A possible AUC is compared with ours, [0.8, 0.95].
+            assert_eq!(table.rows[2].verdict, Verdict::Reproduced);
+        }
+    }
+}
+
+#[test]
+fn rates_over_another_test_set_than_the_reports_are_inconsistent() {
+    let table = checked(
+        "6,test_images,,484,exact,,484\n\
+         6,test_held_out,,29,exact,,29\n\
+         7,held_out_flagged,80,15/30,rate,,TP of 30\n\
+         7,clean_flagged,80,82/455,rate,,FP of 455\n",
+        &evidence(64),
+    );
+    assert_eq!(table.rows[2].verdict, Verdict::Inconsistent);
+    assert!(table.rows[2].reason.contains("29"));
+    assert_ne!(table.rows[3].verdict, Verdict::Inconsistent);
+}
+
+#[test]
+fn an_undefined_metric_is_matched_against_candidate_definitions() {
+    // At p80 every model flags all 10 anomalies and 10 normal images:
+    // accuracy 0.9, precision 0.5, recall 1, F1 0.667.
+    let table = checked(
+        "6,test_images,,200,exact,,200\n\
+         6,test_held_out,,12,exact,,12\n\
+         8,accuracy,m1,0.50,definition,,m1\n\
+         8,accuracy,m2,0.06,definition,,m2\n\
+         8,accuracy,m4,0.5,definition,,m4\n",
+        &evidence(64),
+    );
+    assert_eq!(table.rows[2].verdict, Verdict::Reproduced);
+    assert!(table.rows[2].reason.contains("precision"));
+    assert_eq!(table.rows[3].verdict, Verdict::NotReproduced);
+    assert!(
+        table.rows[3].reason.contains("prevalence 12/200"),
+        "{}",
+        table.rows[3].reason
+    );
+    assert_eq!(table.rows[4].verdict, Verdict::NotMeasured);
+}
+
+#[test]
+fn the_lowest_and_highest_mean_error_are_named() {
+    let table = checked(
+        "8,lowest_mean_error,m1|m2|m3,m3,exact,,m3 lowest\n\
+         8,highest_mean_error,m1|m2|m3,m3,exact,,m3 highest\n\
+         8,lowest_mean_error,m1|m9,m1,exact,,m9 missing\n",
+        &evidence(64),
+    );
+    use Verdict::*;
+    assert_eq!(verdicts(&table), [Reproduced, NotReproduced, NotMeasured]);
+    assert!(table.rows[1].ours.starts_with("m1"));
+}
+
+#[test]
+fn the_reports_claims_parse_and_its_two_known_inconsistencies_are_found() {
+    let claims = report_claims().unwrap();
+    assert!(claims.len() >= 20);
+    let table = check(&claims, &evidence(64)).unwrap();
+    let inconsistent: Vec<&str> = table
+        .rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Inconsistent)
+        .map(|r| r.statement.as_str())
+        .collect();
+    assert_eq!(inconsistent.len(), 5, "{inconsistent:?}");
+    assert!(inconsistent.iter().any(|s| s.contains("ROC AUC")));
+    assert_eq!(inconsistent.iter().filter(|s| s.contains("p90")).count(), 4);
+    let auc = table
+        .rows
+        .iter()
+        .find(|r| r.statement.contains("ROC AUC"))
+        .unwrap();
+    assert!(auc.reason.contains("0.913"), "{}", auc.reason);
+    let improved1 = table
+        .rows
+        .iter()
+        .find(|r| r.statement.contains("Improved1: 0.06"))
+        .unwrap();
+    assert_eq!(improved1.verdict, Verdict::NotMeasured);
+    let markdown = table.to_markdown().0;
+    assert!(markdown.contains("inconsistent in the report itself"));
+    assert_eq!(table.to_dataframe().unwrap().height(), claims.len());
+}
+
+#[test]
+fn bad_claims_are_rejected_with_their_line() {
+    for (lines, expected) in [
+        ("6,flagged,90,49,roughly,,x\n", "line 2"),
+        ("6,clean_flagged,90,39,rate,,x\n", "not a value"),
+        (
+            "2,images,,9146,exact,,x\n6,flagged,90,49,exact,resolution,x\n",
+            "line 3",
+        ),
+        ("7,auroc,,high,interval,,x\n", "not a value"),
+    ] {
+        let error = parse_claims(&format!("{HEADER}{lines}")).unwrap_err();
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+    assert!(parse_claims(&format!("{HEADER}6,no_such_quantity,,1,exact,,x\n")).is_err());
+}
+
+#[test]
+fn wilson_intervals_hold_their_rate_and_narrow_with_the_sample() {
+    for (k, n) in [(0, 10), (3, 10), (10, 10), (15, 29), (82, 455)] {
+        let (low, high) = wilson_interval(k, n);
+        let rate = k as f64 / n as f64;
+        assert!((0.0..=rate).contains(&low.max(0.0)) && low <= rate + 1e-12);
+        assert!(high >= rate - 1e-12 && high <= 1.0 + 1e-12);
+        let (low4, high4) = wilson_interval(4 * k, 4 * n);
+        assert!(high4 - low4 < high - low);
+    }
+}
