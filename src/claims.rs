@@ -72,6 +72,30 @@ pub enum Quantity {
     Accuracy,
 }
 
+impl Quantity {
+    /// The quantity in words, for the reasons.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Quantity::Images => "the number of images",
+            Quantity::ObjectClasses => "the number of object classes",
+            Quantity::BackgroundClasses => "the number of background classes",
+            Quantity::TestImages => "the number of test images",
+            Quantity::TestHeldOut => "the number of background test images",
+            Quantity::Flagged => "the images flagged",
+            Quantity::CleanFlagged => "the object images flagged",
+            Quantity::CleanPassed => "the object images passed",
+            Quantity::HeldOutFlagged => "the background images flagged",
+            Quantity::HeldOutMissed => "the background images missed",
+            Quantity::FlaggedClass => "a class among the flagged images",
+            Quantity::Auroc => "the AUROC",
+            Quantity::Threshold => "the threshold",
+            Quantity::LowestMeanError => "the model with the lowest mean error",
+            Quantity::HighestMeanError => "the model with the highest mean error",
+            Quantity::Accuracy => "the \"accuracy\"",
+        }
+    }
+}
+
 /// How the report's value is compared with ours.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Comparison {
@@ -421,16 +445,17 @@ fn inconsistencies(claims: &[Claim]) -> BTreeMap<usize, String> {
             }
         }
         if values.len() > 1 {
-            let at = if subject.is_empty() {
-                String::new()
-            } else {
-                format!(" at {subject}")
+            let at = match subject.parse::<f64>() {
+                Ok(p) => format!(" at p{p}"),
+                Err(_) if subject.is_empty() => String::new(),
+                Err(_) => format!(" of {subject}"),
             };
             for &i in members {
                 conflicts.insert(
                     i,
                     format!(
-                        "the report gives {quantity:?}{at} as {}",
+                        "the report gives {}{at} as {}",
+                        quantity.describe(),
                         values.join(" and as ")
                     ),
                 );
@@ -697,10 +722,12 @@ fn compare(claim: &Claim, m: &Measured, claims: &[Claim]) -> (Verdict, String) {
     match (claim.comparison, &m.value) {
         (Comparison::Exact, Value::Number(ours)) => {
             let equal = claim.number() == Some(*ours);
-            (
-                verdict(equal),
-                if equal { "equal" } else { "differ" }.into(),
-            )
+            let reason = if equal {
+                "equal".to_string()
+            } else {
+                format!("ours is {ours}, the report's {}", claim.report)
+            };
+            (verdict(equal), reason)
         }
         (Comparison::Exact, Value::Text(ours)) => {
             let equal = ours.eq_ignore_ascii_case(&claim.report);

@@ -171,7 +171,13 @@ fn two_values_for_one_quantity_are_inconsistent() {
     );
     assert_eq!(table.rows[0].verdict, Verdict::Inconsistent);
     assert_eq!(table.rows[1].verdict, Verdict::Inconsistent);
-    assert!(table.rows[0].reason.contains("39/455 and as 38/455"));
+    assert!(
+        table.rows[0]
+            .reason
+            .contains("object images flagged at p90 as 39/455 and as 38/455"),
+        "{}",
+        table.rows[0].reason
+    );
     assert_ne!(table.rows[2].verdict, Verdict::Inconsistent);
 }
 
