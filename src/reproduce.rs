@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::ScoreQuality;
-use crate::claims::{ClaimCheck, Verdict, check, report_claims};
+use crate::claims::{ClaimCheck, ClaimTable, Verdict, check, report_claims};
 use crate::data::Split;
 use crate::detect::DetectionRow;
 use crate::error::Result;
@@ -270,26 +270,7 @@ pub fn reproduce(config: StudyConfig) -> Result<ReproduceOutcome> {
     report.figure(&study.refinement_auroc_bars()?);
 
     step("the report's claims beside ours");
-    let claims = check(&report_claims()?, &study.evidence(&[2, 6, 7, 8])?)?;
-    let claims_csv = study.table_path("claims");
-    let claims_df = claims.to_dataframe()?;
-    write_dataframe_csv(&claims_csv, &claims_df)?;
-    let mut top = Report::default();
-    top.heading(2, "Reproducibility: the report's claims beside ours");
-    top.text(format!(
-        "Every numeric claim of the original report (`docs/report_claims.csv`) beside this \
-         run's value for the same quantity, measured at profile **{}**: {} reproduced, {} not \
-         reproduced, {} not comparable at this profile, {} inconsistent in the report itself, \
-         {} not measured. A rate is compared through our Wilson 95% interval, a statistic \
-         through our bootstrap 95% interval.",
-        study.profile.name(),
-        claims.count(Verdict::Reproduced),
-        claims.count(Verdict::NotReproduced),
-        claims.count(Verdict::NotComparable),
-        claims.count(Verdict::Inconsistent),
-        claims.count(Verdict::NotMeasured),
-    ));
-    top.table("The report's claims (claims.csv)", &claims_csv, &claims_df);
+    let (claims, mut top) = claims_section(&study)?;
     top.blocks.append(&mut report.blocks);
     report = top;
 
@@ -362,4 +343,30 @@ pub fn reproduce(config: StudyConfig) -> Result<ReproduceOutcome> {
         report_html,
         files,
     })
+}
+
+/// The report's claims beside this study's values (`tables/claims.csv`), and
+/// the report section that opens `report.md` with them.
+fn claims_section(study: &Study) -> Result<(ClaimTable, Report)> {
+    let claims = check(&report_claims()?, &study.evidence(&[2, 6, 7, 8])?)?;
+    let csv = study.table_path("claims");
+    let df = claims.to_dataframe()?;
+    write_dataframe_csv(&csv, &df)?;
+    let mut section = Report::default();
+    section.heading(2, "Reproducibility: the report's claims beside ours");
+    section.text(format!(
+        "Every numeric claim of the original report (`docs/report_claims.csv`) beside this \
+         run's value for the same quantity, measured at profile **{}**: {} reproduced, {} not \
+         reproduced, {} not comparable at this profile, {} inconsistent in the report itself, \
+         {} not measured. A rate is compared through our Wilson 95% interval, a statistic \
+         through our bootstrap 95% interval.",
+        study.profile.name(),
+        claims.count(Verdict::Reproduced),
+        claims.count(Verdict::NotReproduced),
+        claims.count(Verdict::NotComparable),
+        claims.count(Verdict::Inconsistent),
+        claims.count(Verdict::NotMeasured),
+    ));
+    section.table("The report's claims (claims.csv)", &csv, &df);
+    Ok((claims, section))
 }

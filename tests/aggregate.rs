@@ -32,7 +32,7 @@ fn write_jpeg(path: &Path, pixel: impl Fn(u32, u32) -> [u8; 3]) {
 
 #[test]
 fn pca_and_compression_baselines_score_what_they_claim() {
-    let tmp = common::tempdir().unwrap();
+    let tmp = common::TempDir::new().unwrap();
     let root = tmp.path().join("caltech");
     let categories = root.join("101_ObjectCategories");
     let mut rng = ChaCha8Rng::seed_from_u64(3);

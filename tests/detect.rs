@@ -190,7 +190,7 @@ fn detection_table_rejects_bad_input() {
 
 #[test]
 fn detection_csv_is_written_atomically_with_a_header() {
-    let dir = common::tempdir().unwrap();
+    let dir = common::TempDir::new().unwrap();
     let path = dir.path().join("nested").join("detection.csv");
     let rows = detection_table(&test_set(), Some(&[0.1, 0.2, 0.3]), &[80.0, 90.0]).unwrap();
     write_detection_csv(&path, &rows).unwrap();

@@ -85,7 +85,7 @@ fn number(v: &Value, pointer: &str) -> f64 {
 #[ignore = "needs CALTECH101_DIR"]
 fn reproduce_smoke_writes_every_file_and_true_metrics() {
     let data = common::real_dataset();
-    let tmp = common::tempdir().unwrap();
+    let tmp = common::TempDir::new().unwrap();
     let out = tmp.path().join("study");
     let cache = tmp.path().join("cache");
     let first = reproduce(&data, &out, &cache);

@@ -98,8 +98,3 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
-
-/// Like `tempfile::tempdir()`.
-pub fn tempdir() -> std::io::Result<TempDir> {
-    TempDir::new()
-}
