@@ -17,13 +17,15 @@ use linfa::DatasetBase;
 use linfa::traits::{Fit, Predict};
 use linfa_reduction::Pca;
 use ndarray::Array2;
+use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 
-use crate::data::ImageCache;
 use crate::data::image::{RgbImage, resize_bilinear};
+use crate::data::{ImageCache, Prepared, Split};
 use crate::error::{Error, Result};
-use crate::evaluate::{ConfidenceInterval, auprc, auroc, bootstrap_ci};
-use crate::score::ErrorMap;
+use crate::evaluate::{Bootstrap, ConfidenceInterval, auprc, auroc, bootstrap_ci};
+use crate::score::{ErrorMap, Scores};
+use crate::table::column;
 
 /// How an S×S per-pixel error map becomes one score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -264,6 +266,55 @@ pub fn compression_scores(cache: &ImageCache, rows: &[usize]) -> Vec<f64> {
             compressed.len() as f64 / pixels
         })
         .collect()
+}
+
+/// The autoencoder's test error (`scores`, of the model named `model`)
+/// beside the two trivial baselines on the same test images: PCA fitted on
+/// the train split (32 components at up to 32×32 px) and the compression
+/// score.
+pub fn trivial_baselines(
+    prepared: &Prepared,
+    model: &str,
+    scores: &Scores,
+    bootstrap: Bootstrap,
+) -> Result<Vec<ScoreQuality>> {
+    let labels = scores.labels();
+    let cache = &prepared.cache;
+    let test = prepared.manifest.indices(Split::Test);
+    let train = prepared.manifest.indices(Split::Train);
+    let side = cache.size().min(32);
+    let components = 32.min(train.len().saturating_sub(1)).max(1);
+    let measure = |name: String, values: &[f64]| {
+        ScoreQuality::measure(name, values, &labels, bootstrap.resamples, bootstrap.seed)
+    };
+    Ok(vec![
+        measure(
+            format!("autoencoder ({model}) reconstruction MSE"),
+            &scores.errors(),
+        )?,
+        measure(
+            format!(
+                "PCA ({components} components, {side}x{side} px, fitted on train) \
+                 reconstruction MSE"
+            ),
+            &pca_reconstruction_scores(cache, &train, &test, side, components)?,
+        )?,
+        measure(
+            "DEFLATE bytes per pixel (image complexity)".into(),
+            &compression_scores(cache, &test),
+        )?,
+    ])
+}
+
+/// Scores and their quality as a table.
+pub fn quality_dataframe(rows: &[ScoreQuality]) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        column("score", rows, |r| r.score.as_str()),
+        column("auroc", rows, |r| r.auroc.estimate),
+        column("auroc_low", rows, |r| r.auroc.low),
+        column("auroc_high", rows, |r| r.auroc.high),
+        column("auprc", rows, |r| r.auprc),
+    ])
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ pub fn bench_train(
             model,
             &mut optimizer,
             x.clone(),
-            config.model.ssim_weight(),
+            config.ssim_weight(),
             config.learning_rate,
         )
     };

@@ -13,18 +13,21 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use crate::data::PoolSize;
-use crate::detect::percentile;
+use crate::data::{BACKGROUND_CLASS, Caltech101, PoolSize, Prepared};
+use crate::detect::{REPORT_PERCENTILE, percentile};
 use crate::error::{Error, Result};
-use crate::evaluate::{ConfidenceInterval, ConfusionMatrix, stratified_bootstrap};
+use crate::evaluate::{
+    Bootstrap, ConfidenceInterval, ConfusionMatrix, auroc, stratified_bootstrap,
+};
 use crate::profile::Profile;
 use crate::report::Markdown;
+use crate::run::Trained;
 use crate::score::ScoreRow;
-use crate::study::REPORT_PERCENTILE;
 use crate::table::column;
 
 /// The report's claims, one row each; see [`report_claims`].
@@ -240,6 +243,17 @@ pub struct MeasuredAt {
     pub pool: PoolSize,
 }
 
+impl MeasuredAt {
+    /// The settings of `prepared`, with `profile` for display.
+    pub fn of(profile: Profile, prepared: &Prepared) -> Self {
+        Self {
+            profile,
+            image_size: prepared.cache.size(),
+            pool: prepared.config.split.pool,
+        }
+    }
+}
+
 /// Counts from a scan of the dataset folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DatasetCounts {
@@ -257,7 +271,33 @@ pub struct ModelScores {
     pub auroc: f64,
 }
 
+/// Counts the images and classes of the Caltech-101 copy at `data_dir`.
+pub fn dataset_counts(data_dir: &Path) -> Result<DatasetCounts> {
+    let dataset = Caltech101::scan(data_dir, true)?;
+    let background = dataset
+        .classes()
+        .iter()
+        .filter(|c| c.name == BACKGROUND_CLASS)
+        .count();
+    Ok(DatasetCounts {
+        images: dataset.images().len(),
+        object_classes: dataset.classes().len() - background,
+        background_classes: background,
+    })
+}
+
 impl ModelScores {
+    /// A finished run's test scores.
+    pub fn of(run: &Trained) -> Self {
+        let (errors, held_out) = (run.scores.errors(), run.scores.labels());
+        Self {
+            model: run.record.architecture.to_string(),
+            auroc: auroc(&errors, &held_out),
+            errors,
+            held_out,
+        }
+    }
+
     fn mean_error(&self) -> f64 {
         self.errors.iter().sum::<f64>() / self.errors.len() as f64
     }
@@ -278,6 +318,22 @@ pub struct Evidence {
     /// Bootstrap resamples and seed of any interval computed here.
     pub resamples: usize,
     pub seed: u64,
+}
+
+impl Evidence {
+    /// No evidence yet, for settings `measured_at`: fill in what a section
+    /// measured.
+    pub fn at(measured_at: MeasuredAt, bootstrap: Bootstrap) -> Self {
+        Self {
+            measured_at,
+            dataset: None,
+            baseline: None,
+            baseline_auroc: None,
+            models: Vec::new(),
+            resamples: bootstrap.resamples,
+            seed: bootstrap.seed,
+        }
+    }
 }
 
 /// The verdict on one claim.

@@ -78,6 +78,17 @@ pub fn native_backward() -> bool {
     NATIVE_BACKWARD.load(Ordering::Relaxed)
 }
 
+thread_local! {
+    static NATIVE_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many convolutions this thread has run through libtorch's own
+/// operator so far (the others ran as burn's modules): says which path a
+/// model took.
+pub fn native_calls() -> usize {
+    NATIVE_CALLS.with(std::cell::Cell::get)
+}
+
 /// Runs `spec` natively when that is on and `device` is LibTorch's;
 /// otherwise hands `x` back (`Err`) for burn's own layer.
 #[cfg(feature = "tch")]
@@ -89,6 +100,7 @@ fn try_native(
     device: &Device,
 ) -> Result<Tensor<4>, Tensor<4>> {
     if native_backward() && native::supports(device) {
+        NATIVE_CALLS.with(|n| n.set(n.get() + 1));
         Ok(native::run(x, weight, bias, spec))
     } else {
         Err(x)

@@ -9,12 +9,20 @@ use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::evaluate::PerClassRow;
 use crate::fsutil::write_csv_atomic;
+use crate::report::Markdown;
 use crate::score::ScoreRow;
 use crate::table::column;
 
 /// The report's percentile sweep.
 pub const DEFAULT_PERCENTILES: [f64; 5] = [75.0, 80.0, 85.0, 90.0, 95.0];
+
+/// The report's operating point: its confusion matrix, PCA marks, sorted
+/// errors and model rates are at the 80th test percentile.
+pub const REPORT_PERCENTILE: f64 = 80.0;
+/// The percentile of the report's outlier gallery.
+pub const GALLERY_PERCENTILE: f64 = 90.0;
 
 /// The one definition of "flagged" used by every table of sections 6 and 7.
 pub(crate) fn is_flagged(error: f64, threshold: f64) -> bool {
@@ -338,6 +346,65 @@ pub fn outliers(test: &[ScoreRow], threshold: f64) -> Vec<Outlier> {
     // Stable sort: equal errors keep their test order.
     found.sort_by(|a, b| b.error.total_cmp(&a.error));
     found
+}
+
+/// [`outliers`] as a table.
+pub fn outliers_dataframe(flagged: &[Outlier]) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        column("index", flagged, |o| o.index as u64),
+        column("class", flagged, |o| o.class.as_str()),
+        column("error", flagged, |o| o.error),
+        column("anomaly", flagged, |o| o.is_anomaly),
+        column("path", flagged, |o| o.path.as_str()),
+    ])
+}
+
+/// The held-out test images at or below `threshold`: the anomalies missed.
+pub fn missed_anomalies(test: &[ScoreRow], threshold: f64) -> Vec<Outlier> {
+    test.iter()
+        .enumerate()
+        .filter(|(_, r)| r.held_out && !is_flagged(r.error, threshold))
+        .map(|(index, row)| Outlier {
+            index,
+            path: row.path.clone(),
+            class: row.class.clone(),
+            error: row.error,
+            is_anomaly: true,
+        })
+        .collect()
+}
+
+/// The evidence behind the report's dataset recommendations, in words: the
+/// normal classes flagged most often at the `p`-th percentile `threshold`
+/// (`classes` from [`crate::evaluate::per_class`]) and the anomalies missed.
+pub fn recommendations(
+    test: &[ScoreRow],
+    classes: &[PerClassRow],
+    threshold: f64,
+    p: f64,
+) -> Markdown {
+    let mut text = format!(
+        "At the p{p} threshold ({threshold:.4}), these normal classes are flagged most \
+         often (false alarms):\n\n"
+    );
+    for c in classes.iter().filter(|c| c.flagged > 0).take(8) {
+        text.push_str(&format!(
+            "- `{}`: {} of {} test images flagged, mean error {:.4}\n",
+            c.class, c.flagged, c.images, c.mean_error
+        ));
+    }
+    let held_total = test.iter().filter(|r| r.held_out).count();
+    text.push_str(&format!(
+        "\n{} of {held_total} held-out images are missed: their error is at or below the \
+         threshold, as low as that of the unflagged object images. Which images fall on each \
+         side is listed in the tables and shown in the outlier gallery; such cases are the \
+         evidence behind the report's advice for the dataset: crop objects to cut the error \
+         that comes from their backgrounds, keep objects of known classes out of the \
+         background class, and cover common background patterns (including plain, \
+         monochromatic ones).",
+        missed_anomalies(test, threshold).len(),
+    ));
+    Markdown(text)
 }
 
 #[cfg(test)]

@@ -9,12 +9,13 @@
 //!
 //! | report section | module |
 //! |---|---|
-//! | 4 Loading and preprocess | [`data`]: dataset scan, download, split, image cache |
-//! | 5 Autoencoder | [`model`], [`train`], [`score`], run orchestration in [`run`] |
+//! | 4 Loading and preprocess | [`data`]: dataset scan, download, split, image cache, batches |
+//! | 5 Autoencoder | [`model`], [`train`], [`score`]; runs and their keys in [`run`] |
 //! | 6 Anomaly detection | [`detect`] |
 //! | 7 Evaluation | [`evaluate`] |
 //! | 8 Model refinement | [`refine`] |
-//! | all, end to end | [`study`] (step by step, for the notebooks), [`reproduce`] (one run), [`figures`], [`report`] |
+//! | figures | [`plot`] (of the steps' values), drawn by [`figures`] |
+//! | all, end to end | [`study`] (the study directory), [`reproduce`] (every section in one run), [`report`] |
 //! | beyond the report | [`aggregate`]: other error aggregations, trivial baselines |
 //! | grading | [`claims`]: the report's numeric claims beside ours, with verdicts |
 //!
@@ -32,6 +33,7 @@ pub mod evaluate;
 pub mod figures;
 pub mod fsutil;
 pub mod model;
+pub mod plot;
 pub mod profile;
 pub mod refine;
 pub mod report;
@@ -46,18 +48,36 @@ pub use error::{Error, Result};
 
 /// The names a notebook or a script needs, in one import.
 pub mod prelude {
+    pub use crate::aggregate::{
+        Aggregation, compare_aggregations, quality_dataframe, trivial_baselines,
+    };
+    pub use crate::claims::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
     pub use crate::data::{
-        Caltech101, ImageCache, Manifest, ManifestEntry, PoolSize, PrepareConfig, Prepared,
-        PreprocessConfig, Split, SplitConfig, prepare, resolve_data_dir,
+        Caltech101, ImageBatcher, ImageCache, Manifest, ManifestEntry, PoolSize, PrepareConfig,
+        Prepared, PreprocessConfig, Split, SplitConfig, prepare, resolve_data_dir,
+    };
+    pub use crate::detect::{
+        DEFAULT_PERCENTILES, class_counts, class_counts_dataframe, detection_dataframe,
+        detection_table, missed_anomalies, outliers, outliers_dataframe, recommendations,
     };
     pub use crate::device::{DeviceChoice, select_device};
     pub use crate::error::{Error, Result};
+    pub use crate::evaluate::{
+        Bootstrap, error_density, latent_pca, operating_point, per_class, per_class_dataframe, pr,
+        roc, summary,
+    };
     pub use crate::figures::Figure;
     pub use crate::model::{Architecture, Autoencoder, ModelConfig};
+    pub use crate::plot;
     pub use crate::profile::Profile;
+    pub use crate::refine::{
+        comparison_table, refinement, same_images, seeds_table, unseen_comparison,
+        unseen_comparison_table,
+    };
     pub use crate::report::Markdown;
-    pub use crate::reproduce::reproduce;
-    pub use crate::run::{RunSpec, run};
+    pub use crate::reproduce::{ReproduceConfig, reproduce};
+    pub use crate::run::{RunSpec, Trained, run};
+    pub use crate::score::{Scores, error_maps, latent_codes, score_split};
     pub use crate::study::{Study, StudyConfig};
     pub use crate::train::{TrainingConfig, train};
 }

@@ -10,14 +10,17 @@ use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
 use caltech_anomaly::data::{
     PoolSize, PrepareConfig, Prepared, PreprocessConfig, SplitConfig, prepare, resolve_data_dir,
 };
+use caltech_anomaly::detect::REPORT_PERCENTILE;
 use caltech_anomaly::device::{DeviceChoice, select_device};
-use caltech_anomaly::evaluate::{auroc, bootstrap_ci};
+use caltech_anomaly::evaluate::Bootstrap;
 use caltech_anomaly::model::Architecture;
+use caltech_anomaly::plot;
 use caltech_anomaly::profile::Profile;
 use caltech_anomaly::refine::{
-    BOOTSTRAP_RESAMPLES, ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
+    ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen, comparison_table,
+    refinement, same_images, seeds_table, unseen_auroc,
 };
-use caltech_anomaly::reproduce::reproduce;
+use caltech_anomaly::reproduce::{ReproduceConfig, reproduce};
 use caltech_anomaly::run::{RunSpec, run as run_training};
 use caltech_anomaly::score::{
     UNSEEN_SCORES_FILE, has_current_unseen_scores, image_paths, score_files, score_unseen,
@@ -93,6 +96,10 @@ struct TrainArgs {
     batch: Option<usize>,
     #[arg(long)]
     lr: Option<f64>,
+    /// Code width: the baseline's dense code (default 256), the code
+    /// channels of improved1-3 (default 16).
+    #[arg(long)]
+    encoding_dim: Option<usize>,
     /// Images per class in the pool (profile: 30; smoke 4).
     #[arg(long, conflicts_with = "all_images")]
     per_class: Option<usize>,
@@ -148,17 +155,23 @@ struct StudyArgs {
 }
 
 impl StudyArgs {
-    fn into_config(self, data_dir: PathBuf) -> StudyConfig {
-        StudyConfig {
+    fn into_config(self, data_dir: PathBuf) -> ReproduceConfig {
+        let study = StudyConfig {
             profile: self.profile,
             device: self.device,
-            seed: self.seed,
-            seeds: self.seeds,
-            models: self.models,
-            resamples: self.resamples,
             cache_dir: self.cache_dir,
             download: !self.no_download,
             ..StudyConfig::new(data_dir, self.out)
+        };
+        ReproduceConfig {
+            seed: self.seed,
+            seeds: self.seeds,
+            models: self.models,
+            bootstrap: Bootstrap {
+                resamples: self.resamples,
+                seed: self.seed,
+            },
+            ..ReproduceConfig::new(study)
         }
     }
 }
@@ -237,29 +250,32 @@ enum BenchCommand {
         python: Option<PathBuf>,
     },
     /// Training images/s of a model; compare with the same model in PyTorch eager.
-    Train {
-        #[arg(long, value_enum, default_value_t = Architecture::Baseline)]
-        model: Architecture,
-        #[arg(long, default_value_t = 64)]
-        size: usize,
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        #[arg(long, default_value_t = 20)]
-        steps: usize,
-        #[arg(long, default_value_t = 3)]
-        warmup: usize,
-        #[arg(long, default_value = "auto")]
-        device: DeviceChoice,
-        /// Skip the PyTorch peer (it exists for the baseline only).
-        #[arg(long)]
-        no_peer: bool,
-        /// Differentiate convolutions with burn's generic formulas instead
-        /// of libtorch's own backward (src/conv.rs), to measure the gain.
-        #[arg(long)]
-        generic_conv: bool,
-        #[arg(long)]
-        python: Option<PathBuf>,
-    },
+    Train(BenchTrainArgs),
+}
+
+#[derive(Args)]
+struct BenchTrainArgs {
+    #[arg(long, value_enum, default_value_t = Architecture::Baseline)]
+    model: Architecture,
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Skip the PyTorch peer (it exists for the baseline only).
+    #[arg(long)]
+    no_peer: bool,
+    /// Differentiate convolutions with burn's generic formulas instead
+    /// of libtorch's own backward (src/conv.rs), to measure the gain.
+    #[arg(long)]
+    generic_conv: bool,
+    #[arg(long)]
+    python: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -276,210 +292,232 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let data_dir = resolve_data_dir(cli.data_dir.as_deref());
     match cli.command {
-        Command::Download(args) => {
-            let config = DownloadConfig {
-                url: args.url,
-                md5: args.md5,
-                ..DownloadConfig::default()
-            };
-            match download::download_dataset(&data_dir, &config)? {
-                DownloadOutcome::AlreadyPresent => {
-                    println!("Caltech-101 is already at {}", data_dir.display())
-                }
-                DownloadOutcome::Downloaded { .. } => {
-                    println!("Caltech-101 extracted to {}", data_dir.display())
-                }
-            }
-            Ok(())
-        }
+        Command::Download(args) => run_download(data_dir, args),
         Command::Prepare(args) => run_prepare(data_dir, args),
         Command::Train(args) => run_train(data_dir, args),
-        Command::Reproduce(args) => {
-            let outcome = reproduce(args.into_config(data_dir))?;
-            let m = &outcome.metrics.baseline;
-            println!(
-                "{}: mean test error {:.5}, AUROC {:.3} [{:.3}, {:.3}], AUPRC {:.3}",
-                m.model,
-                m.mean_test_error,
-                m.auroc.estimate,
-                m.auroc.low,
-                m.auroc.high,
-                m.auprc.estimate
-            );
-            print!("{}", ComparisonTable(&outcome.metrics.refinement));
-            println!("files:");
-            for file in &outcome.files {
-                println!("  {}", file.display());
-            }
-            println!("metrics: {}", outcome.metrics_path.display());
-            println!("report:  {}", outcome.report_md.display());
-            println!("         {}", outcome.report_html.display());
-            Ok(())
-        }
-        Command::Refine(args) => {
-            let study = Study::open(args.into_config(data_dir))?;
-            let refinement = study.refinement()?;
-            print!("{}", ComparisonTable(&refinement.rows));
-            if study.config.seeds > 1 {
-                println!("over {} seeds (mean ± std):", study.config.seeds);
-                for s in &refinement.over_seeds {
-                    println!(
-                        "  {:<10} error {:.5} ± {:.5}, AUROC {:.3} ± {:.3}, AUPRC {:.3} ± {:.3}",
-                        s.model,
-                        s.mean_test_error.mean,
-                        s.mean_test_error.std,
-                        s.auroc.mean,
-                        s.auroc.std,
-                        s.auprc.mean,
-                        s.auprc.std
-                    );
-                }
-            }
-            for figure in [
-                study.refinement_reconstructions(6)?,
-                study.refinement_error_bars()?,
-                study.refinement_auroc_bars()?,
-            ] {
-                println!("figure: {}", figure.png.display());
-            }
-            println!("tables: {}", study.table_path("comparison").display());
-            Ok(())
-        }
-        Command::Compare { runs, seed } => {
-            print!("{}", ComparisonTable(&compare_runs(&runs, seed)?));
-            if runs.iter().all(|r| has_current_unseen_scores(r)) {
-                println!("\nOn every image outside the pool (`score --unseen`):\n");
-                print!(
-                    "{}",
-                    UnseenComparisonTable(&compare_unseen(&runs, BOOTSTRAP_RESAMPLES, seed)?)
-                );
-            } else {
-                println!(
-                    "\n(`score --run RUN --unseen` for each run adds the comparison on every unseen image)"
-                );
-            }
-            Ok(())
-        }
-        Command::Score(args) if args.unseen => {
-            let device = select_device(args.device)?;
-            let (_, model) = load_trained(&args.run, &device.device)?;
-            let prepared = Prepared::open(&args.run)?;
-            let rows = score_unseen(&model, &prepared, &data_dir, &device.device, true)?;
-            let path = args.run.join(UNSEEN_SCORES_FILE);
-            write_unseen_scores(&path, &rows)?;
-            let errors: Vec<f64> = rows.iter().map(|r| r.error).collect();
-            let held_out: Vec<bool> = rows.iter().map(|r| r.held_out).collect();
-            // The bootstrap seed `compare` uses by default.
-            let ci = bootstrap_ci(&errors, &held_out, auroc, BOOTSTRAP_RESAMPLES, 42, 0.95)?;
-            println!(
-                "{} unseen images ({} held out): AUROC {:.4} [{:.4}, {:.4}]; wrote {}",
-                rows.len(),
-                held_out.iter().filter(|&&h| h).count(),
-                ci.estimate,
-                ci.low,
-                ci.high,
-                path.display()
-            );
-            Ok(())
-        }
-        Command::Score(args) => {
-            let device = select_device(args.device)?;
-            let (config, model) = load_trained(&args.run, &device.device)?;
-            let images = args
-                .images
-                .expect("clap requires --images without --unseen");
-            let paths = image_paths(&images)?;
-            let mut out = csv::Writer::from_writer(std::io::stdout());
-            out.write_record(["path", "error"])?;
-            for (path, error) in
-                score_files(&model, config.model.image_size, &paths, &device.device)?
-            {
-                out.write_record([path.display().to_string(), error.to_string()])?;
-            }
-            out.flush().map_err(csv::Error::from)?;
-            Ok(())
-        }
-        Command::Bench(BenchCommand::Train {
-            model,
-            size,
-            batch,
-            steps,
-            warmup,
-            device,
-            no_peer,
-            generic_conv,
-            python,
-        }) => {
-            let device = select_device(device)?;
-            println!("device: {} ({})", device.choice, device.reason);
-            caltech_anomaly::conv::set_native_backward(!generic_conv);
-            let ours = bench_train(model, size, batch, steps, warmup, &device.device)?;
-            let peer = if no_peer || model != Architecture::Baseline {
-                None
-            } else {
-                let args = [
-                    ("--size", size.to_string()),
-                    ("--batch", batch.to_string()),
-                    ("--steps", steps.to_string()),
-                    ("--warmup", warmup.to_string()),
-                    ("--device", device.choice.to_string()),
-                ]
-                .into_iter()
-                .flat_map(|(k, v)| [k.to_string(), v])
-                .collect::<Vec<_>>();
-                let python = python.unwrap_or_else(venv_python);
-                Some(run_peer(
-                    &python,
-                    &PathBuf::from("bench/torch_train.py"),
-                    &args,
-                )?)
-            };
-            println!(
-                "{}",
-                Comparison {
-                    ours,
-                    peer,
-                    data_bytes: None
-                }
-            );
-            Ok(())
-        }
+        Command::Reproduce(args) => run_reproduce(args.into_config(data_dir)),
+        Command::Refine(args) => run_refine(args.into_config(data_dir)),
+        Command::Compare { runs, seed } => run_compare(&runs, seed),
+        Command::Score(args) if args.unseen => run_score_unseen(data_dir, args),
+        Command::Score(args) => run_score_images(args),
+        Command::Bench(BenchCommand::Train(args)) => run_bench_train(args),
         Command::Bench(BenchCommand::Prepare {
             size,
             no_peer,
             python,
-        }) => {
-            let scratch =
-                std::env::temp_dir().join(format!("caltech-bench-{}", std::process::id()));
-            let ours = bench_prepare(&data_dir, size, &scratch)?;
-            let data_bytes = (ours.images * size * size * 3) as u64;
-            let peer = if no_peer {
-                None
-            } else {
-                let python = python.unwrap_or_else(venv_python);
-                let args = vec![
-                    "--data-dir".into(),
-                    data_dir.display().to_string(),
-                    "--size".into(),
-                    size.to_string(),
-                ];
-                Some(run_peer(
-                    &python,
-                    &PathBuf::from("bench/tf_preprocess.py"),
-                    &args,
-                )?)
-            };
-            println!(
-                "{}",
-                Comparison {
-                    ours,
-                    peer,
-                    data_bytes: Some(data_bytes),
-                }
-            );
-            Ok(())
+        }) => run_bench_prepare(data_dir, size, no_peer, python),
+    }
+}
+
+fn run_download(data_dir: PathBuf, args: DownloadArgs) -> Result<()> {
+    let config = DownloadConfig {
+        url: args.url,
+        md5: args.md5,
+        ..DownloadConfig::default()
+    };
+    match download::download_dataset(&data_dir, &config)? {
+        DownloadOutcome::AlreadyPresent => {
+            println!("Caltech-101 is already at {}", data_dir.display())
+        }
+        DownloadOutcome::Downloaded { .. } => {
+            println!("Caltech-101 extracted to {}", data_dir.display())
         }
     }
+    Ok(())
+}
+
+fn run_reproduce(config: ReproduceConfig) -> Result<()> {
+    let outcome = reproduce(config)?;
+    let m = &outcome.metrics.baseline;
+    println!(
+        "{}: mean test error {:.5}, AUROC {:.3} [{:.3}, {:.3}], AUPRC {:.3}",
+        m.model, m.mean_test_error, m.auroc.estimate, m.auroc.low, m.auroc.high, m.auprc.estimate
+    );
+    print!("{}", ComparisonTable(&outcome.metrics.refinement));
+    println!("files:");
+    for file in &outcome.files {
+        println!("  {}", file.display());
+    }
+    println!("metrics: {}", outcome.metrics_path.display());
+    println!("report:  {}", outcome.report_md.display());
+    println!("         {}", outcome.report_html.display());
+    Ok(())
+}
+
+/// Section 8 alone: the models on one split for each seed, their tables
+/// and figures.
+fn run_refine(config: ReproduceConfig) -> Result<()> {
+    config.check()?;
+    let study = Study::open(config.study.clone())?;
+    let size = study.profile.settings().image_size;
+    let prepared = study.prepare(config.split(study.profile), size)?;
+    let configs = config.training_configs(study.profile);
+    let runs = study.train_seeds(&prepared, &configs, &config.training_seeds())?;
+    let refined = refinement(&runs, config.percentile, config.bootstrap)?;
+    study.table("comparison", comparison_table(&refined.rows)?)?;
+    print!("{}", ComparisonTable(&refined.rows));
+    if config.seeds > 1 {
+        study.table("comparison_seeds", seeds_table(&refined.over_seeds)?)?;
+        println!("over {} seeds (mean ± std):", config.seeds);
+        for s in &refined.over_seeds {
+            println!(
+                "  {:<10} error {:.5} ± {:.5}, AUROC {:.3} ± {:.3}, AUPRC {:.3} ± {:.3}",
+                s.model,
+                s.mean_test_error.mean,
+                s.mean_test_error.std,
+                s.auroc.mean,
+                s.auroc.std,
+                s.auprc.mean,
+                s.auprc.std
+            );
+        }
+    }
+    let device = &study.device.device;
+    let (chosen, maps) = same_images(&runs[0], &prepared, 6, device)?;
+    let stem = study.figure("refinement_reconstructions");
+    for figure in [
+        plot::same_images(&prepared, &runs[0], &chosen, &maps, &stem)?,
+        plot::error_bars(&refined, &study.figure("refinement_error"))?,
+        plot::auroc_bars(&refined, &study.figure("refinement_auroc"))?,
+    ] {
+        println!("figure: {}", figure.png.display());
+    }
+    println!("tables: {}", study.table_path("comparison").display());
+    Ok(())
+}
+
+fn run_compare(runs: &[PathBuf], seed: u64) -> Result<()> {
+    let bootstrap = Bootstrap {
+        seed,
+        ..Bootstrap::default()
+    };
+    print!(
+        "{}",
+        ComparisonTable(&compare_runs(runs, REPORT_PERCENTILE, bootstrap)?)
+    );
+    if runs.iter().all(|r| has_current_unseen_scores(r)) {
+        println!("\nOn every image outside the pool (`score --unseen`):\n");
+        print!(
+            "{}",
+            UnseenComparisonTable(&compare_unseen(runs, bootstrap)?)
+        );
+    } else {
+        println!(
+            "\n(`score --run RUN --unseen` for each run adds the comparison on every unseen image)"
+        );
+    }
+    Ok(())
+}
+
+fn run_score_unseen(data_dir: PathBuf, args: ScoreArgs) -> Result<()> {
+    let device = select_device(args.device)?;
+    let (_, model) = load_trained(&args.run, &device.device)?;
+    let prepared = Prepared::open(&args.run)?;
+    let rows = score_unseen(&model, &prepared, &data_dir, &device.device, true)?;
+    let path = args.run.join(UNSEEN_SCORES_FILE);
+    write_unseen_scores(&path, &rows)?;
+    // The bootstrap `compare` uses by default.
+    let ci = unseen_auroc(&rows, Bootstrap::default())?;
+    println!(
+        "{} unseen images ({} held out): AUROC {:.4} [{:.4}, {:.4}]; wrote {}",
+        rows.len(),
+        rows.iter().filter(|r| r.held_out).count(),
+        ci.estimate,
+        ci.low,
+        ci.high,
+        path.display()
+    );
+    Ok(())
+}
+
+fn run_score_images(args: ScoreArgs) -> Result<()> {
+    let device = select_device(args.device)?;
+    let (config, model) = load_trained(&args.run, &device.device)?;
+    let images = args
+        .images
+        .expect("clap requires --images without --unseen");
+    let paths = image_paths(&images)?;
+    let mut out = csv::Writer::from_writer(std::io::stdout());
+    out.write_record(["path", "error"])?;
+    for (path, error) in score_files(&model, config.model.image_size, &paths, &device.device)? {
+        out.write_record([path.display().to_string(), error.to_string()])?;
+    }
+    out.flush().map_err(csv::Error::from)?;
+    Ok(())
+}
+
+fn run_bench_train(args: BenchTrainArgs) -> Result<()> {
+    let device = select_device(args.device)?;
+    println!("device: {} ({})", device.choice, device.reason);
+    caltech_anomaly::conv::set_native_backward(!args.generic_conv);
+    let ours = bench_train(
+        args.model,
+        args.size,
+        args.batch,
+        args.steps,
+        args.warmup,
+        &device.device,
+    )?;
+    let peer = if args.no_peer || args.model != Architecture::Baseline {
+        None
+    } else {
+        let peer_args = [
+            ("--size", args.size.to_string()),
+            ("--batch", args.batch.to_string()),
+            ("--steps", args.steps.to_string()),
+            ("--warmup", args.warmup.to_string()),
+            ("--device", device.choice.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v])
+        .collect::<Vec<_>>();
+        let python = args.python.unwrap_or_else(venv_python);
+        let script = PathBuf::from("bench/torch_train.py");
+        Some(run_peer(&python, &script, &peer_args)?)
+    };
+    let data_bytes = None;
+    println!(
+        "{}",
+        Comparison {
+            ours,
+            peer,
+            data_bytes
+        }
+    );
+    Ok(())
+}
+
+fn run_bench_prepare(
+    data_dir: PathBuf,
+    size: usize,
+    no_peer: bool,
+    python: Option<PathBuf>,
+) -> Result<()> {
+    let scratch = std::env::temp_dir().join(format!("caltech-bench-{}", std::process::id()));
+    let ours = bench_prepare(&data_dir, size, &scratch)?;
+    let data_bytes = Some((ours.images * size * size * 3) as u64);
+    let peer = if no_peer {
+        None
+    } else {
+        let python = python.unwrap_or_else(venv_python);
+        let args = vec![
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--size".into(),
+            size.to_string(),
+        ];
+        let script = PathBuf::from("bench/tf_preprocess.py");
+        Some(run_peer(&python, &script, &args)?)
+    };
+    println!(
+        "{}",
+        Comparison {
+            ours,
+            peer,
+            data_bytes
+        }
+    );
+    Ok(())
 }
 
 fn run_prepare(data_dir: PathBuf, args: PrepareArgs) -> Result<()> {
@@ -555,6 +593,7 @@ fn run_train(data_dir: PathBuf, args: TrainArgs) -> Result<()> {
         epochs: args.epochs,
         batch_size: args.batch,
         learning_rate: args.lr,
+        encoding_dim: args.encoding_dim,
         pool: if args.all_images {
             Some(PoolSize::All)
         } else {
@@ -567,8 +606,8 @@ fn run_train(data_dir: PathBuf, args: TrainArgs) -> Result<()> {
         show_progress: true,
         ..RunSpec::new(data_dir, args.out)
     };
-    let outcome = run_training(&spec)?;
-    let r = &outcome.record;
+    let run = run_training(&spec)?;
+    let r = &run.record;
     println!(
         "{}: {} parameters, {} epochs (best {}), {:.1} s training",
         r.architecture, r.parameters, r.epochs_run, r.best_epoch, r.timings.train_s

@@ -43,6 +43,24 @@ impl Architecture {
         Architecture::Improved3,
     ];
 
+    /// The code width the README's measurements use: the report's 256 for
+    /// the baseline, 16 channels for the fully convolutional models.
+    pub fn default_encoding_dim(self) -> usize {
+        match self {
+            Architecture::Baseline => 256,
+            _ => 16,
+        }
+    }
+
+    /// Weight of the `1 − SSIM` term in the training objective by default:
+    /// 0.1 for Improved3, 0 (the MSE alone) for the others.
+    pub fn default_ssim_weight(self) -> f64 {
+        match self {
+            Architecture::Improved3 => 0.1,
+            _ => 0.0,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Architecture::Baseline => "baseline",
@@ -65,9 +83,11 @@ pub struct ModelConfig {
     pub architecture: Architecture,
     /// Input side S; must be divisible by 8.
     pub image_size: usize,
-    /// Size of the baseline's dense code (the report's `encoding_dim`).
-    #[config(default = 256)]
-    pub encoding_dim: usize,
+    /// The code width (the report's `encoding_dim`): the size of the
+    /// baseline's dense code, the channels of Improved1-3's `S/8 × S/8`
+    /// code. `None` takes [`Architecture::default_encoding_dim`].
+    #[config(default = "None")]
+    pub encoding_dim: Option<usize>,
 }
 
 impl ModelConfig {
@@ -79,7 +99,7 @@ impl ModelConfig {
                 self.image_size
             )));
         }
-        if self.encoding_dim == 0 {
+        if self.encoding_dim == Some(0) {
             return Err(Error::InvalidParameter(
                 "encoding_dim must be positive".into(),
             ));
@@ -87,27 +107,25 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// Weight of the structural-dissimilarity term `1 − SSIM` that
-    /// Improved3 adds to the MSE it trains on (see
-    /// [`crate::train::train_step`]); 0 for the others, which train on the
-    /// MSE alone.
-    pub fn ssim_weight(&self) -> f64 {
-        match self.architecture {
-            Architecture::Improved3 => 0.1,
-            _ => 0.0,
-        }
+    /// The code width in use: [`Self::encoding_dim`] or the architecture's
+    /// default.
+    pub fn code_width(&self) -> usize {
+        self.encoding_dim
+            .unwrap_or_else(|| self.architecture.default_encoding_dim())
     }
 
     /// Builds the model on `device` with fresh weights.
     pub fn init(&self, device: &Device) -> Result<Autoencoder> {
         self.check()?;
+        let code = self.code_width();
         Ok(match self.architecture {
             Architecture::Baseline => {
-                Autoencoder::Baseline(Baseline::new(self.image_size, self.encoding_dim, device))
+                Autoencoder::Baseline(Baseline::new(self.image_size, code, device))
             }
-            Architecture::Improved1 => Autoencoder::Improved(FullyConv::new(16, false, device)),
-            Architecture::Improved2 => Autoencoder::Improved(FullyConv::new(16, true, device)),
-            Architecture::Improved3 => Autoencoder::Improved(FullyConv::new(16, true, device)),
+            Architecture::Improved1 => Autoencoder::Improved(FullyConv::new(code, false, device)),
+            Architecture::Improved2 | Architecture::Improved3 => {
+                Autoencoder::Improved(FullyConv::new(code, true, device))
+            }
         })
     }
 }

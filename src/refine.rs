@@ -15,15 +15,22 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use burn::tensor::Device;
+use polars::prelude::{DataFrame, PolarsResult};
+use serde::{Deserialize, Serialize};
 
+use crate::data::{Prepared, Split};
 use crate::detect::detection_table;
 use crate::error::{Error, Result};
-use crate::evaluate::{ConfidenceInterval, auprc, auroc, bootstrap_ci, paired_bootstrap_delta};
-use crate::run::read_record;
-use crate::score::{
-    SCORES_FILE, UNSEEN_SCORES_FILE, has_current_unseen_scores, read_scores, read_unseen_scores,
+use crate::evaluate::{
+    Bootstrap, ConfidenceInterval, auprc, auroc, bootstrap_ci, paired_bootstrap_delta,
 };
+use crate::run::{RunRecord, Trained, read_record};
+use crate::score::{
+    ErrorMap, SCORES_FILE, Scores, UNSEEN_SCORES_FILE, UnseenRow, error_maps,
+    has_current_unseen_scores, read_scores, read_unseen_scores, score_unseen, write_unseen_scores,
+};
+use crate::table::column;
 
 /// Bootstrap resamples behind each AUROC interval.
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
@@ -38,37 +45,57 @@ pub struct ComparisonRow {
     pub mean_test_error: f64,
     pub auroc: ConfidenceInterval,
     pub auprc: f64,
-    /// Held-out images flagged above the p80 test threshold.
-    pub tpr_p80: f64,
-    /// Object images flagged above the p80 test threshold.
-    pub fpr_p80: f64,
+    /// The operating point: the percentile of the test errors flagged above.
+    pub percentile: f64,
+    /// Held-out images flagged at the operating point.
+    pub tpr: f64,
+    /// Object images flagged at the operating point.
+    pub fpr: f64,
 }
 
-/// Compares finished runs from their `run.json` and `scores.csv`.
-pub fn compare_runs(runs: &[PathBuf], seed: u64) -> Result<Vec<ComparisonRow>> {
+impl ComparisonRow {
+    /// The row of a run with its record and test scores.
+    pub fn of(
+        run: &Path,
+        record: &RunRecord,
+        scores: &Scores,
+        percentile: f64,
+        bootstrap: Bootstrap,
+    ) -> Result<Self> {
+        let (errors, held_out) = (scores.errors(), scores.labels());
+        let point = &detection_table(scores, None, &[percentile])?[0];
+        Ok(Self {
+            run: run.to_path_buf(),
+            model: record.architecture.to_string(),
+            parameters: record.parameters,
+            train_seconds: record.timings.train_s,
+            mean_test_error: scores.mean_error(),
+            auroc: bootstrap.interval(&errors, &held_out, auroc)?,
+            auprc: auprc(&errors, &held_out),
+            percentile,
+            tpr: point.tpr,
+            fpr: point.achieved_fpr,
+        })
+    }
+}
+
+/// Compares finished runs from their `run.json` and `scores.csv`, at the
+/// `percentile`-th test percentile.
+pub fn compare_runs(
+    runs: &[PathBuf],
+    percentile: f64,
+    bootstrap: Bootstrap,
+) -> Result<Vec<ComparisonRow>> {
     if runs.is_empty() {
         return Err(Error::InvalidParameter("no run to compare".into()));
     }
-    runs.iter().map(|run| compare_one(run, seed)).collect()
-}
-
-fn compare_one(run: &Path, seed: u64) -> Result<ComparisonRow> {
-    let record = read_record(run)?;
-    let scores = read_scores(&run.join(SCORES_FILE))?;
-    let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
-    let held_out: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
-    let p80 = detection_table(&scores, None, &[80.0])?;
-    Ok(ComparisonRow {
-        run: run.to_path_buf(),
-        model: record.architecture.to_string(),
-        parameters: record.parameters,
-        train_seconds: record.timings.train_s,
-        mean_test_error: errors.iter().sum::<f64>() / errors.len().max(1) as f64,
-        auroc: bootstrap_ci(&errors, &held_out, auroc, BOOTSTRAP_RESAMPLES, seed, 0.95)?,
-        auprc: auprc(&errors, &held_out),
-        tpr_p80: p80[0].tpr,
-        fpr_p80: p80[0].achieved_fpr,
-    })
+    runs.iter()
+        .map(|run| {
+            let record = read_record(run)?;
+            let scores = read_scores(&run.join(SCORES_FILE))?;
+            ComparisonRow::of(run, &record, &scores, percentile, bootstrap)
+        })
+        .collect()
 }
 
 /// The comparison as a Markdown table.
@@ -78,13 +105,13 @@ impl fmt::Display for ComparisonTable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "| model | parameters | training (s) | mean test error | AUROC [95% CI] | AUPRC | TPR @p80 | FPR @p80 |"
+            "| model | parameters | training (s) | mean test error | AUROC [95% CI] | AUPRC | percentile | TPR | FPR |"
         )?;
-        writeln!(f, "|---|---:|---:|---:|---|---:|---:|---:|")?;
+        writeln!(f, "|---|---:|---:|---:|---|---:|---:|---:|---:|")?;
         for r in self.0 {
             writeln!(
                 f,
-                "| {} | {} | {:.0} | {:.5} | {:.3} [{:.3}, {:.3}] | {:.3} | {:.3} | {:.3} |",
+                "| {} | {} | {:.0} | {:.5} | {:.3} [{:.3}, {:.3}] | {:.3} | p{} | {:.3} | {:.3} |",
                 r.model,
                 r.parameters,
                 r.train_seconds,
@@ -93,8 +120,9 @@ impl fmt::Display for ComparisonTable<'_> {
                 r.auroc.low,
                 r.auroc.high,
                 r.auprc,
-                r.tpr_p80,
-                r.fpr_p80
+                r.percentile,
+                r.tpr,
+                r.fpr
             )?;
         }
         Ok(())
@@ -120,11 +148,8 @@ pub struct UnseenComparisonRow {
 /// (`resamples` bootstrap resamples behind each interval).
 /// Errors if a run lacks the file (or it predates the run's model) or the
 /// runs scored different images.
-pub fn compare_unseen(
-    runs: &[PathBuf],
-    resamples: usize,
-    seed: u64,
-) -> Result<Vec<UnseenComparisonRow>> {
+pub fn compare_unseen(runs: &[PathBuf], bootstrap: Bootstrap) -> Result<Vec<UnseenComparisonRow>> {
+    let Bootstrap { resamples, seed } = bootstrap;
     let mut rows: Vec<UnseenComparisonRow> = Vec::with_capacity(runs.len());
     let mut previous: Option<(Vec<String>, Vec<f64>)> = None;
     for run in runs {
@@ -201,4 +226,202 @@ impl fmt::Display for UnseenComparisonTable<'_> {
         }
         Ok(())
     }
+}
+
+/// Section 8: the models on the same split, for each seed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refinement {
+    /// One row per model at the first seed.
+    pub rows: Vec<ComparisonRow>,
+    /// Mean ± standard deviation over seeds, one row per model.
+    pub over_seeds: Vec<SeedSummary>,
+}
+
+/// A metric over seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    /// Sample standard deviation (0 for one seed).
+    pub std: f64,
+}
+
+impl MeanStd {
+    pub fn of(values: &[f64]) -> Self {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std = if values.len() > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Self { mean, std }
+    }
+}
+
+/// One model over all seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeedSummary {
+    pub model: String,
+    pub seeds: usize,
+    pub mean_test_error: MeanStd,
+    pub auroc: MeanStd,
+    pub auprc: MeanStd,
+    pub tpr: MeanStd,
+    pub fpr: MeanStd,
+}
+
+/// Compares `runs[s][m]`, model `m` trained at seed `s` (every seed the
+/// same models in the same order, on one split), at the `percentile`-th
+/// test percentile.
+pub fn refinement(
+    runs: &[Vec<Trained>],
+    percentile: f64,
+    bootstrap: Bootstrap,
+) -> Result<Refinement> {
+    let models = runs.first().map_or(0, Vec::len);
+    if models == 0 || runs.iter().any(|seed| seed.len() != models) {
+        return Err(Error::InvalidParameter(
+            "every seed needs the same, non-empty list of models".into(),
+        ));
+    }
+    let mut per_seed = Vec::with_capacity(runs.len());
+    for seed_runs in runs {
+        let rows = seed_runs
+            .iter()
+            .map(|t| ComparisonRow::of(&t.dir, &t.record, &t.scores, percentile, bootstrap))
+            .collect::<Result<Vec<_>>>()?;
+        per_seed.push(rows);
+    }
+    let over_seeds = (0..models)
+        .map(|m| {
+            let of = |f: fn(&ComparisonRow) -> f64| {
+                MeanStd::of(&per_seed.iter().map(|rows| f(&rows[m])).collect::<Vec<_>>())
+            };
+            SeedSummary {
+                model: per_seed[0][m].model.clone(),
+                seeds: per_seed.len(),
+                mean_test_error: of(|r| r.mean_test_error),
+                auroc: of(|r| r.auroc.estimate),
+                auprc: of(|r| r.auprc),
+                tpr: of(|r| r.tpr),
+                fpr: of(|r| r.fpr),
+            }
+        })
+        .collect();
+    Ok(Refinement {
+        rows: per_seed.swap_remove(0),
+        over_seeds,
+    })
+}
+
+/// Every run on every Caltech-101 image outside the pool: each run's
+/// `unseen_scores.csv` is computed once (when missing or older than its
+/// model) and reused; then [`compare_unseen`].
+pub fn unseen_comparison(
+    runs: &[Trained],
+    prepared: &Prepared,
+    device: &Device,
+    bootstrap: Bootstrap,
+    show_progress: bool,
+) -> Result<Vec<UnseenComparisonRow>> {
+    for run in runs.iter().filter(|r| !has_current_unseen_scores(&r.dir)) {
+        let rows = score_unseen(
+            &run.model,
+            prepared,
+            &prepared.config.data_dir,
+            device,
+            show_progress,
+        )?;
+        write_unseen_scores(&run.dir.join(UNSEEN_SCORES_FILE), &rows)?;
+    }
+    let dirs: Vec<PathBuf> = runs.iter().map(|r| r.dir.clone()).collect();
+    compare_unseen(&dirs, bootstrap)
+}
+
+/// The same test images reconstructed by every run: the first `n / 2`
+/// normal and the first `n / 2` held-out test images. Returns their test
+/// positions and, per run, their error maps.
+pub fn same_images(
+    runs: &[Trained],
+    prepared: &Prepared,
+    n: usize,
+    device: &Device,
+) -> Result<(Vec<usize>, Vec<Vec<ErrorMap>>)> {
+    let scores = &runs
+        .first()
+        .ok_or_else(|| Error::InvalidParameter("no run to show".into()))?
+        .scores;
+    let half = (n / 2).max(1);
+    let chosen: Vec<usize> = (0..scores.len())
+        .filter(|&i| !scores[i].held_out)
+        .take(half)
+        .chain((0..scores.len()).filter(|&i| scores[i].held_out).take(half))
+        .collect();
+    let test = prepared.manifest.indices(Split::Test);
+    let rows: Vec<usize> = chosen.iter().map(|&i| test[i]).collect();
+    let maps = runs
+        .iter()
+        .map(|run| error_maps(&run.model, &prepared.cache, &rows, device))
+        .collect();
+    Ok((chosen, maps))
+}
+
+/// The AUROC of unseen-image scores with its interval.
+pub fn unseen_auroc(rows: &[UnseenRow], bootstrap: Bootstrap) -> Result<ConfidenceInterval> {
+    let errors: Vec<f64> = rows.iter().map(|r| r.error).collect();
+    let held_out: Vec<bool> = rows.iter().map(|r| r.held_out).collect();
+    bootstrap.interval(&errors, &held_out, auroc)
+}
+
+/// The comparison as a table.
+pub fn comparison_table(rows: &[ComparisonRow]) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        column("model", rows, |r| r.model.as_str()),
+        column("parameters", rows, |r| r.parameters as u64),
+        column("train_seconds", rows, |r| r.train_seconds),
+        column("mean_test_error", rows, |r| r.mean_test_error),
+        column("auroc", rows, |r| r.auroc.estimate),
+        column("auroc_low", rows, |r| r.auroc.low),
+        column("auroc_high", rows, |r| r.auroc.high),
+        column("auprc", rows, |r| r.auprc),
+        column("percentile", rows, |r| r.percentile),
+        column("tpr", rows, |r| r.tpr),
+        column("fpr", rows, |r| r.fpr),
+    ])
+}
+
+/// The comparison on unseen images as a table (the first model's gain
+/// columns are empty).
+pub fn unseen_comparison_table(rows: &[UnseenComparisonRow]) -> PolarsResult<DataFrame> {
+    let gain = |f: fn(&ConfidenceInterval) -> f64| {
+        move |r: &UnseenComparisonRow| r.auroc_gain.as_ref().map(f)
+    };
+    DataFrame::new_infer_height(vec![
+        column("model", rows, |r| r.model.as_str()),
+        column("images", rows, |r| r.images as u64),
+        column("anomalies", rows, |r| r.anomalies as u64),
+        column("mean_error", rows, |r| r.mean_error),
+        column("auroc", rows, |r| r.auroc.estimate),
+        column("auroc_low", rows, |r| r.auroc.low),
+        column("auroc_high", rows, |r| r.auroc.high),
+        column("auroc_gain", rows, gain(|g| g.estimate)),
+        column("auroc_gain_low", rows, gain(|g| g.low)),
+        column("auroc_gain_high", rows, gain(|g| g.high)),
+    ])
+}
+
+/// The summary over seeds as a table.
+pub fn seeds_table(rows: &[SeedSummary]) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        column("model", rows, |r| r.model.as_str()),
+        column("seeds", rows, |r| r.seeds as u64),
+        column("mean_test_error", rows, |r| r.mean_test_error.mean),
+        column("mean_test_error_std", rows, |r| r.mean_test_error.std),
+        column("auroc", rows, |r| r.auroc.mean),
+        column("auroc_std", rows, |r| r.auroc.std),
+        column("auprc", rows, |r| r.auprc.mean),
+        column("auprc_std", rows, |r| r.auprc.std),
+        column("tpr", rows, |r| r.tpr.mean),
+        column("fpr", rows, |r| r.fpr.mean),
+    ])
 }

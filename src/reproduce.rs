@@ -1,30 +1,134 @@
 //! `caltech-anomaly reproduce`: report sections 4-8 end to end, into one
-//! directory holding every figure, every table (CSV), `metrics.json` and
-//! the index `report.md` / `report.html`.
+//! study directory holding every figure, every table (CSV), `metrics.json`
+//! and the index `report.md` / `report.html`.
 //!
-//! Nothing is pasted: every number comes from the runs' `scores.csv` and
-//! the models. A second call reuses the finished runs and resumes an
-//! interrupted one from its last checkpoint.
+//! It composes the same step functions the notebooks call, each once per
+//! run, and passes their values on. Nothing is pasted: every number comes
+//! from the runs' scores and the models. A second call reuses the finished
+//! runs (by run key) and resumes an interrupted one from its checkpoint.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::ScoreQuality;
-use crate::claims::{ClaimCheck, ClaimTable, Verdict, check, report_claims};
-use crate::data::Split;
-use crate::detect::DetectionRow;
-use crate::error::Result;
-use crate::evaluate::ConfidenceInterval;
+use crate::aggregate::{
+    Aggregation, ScoreQuality, compare_aggregations, quality_dataframe, trivial_baselines,
+};
+use crate::claims::{
+    ClaimCheck, ClaimTable, Evidence, MeasuredAt, ModelScores, Verdict, check, dataset_counts,
+    report_claims,
+};
+use crate::data::{Prepared, Split, SplitConfig};
+use crate::detect::{
+    DEFAULT_PERCENTILES, DetectionRow, GALLERY_PERCENTILE, REPORT_PERCENTILE, class_counts,
+    class_counts_dataframe, detection_dataframe, detection_table, missed_anomalies, outliers,
+    outliers_dataframe, recommendations,
+};
+use crate::error::{Error, Result};
+use crate::evaluate::{
+    Bootstrap, ConfidenceInterval, OperatingPoint, error_density, latent_pca, operating_point,
+    per_class, per_class_dataframe, pr, roc, summary,
+};
 use crate::fsutil::write_bytes_atomic;
+use crate::model::{Architecture, ModelConfig};
+use crate::plot;
 use crate::profile::Profile;
-use crate::refine::ComparisonRow;
+use crate::refine::{
+    ComparisonRow, SeedSummary, comparison_table, refinement, same_images, seeds_table,
+    unseen_comparison, unseen_comparison_table,
+};
 use crate::report::Report;
-use crate::study::{GALLERY_PERCENTILE, REPORT_PERCENTILE, SeedSummary, Study, StudyConfig};
-use crate::table::write_dataframe_csv;
+use crate::run::Trained;
+use crate::score::{ErrorMap, Scores, error_maps, latent_codes, score_split};
+use crate::study::{Study, StudyConfig};
+use crate::train::TrainingConfig;
 
 pub const METRICS_FILE: &str = "metrics.json";
+
+/// What `reproduce` (and `refine`) run, beyond the study directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReproduceConfig {
+    pub study: StudyConfig,
+    /// Seed of the split and of the first training seed.
+    pub seed: u64,
+    /// Training seeds of the refinement (`seed`, `seed + 1`, …).
+    pub seeds: usize,
+    /// Models of the refinement, the study's main model first.
+    pub models: Vec<Architecture>,
+    /// The detection sweep.
+    pub percentiles: Vec<f64>,
+    /// The operating point of the confusion matrix and the model rates.
+    pub percentile: f64,
+    pub bootstrap: Bootstrap,
+}
+
+impl ReproduceConfig {
+    /// The report's settings in a study: seed 42, one seed, the four
+    /// models, the p75-p95 sweep, p80, 2,000 resamples.
+    pub fn new(study: StudyConfig) -> Self {
+        Self {
+            study,
+            seed: 42,
+            seeds: 1,
+            models: Architecture::ALL.to_vec(),
+            percentiles: DEFAULT_PERCENTILES.to_vec(),
+            percentile: REPORT_PERCENTILE,
+            bootstrap: Bootstrap::default(),
+        }
+    }
+
+    /// Errors on an empty model list or sweep, zero seeds or resamples, or
+    /// percentiles outside `0..=100`.
+    pub fn check(&self) -> Result<()> {
+        if self.models.is_empty() {
+            return Err(Error::InvalidParameter("no model to train".into()));
+        }
+        if self.seeds == 0 || self.bootstrap.resamples == 0 {
+            return Err(Error::InvalidParameter(
+                "seeds and bootstrap resamples must be at least 1".into(),
+            ));
+        }
+        let mut all = self.percentiles.clone();
+        all.push(self.percentile);
+        if self.percentiles.is_empty() || all.iter().any(|p| !(0.0..=100.0).contains(p)) {
+            return Err(Error::InvalidParameter(format!(
+                "percentiles {all:?} must be non-empty and within 0..=100"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The split: the report's, with this seed and the profile's pool.
+    pub fn split(&self, profile: Profile) -> SplitConfig {
+        SplitConfig {
+            seed: self.seed,
+            pool: profile.settings().pool,
+            ..SplitConfig::default()
+        }
+    }
+
+    /// One training configuration per model at the first seed, the
+    /// profile's epochs and batch, Adam at 1e-3.
+    pub fn training_configs(&self, profile: Profile) -> Vec<TrainingConfig> {
+        let s = profile.settings();
+        self.models
+            .iter()
+            .map(|&m| {
+                TrainingConfig::new(ModelConfig::new(m, s.image_size))
+                    .with_epochs(s.epochs)
+                    .with_batch_size(s.batch_size)
+                    .with_seed(self.seed)
+            })
+            .collect()
+    }
+
+    /// The training seeds of the refinement.
+    pub fn training_seeds(&self) -> Vec<u64> {
+        (0..self.seeds as u64).map(|s| self.seed + s).collect()
+    }
+}
 
 /// The split's sizes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,22 +138,6 @@ pub struct SplitSizes {
     pub test: usize,
     /// Held-out images, all in test.
     pub test_held_out: usize,
-}
-
-/// The confusion matrix at the report's p80 and its rates.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConfusionMetrics {
-    pub percentile: f64,
-    pub threshold: f64,
-    pub tp: usize,
-    #[serde(rename = "fn")]
-    pub fn_: usize,
-    pub tn: usize,
-    pub fp: usize,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub fpr: f64,
 }
 
 /// The baseline's headline numbers (sections 5-7).
@@ -67,7 +155,7 @@ pub struct BaselineMetrics {
     pub auprc: ConfidenceInterval,
     /// Both threshold sources for each percentile.
     pub detection: Vec<DetectionRow>,
-    pub confusion: ConfusionMetrics,
+    pub confusion: OperatingPoint,
     pub kde_bandwidth_all: f64,
     pub kde_bandwidth_held_out: f64,
     /// Share of the latent codes' variance on PC1 and PC2.
@@ -102,256 +190,378 @@ pub struct ReproduceOutcome {
     pub files: Vec<PathBuf>,
 }
 
-/// Runs report sections 4-8 into `config.out`.
-pub fn reproduce(config: StudyConfig) -> Result<ReproduceOutcome> {
+/// The open study, its split and the report being written.
+struct Context<'a> {
+    config: &'a ReproduceConfig,
+    study: Study,
+    prepared: Prepared,
+    report: Report,
+    /// Tables written but not shown (linked from the text).
+    linked: Vec<PathBuf>,
+}
+
+impl Context<'_> {
+    /// Saves `df` as `tables/<name>.csv` and shows it under `caption`.
+    fn table(&mut self, name: &str, caption: &str, df: DataFrame) -> Result<()> {
+        let df = self.study.table(name, df)?;
+        self.report
+            .table(caption, &self.study.table_path(name), &df);
+        Ok(())
+    }
+
+    /// Saves `df` as `tables/<name>.csv`, linked rather than shown.
+    fn linked_table(&mut self, name: &str, df: DataFrame) -> Result<()> {
+        self.study.table(name, df)?;
+        self.linked.push(self.study.table_path(name));
+        Ok(())
+    }
+}
+
+/// Runs report sections 4-8 into `config.study.out`.
+pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
+    config.check()?;
     let started = Instant::now();
-    let verbose = config.show_progress;
+    let verbose = config.study.show_progress;
     let step = |what: &str| {
         if verbose {
-            eprintln!(
-                "[reproduce {:>6.1} s] {what}",
-                started.elapsed().as_secs_f64()
-            );
+            let at = started.elapsed().as_secs_f64();
+            eprintln!("[reproduce {at:>6.1} s] {what}");
         }
     };
     step("section 4: loading and preprocessing");
-    let study = Study::open(config)?;
-    let mut report = Report::default();
-    let summary = study.prepared.summary();
-    let split = SplitSizes {
-        train: summary.count(Split::Train).images,
-        validation: summary.count(Split::Validation).images,
-        test: summary.count(Split::Test).images,
-        test_held_out: summary.count(Split::Test).held_out,
+    let study = Study::open(config.study.clone())?;
+    let size = study.profile.settings().image_size;
+    let prepared = study.prepare(config.split(study.profile), size)?;
+    let mut cx = Context {
+        config: &config,
+        study,
+        prepared,
+        report: Report::default(),
+        linked: Vec::new(),
     };
+    let split = section4(&mut cx)?;
+    step("section 5: training the baseline (resumes if interrupted)");
+    let configs = config.training_configs(cx.study.profile);
+    let baseline = cx.study.train(&cx.prepared, &configs[0])?;
+    let analysis = Analysis::of(&baseline, &cx.prepared, &cx.study)?;
+    section5(&mut cx, &baseline, &analysis)?;
+    step("section 6: anomaly detection");
+    let detection = section6(&mut cx, &baseline, &analysis)?;
+    step("section 7: evaluation");
+    let evaluation = section7(&mut cx, &baseline, &analysis)?;
+    step("section 8: refinement (trains the other models; resumes if interrupted)");
+    let runs = cx
+        .study
+        .train_seeds(&cx.prepared, &configs, &config.training_seeds())?;
+    let refined = section8(&mut cx, &runs)?;
+    step("the report's claims beside ours");
+    let claims = claims_section(&mut cx, &baseline, &evaluation, &runs[0])?;
+    let metrics = Metrics {
+        profile: cx.study.profile,
+        profile_reason: cx.study.profile_reason.clone(),
+        device: cx.study.device.choice.to_string(),
+        seed: config.seed,
+        split,
+        baseline: baseline_metrics(&baseline, detection, &evaluation),
+        score_aggregation: evaluation.aggregation.clone(),
+        trivial_baselines: evaluation.trivial.clone(),
+        refinement: refined.rows,
+        refinement_over_seeds: refined.over_seeds,
+        claims: claims.rows,
+    };
+    let outcome = write_outputs(cx, metrics)?;
+    step("done");
+    Ok(outcome)
+}
 
-    report.heading(2, "4. Loading and preprocessing the dataset");
-    report.text(format!(
+/// Section 4: the split and the images.
+fn section4(cx: &mut Context) -> Result<SplitSizes> {
+    let summary = cx.prepared.summary();
+    let (test, prepared) = (summary.count(Split::Test), &cx.prepared);
+    cx.report
+        .heading(2, "4. Loading and preprocessing the dataset");
+    cx.report.text(format!(
         "Profile **{}** ({}), device **{}**. Caltech-101 from `{}`: a pool of {} images \
          split 70/15/15 with seed {}; the held-out class ({}) is moved out of train and \
          validation into test. Images resized to {s}×{s} (bilinear, as tf.image.resize) and \
          scaled to [0, 1].",
-        study.profile.name(),
-        study.profile_reason,
-        study.device.choice,
-        study.config.data_dir.display(),
-        study.prepared.manifest.len(),
-        study.config.seed,
-        study.held_out_name(),
-        s = study.prepared.cache.size(),
+        cx.study.profile.name(),
+        cx.study.profile_reason,
+        cx.study.device.choice,
+        cx.study.config.data_dir.display(),
+        prepared.manifest.len(),
+        prepared.config.split.seed,
+        prepared.held_out_name(),
+        s = prepared.cache.size(),
     ));
-    report.table(
-        "Images per split",
-        &study.table_path("split_sizes"),
-        &study.split_sizes()?,
+    let sizes = prepared.summary().to_dataframe()?;
+    let classes = prepared.classes()?;
+    cx.table("split_sizes", "Images per split", sizes)?;
+    let overview = plot::class_overview(&cx.prepared, 32, &cx.study.figure("class_overview"))?;
+    cx.report.figure(&overview);
+    let held = plot::held_out_samples(&cx.prepared, 16, &cx.study.figure("held_out_samples"))?;
+    cx.report.figure(&held);
+    cx.linked_table("classes", classes)?;
+    cx.report.text(
+        "Every class with its TFDS label and images per split: [classes.csv](tables/classes.csv).",
     );
-    report.figure(&study.class_overview(32)?);
-    report.figure(&study.held_out_samples(16)?);
-    // Long: linked, not shown.
-    study.classes()?;
-    report.text(format!(
-        "Every class with its TFDS label and images per split: [classes.csv]({}).",
-        "tables/classes.csv"
-    ));
+    Ok(SplitSizes {
+        train: summary.count(Split::Train).images,
+        validation: summary.count(Split::Validation).images,
+        test: test.images,
+        test_held_out: test.held_out,
+    })
+}
 
-    step("section 5: training the baseline (resumes if interrupted)");
-    let baseline = study.baseline()?;
-    report.heading(2, "5. Autoencoder model architecture");
-    report.text(format!(
+/// What the analysis of the baseline needs beyond its test scores,
+/// computed once.
+struct Analysis {
+    /// Every test image, in test order.
+    maps: Vec<ErrorMap>,
+    validation: Scores,
+    latent: Vec<Vec<f32>>,
+}
+
+impl Analysis {
+    fn of(run: &Trained, prepared: &Prepared, study: &Study) -> Result<Self> {
+        let device = &study.device.device;
+        let test = prepared.manifest.indices(Split::Test);
+        if test.len() != run.scores.len() {
+            return Err(Error::InvalidParameter(format!(
+                "{} scores for a test split of {} images",
+                run.scores.len(),
+                test.len()
+            )));
+        }
+        let batch = run.config.batch_size;
+        Ok(Self {
+            maps: error_maps(&run.model, &prepared.cache, &test, device),
+            validation: score_split(&run.model, prepared, Split::Validation, batch, device),
+            latent: latent_codes(&run.model, &prepared.cache, &test, device),
+        })
+    }
+}
+
+/// Section 5: the model, its training and its reconstructions.
+fn section5(cx: &mut Context, baseline: &Trained, analysis: &Analysis) -> Result<()> {
+    let r = &baseline.record;
+    cx.report.heading(2, "5. Autoencoder model architecture");
+    cx.report.text(format!(
         "**{}**: {} parameters, trained for {} epochs (Adam, lr {}, batch {}, MSE); the \
          weights of epoch {}, best on validation, are kept. Mean test error {:.5}.",
-        baseline.record.architecture,
-        baseline.record.parameters,
-        baseline.record.epochs_run,
+        r.architecture,
+        r.parameters,
+        r.epochs_run,
         baseline.config.learning_rate,
         baseline.config.batch_size,
-        baseline.record.best_epoch,
-        baseline.record.mean_test_error,
+        r.best_epoch,
+        r.mean_test_error,
     ));
-    report.code(baseline.model.to_string());
-    report.figure(&study.loss_curves()?);
-    step("section 5: reconstructions and error maps");
-    report.figure(&study.reconstructions(8)?);
-    report.figure(&study.error_maps(6)?);
+    cx.report.code(baseline.model.to_string());
+    cx.report
+        .figure(&plot::loss(baseline, &cx.study.figure("loss_curves"))?);
+    let n = analysis.maps.len().min(8);
+    let first = (0..n).collect::<Vec<_>>();
+    cx.report.figure(&plot::reconstructions(
+        &analysis.maps[..n],
+        &baseline.scores.pick(&first),
+        &cx.study.figure("reconstructions"),
+    )?);
+    let worst = baseline.scores.highest(6);
+    let maps: Vec<ErrorMap> = worst.iter().map(|&i| analysis.maps[i].clone()).collect();
+    cx.report.figure(&plot::error_maps(
+        &maps,
+        &baseline.scores.pick(&worst),
+        &cx.study.figure("error_maps"),
+    )?);
+    Ok(())
+}
 
-    step("section 6: anomaly detection");
-    report.heading(2, "6. Anomaly detection");
-    report.table(
-        "Test images per class",
-        &study.table_path("test_class_counts"),
-        &study.test_class_counts()?,
-    );
-    let detection = study.detection_rows()?;
-    report.text(
+/// Section 6: thresholds, the flagged images, and the per-class evidence.
+fn section6(
+    cx: &mut Context,
+    baseline: &Trained,
+    analysis: &Analysis,
+) -> Result<Vec<DetectionRow>> {
+    let scores = &baseline.scores;
+    let p = cx.config.percentile;
+    cx.report.heading(2, "6. Anomaly detection");
+    let counts = class_counts_dataframe(&class_counts(scores))?;
+    cx.table("test_class_counts", "Test images per class", counts)?;
+    let detection = detection_table(
+        scores,
+        Some(&analysis.validation.errors()),
+        &cx.config.percentiles,
+    )?;
+    cx.report.text(
         "A test image is flagged when its error lies above the threshold. *test percentile* \
          is the report's threshold (the p-th percentile of the test errors themselves); \
          *validation percentile* is calibrated on the normal-only validation errors and \
          leaks nothing from test: its expected false-positive rate is 1 − p/100.",
     );
-    report.table(
-        "Detection per threshold (thresholds.csv)",
-        &study.table_path("thresholds"),
-        &study.detection()?,
-    );
-    report.figure(&study.outlier_gallery(GALLERY_PERCENTILE)?);
-    report.heading(3, "Recommendations, from the data");
-    report.text(study.recommendations(REPORT_PERCENTILE)?.0);
-    report.text(format!(
+    let df = detection_dataframe(&detection)?;
+    cx.table("thresholds", "Detection per threshold (thresholds.csv)", df)?;
+    let g = GALLERY_PERCENTILE;
+    let gallery_threshold = scores.threshold(g)?;
+    let flagged = outliers(scores, gallery_threshold);
+    cx.linked_table(&format!("outliers_p{g}"), outliers_dataframe(&flagged)?)?;
+    let stem = cx.study.figure(&format!("outliers_p{g}"));
+    let figure = plot::outlier_gallery(&cx.prepared, &flagged, (g, gallery_threshold), &stem)?;
+    cx.report.figure(&figure);
+
+    let threshold = scores.threshold(p)?;
+    let classes = per_class(scores, threshold);
+    cx.report.heading(3, "Recommendations, from the data");
+    cx.report
+        .text(recommendations(scores, &classes, threshold, p).0);
+    cx.linked_table(&format!("per_class_p{p}"), per_class_dataframe(&classes)?)?;
+    let missed = outliers_dataframe(&missed_anomalies(scores, threshold))?;
+    cx.linked_table(&format!("missed_anomalies_p{p}"), missed)?;
+    cx.report.text(format!(
         "Per-class flag rates: [per_class_p{p}.csv](tables/per_class_p{p}.csv); missed \
-         held-out images: [missed_anomalies_p{p}.csv](tables/missed_anomalies_p{p}.csv).",
-        p = REPORT_PERCENTILE
+         held-out images: [missed_anomalies_p{p}.csv](tables/missed_anomalies_p{p}.csv)."
     ));
+    Ok(detection)
+}
 
-    step("section 7: evaluation");
-    report.heading(2, "7. Evaluation and visualisation");
-    let auroc = study.auroc()?;
-    let auprc = study.auprc()?;
-    report.text(study.evaluation_summary()?.0);
-    report.figure(&study.roc()?);
-    report.figure(&study.pr()?);
-    let (threshold, cm) = study.confusion_matrix(REPORT_PERCENTILE)?;
-    report.figure(&study.confusion(REPORT_PERCENTILE)?);
-    let (kde_all, kde_held) = study.kde_estimates()?;
-    report.figure(&study.kde()?);
-    step("section 7: PCA of the latent codes");
-    let (_, pca_explained) = study.pca_projection()?;
-    report.figure(&study.pca()?);
-    report.figure(&study.sorted_errors(REPORT_PERCENTILE)?);
-    step("section 7: score aggregation and trivial baselines");
-    let score_aggregation = study.score_aggregation_rows()?;
-    report.heading(3, "Beyond the report: other scores");
-    report.table(
-        "Aggregating the same error maps differently",
-        &study.table_path("score_aggregation"),
-        &study.score_aggregation()?,
-    );
-    let trivial_baselines = study.trivial_baseline_rows()?;
-    report.table(
-        "What the autoencoder adds: two scores without a neural network",
-        &study.table_path("trivial_baselines"),
-        &study.trivial_baselines()?,
-    );
+/// Section 7's values, for the metrics and the claims.
+struct Evaluation {
+    auroc: ConfidenceInterval,
+    auprc: ConfidenceInterval,
+    point: OperatingPoint,
+    kde_bandwidths: (f64, f64),
+    pca_explained: [f64; 2],
+    aggregation: Vec<ScoreQuality>,
+    trivial: Vec<ScoreQuality>,
+}
 
-    step("section 8: refinement (trains the other models; resumes if interrupted)");
-    let refinement = study.refinement()?;
-    report.heading(2, "8. Model refinement and optimisation");
-    report.text(format!(
-        "Every model on the same split; training seed {}{}. AUROC with a bootstrap 95% CI; \
-         TPR/FPR at the p80 test threshold. The models are described in the README.",
-        study.config.seed,
-        if study.config.seeds > 1 {
-            format!(
-                " (and {} more seeds, summarised below)",
-                study.config.seeds - 1
-            )
-        } else {
-            String::new()
-        }
-    ));
-    report.table(
-        "Model comparison",
-        &study.table_path("comparison"),
-        &study.comparison()?,
-    );
-    report.table(
-        "The same models on every image outside the pool, with each model's paired AUROC gain over the one before",
-        &study.table_path("comparison_unseen"),
-        &study.unseen_comparison()?,
-    );
-    if study.config.seeds > 1 {
-        report.table(
-            "Mean (and standard deviation) over seeds",
-            &study.table_path("comparison_seeds"),
-            &study.comparison_over_seeds()?,
-        );
+/// Section 7: curves, the confusion matrix, densities, PCA, other scores.
+fn section7(cx: &mut Context, baseline: &Trained, analysis: &Analysis) -> Result<Evaluation> {
+    let (scores, bootstrap) = (&baseline.scores, cx.config.bootstrap);
+    cx.report.heading(2, "7. Evaluation and visualisation");
+    let (roc, pr) = (roc(scores, bootstrap)?, pr(scores, bootstrap)?);
+    let point = operating_point(scores, cx.config.percentile)?;
+    cx.report
+        .text(summary(&roc, &pr, &point, &cx.prepared.held_out_name()).0);
+    let density = error_density(scores)?;
+    let latent = latent_pca(&analysis.latent)?;
+    let figures = [
+        plot::roc(&roc, &cx.study.figure("roc"))?,
+        plot::pr(&pr, &cx.study.figure("pr"))?,
+        plot::confusion(
+            &point,
+            &cx.study.figure(&format!("confusion_p{}", point.percentile)),
+        )?,
+        plot::density(
+            scores,
+            &density,
+            &[80.0, 85.0, 90.0],
+            &cx.study.figure("kde"),
+        )?,
+        plot::pca(&latent, scores, &point, &cx.study.figure("pca"))?,
+        plot::sorted_errors(scores, &point, &cx.study.figure("sorted_errors"))?,
+    ];
+    for figure in &figures {
+        cx.report.figure(figure);
     }
-    report.figure(&study.refinement_reconstructions(6)?);
-    report.figure(&study.refinement_error_bars()?);
-    report.figure(&study.refinement_auroc_bars()?);
-
-    step("the report's claims beside ours");
-    let (claims, mut top) = claims_section(&study)?;
-    top.blocks.append(&mut report.blocks);
-    report = top;
-
-    let metrics = Metrics {
-        profile: study.profile,
-        profile_reason: study.profile_reason.clone(),
-        device: study.device.choice.to_string(),
-        seed: study.config.seed,
-        split,
-        baseline: BaselineMetrics {
-            model: baseline.record.architecture.to_string(),
-            run: baseline.dir.clone(),
-            parameters: baseline.record.parameters,
-            epochs_run: baseline.record.epochs_run,
-            best_epoch: baseline.record.best_epoch,
-            train_seconds: baseline.record.timings.train_s,
-            test_images: baseline.scores.len(),
-            mean_test_error: baseline.errors().iter().sum::<f64>() / baseline.scores.len() as f64,
-            auroc,
-            auprc,
-            detection,
-            confusion: ConfusionMetrics {
-                percentile: REPORT_PERCENTILE,
-                threshold,
-                tp: cm.tp,
-                fn_: cm.fn_,
-                tn: cm.tn,
-                fp: cm.fp,
-                precision: cm.precision(),
-                recall: cm.recall(),
-                f1: cm.f1(),
-                fpr: cm.fpr(),
-            },
-            kde_bandwidth_all: kde_all.bandwidth(),
-            kde_bandwidth_held_out: kde_held.bandwidth(),
-            pca_explained,
-        },
-        score_aggregation,
-        trivial_baselines,
-        refinement: refinement.rows.clone(),
-        refinement_over_seeds: refinement.over_seeds.clone(),
-        claims: claims.rows,
-    };
-    let out = &study.config.out;
-    let metrics_path = out.join(METRICS_FILE);
-    write_bytes_atomic(&metrics_path, &serde_json::to_vec_pretty(&metrics)?)?;
-    report.text(format!(
-        "Headline numbers: [{METRICS_FILE}]({METRICS_FILE})."
-    ));
-    let (report_md, report_html) = report.write(
-        out,
-        "Anomaly detection on Caltech-101 with a convolutional autoencoder",
+    let aggregation = compare_aggregations(
+        &analysis.maps,
+        &scores.labels(),
+        &Aggregation::defaults_for(cx.prepared.cache.size()),
+        bootstrap.resamples,
+        bootstrap.seed,
     )?;
-    let mut files = report.linked_files();
-    files.extend(
-        [
-            "classes",
-            "per_class_p80",
-            "missed_anomalies_p80",
-            "outliers_p90",
-        ]
-        .iter()
-        .map(|t| study.table_path(t)),
-    );
-    step("done");
-    Ok(ReproduceOutcome {
-        metrics,
-        metrics_path,
-        report_md,
-        report_html,
-        files,
+    let model = baseline.record.architecture.to_string();
+    let trivial = trivial_baselines(&cx.prepared, &model, scores, bootstrap)?;
+    cx.report.heading(3, "Beyond the report: other scores");
+    let caption = "Aggregating the same error maps differently";
+    cx.table(
+        "score_aggregation",
+        caption,
+        quality_dataframe(&aggregation)?,
+    )?;
+    let caption = "What the autoencoder adds: two scores without a neural network";
+    cx.table("trivial_baselines", caption, quality_dataframe(&trivial)?)?;
+    Ok(Evaluation {
+        auroc: roc.auroc,
+        auprc: pr.auprc,
+        point,
+        kde_bandwidths: (density.all.bandwidth(), density.held_out.bandwidth()),
+        pca_explained: latent.explained,
+        aggregation,
+        trivial,
     })
 }
 
-/// The report's claims beside this study's values (`tables/claims.csv`), and
-/// the report section that opens `report.md` with them.
-fn claims_section(study: &Study) -> Result<(ClaimTable, Report)> {
-    let claims = check(&report_claims()?, &study.evidence(&[2, 6, 7, 8])?)?;
-    let csv = study.table_path("claims");
-    let df = claims.to_dataframe()?;
-    write_dataframe_csv(&csv, &df)?;
+/// Section 8: every model on the same split, on the test split and on
+/// every unseen image.
+fn section8(cx: &mut Context, runs: &[Vec<Trained>]) -> Result<crate::refine::Refinement> {
+    let (config, device) = (cx.config, cx.study.device.device.clone());
+    let refined = refinement(runs, config.percentile, config.bootstrap)?;
+    let more = if config.seeds > 1 {
+        format!(" (and {} more seeds, summarised below)", config.seeds - 1)
+    } else {
+        String::new()
+    };
+    cx.report.heading(2, "8. Model refinement and optimisation");
+    cx.report.text(format!(
+        "Every model on the same split; training seed {}{more}. AUROC with a bootstrap 95% CI; \
+         TPR/FPR at the p{} test threshold. The models are described in the README.",
+        config.seed, config.percentile
+    ));
+    cx.table(
+        "comparison",
+        "Model comparison",
+        comparison_table(&refined.rows)?,
+    )?;
+    let show = cx.study.config.show_progress;
+    let unseen = unseen_comparison(&runs[0], &cx.prepared, &device, config.bootstrap, show)?;
+    let caption = "The same models on every image outside the pool, with each model's paired \
+                   AUROC gain over the one before";
+    cx.table(
+        "comparison_unseen",
+        caption,
+        unseen_comparison_table(&unseen)?,
+    )?;
+    if config.seeds > 1 {
+        let caption = "Mean (and standard deviation) over seeds";
+        cx.table(
+            "comparison_seeds",
+            caption,
+            seeds_table(&refined.over_seeds)?,
+        )?;
+    }
+    let (chosen, maps) = same_images(&runs[0], &cx.prepared, 6, &device)?;
+    let stem = cx.study.figure("refinement_reconstructions");
+    let figures = [
+        plot::same_images(&cx.prepared, &runs[0], &chosen, &maps, &stem)?,
+        plot::error_bars(&refined, &cx.study.figure("refinement_error"))?,
+        plot::auroc_bars(&refined, &cx.study.figure("refinement_auroc"))?,
+    ];
+    for figure in &figures {
+        cx.report.figure(figure);
+    }
+    Ok(refined)
+}
+
+/// The report's claims beside this study's values (`tables/claims.csv`),
+/// as the section that opens `report.md`.
+fn claims_section(
+    cx: &mut Context,
+    baseline: &Trained,
+    evaluation: &Evaluation,
+    runs: &[Trained],
+) -> Result<ClaimTable> {
+    let measured_at = MeasuredAt::of(cx.study.profile, &cx.prepared);
+    let evidence = Evidence {
+        dataset: Some(dataset_counts(&cx.study.config.data_dir)?),
+        baseline: Some(baseline.scores.0.clone()),
+        baseline_auroc: Some(evaluation.auroc),
+        models: runs.iter().map(ModelScores::of).collect(),
+        ..Evidence::at(measured_at, cx.config.bootstrap)
+    };
+    let claims = check(&report_claims()?, &evidence)?;
+    let df = cx.study.table("claims", claims.to_dataframe()?)?;
     let mut section = Report::default();
     section.heading(2, "Reproducibility: the report's claims beside ours");
     section.text(format!(
@@ -360,13 +570,67 @@ fn claims_section(study: &Study) -> Result<(ClaimTable, Report)> {
          reproduced, {} not comparable at this profile, {} inconsistent in the report itself, \
          {} not measured. A rate is compared through our Wilson 95% interval, a statistic \
          through our bootstrap 95% interval.",
-        study.profile.name(),
+        cx.study.profile.name(),
         claims.count(Verdict::Reproduced),
         claims.count(Verdict::NotReproduced),
         claims.count(Verdict::NotComparable),
         claims.count(Verdict::Inconsistent),
         claims.count(Verdict::NotMeasured),
     ));
-    section.table("The report's claims (claims.csv)", &csv, &df);
-    Ok((claims, section))
+    section.table(
+        "The report's claims (claims.csv)",
+        &cx.study.table_path("claims"),
+        &df,
+    );
+    section.blocks.append(&mut cx.report.blocks);
+    cx.report = section;
+    Ok(claims)
+}
+
+fn baseline_metrics(
+    baseline: &Trained,
+    detection: Vec<DetectionRow>,
+    evaluation: &Evaluation,
+) -> BaselineMetrics {
+    let r = &baseline.record;
+    BaselineMetrics {
+        model: r.architecture.to_string(),
+        run: baseline.dir.clone(),
+        parameters: r.parameters,
+        epochs_run: r.epochs_run,
+        best_epoch: r.best_epoch,
+        train_seconds: r.timings.train_s,
+        test_images: baseline.scores.len(),
+        mean_test_error: baseline.scores.mean_error(),
+        auroc: evaluation.auroc,
+        auprc: evaluation.auprc,
+        detection,
+        confusion: evaluation.point,
+        kde_bandwidth_all: evaluation.kde_bandwidths.0,
+        kde_bandwidth_held_out: evaluation.kde_bandwidths.1,
+        pca_explained: evaluation.pca_explained,
+    }
+}
+
+/// Writes `metrics.json`, `report.md` and `report.html`.
+fn write_outputs(mut cx: Context, metrics: Metrics) -> Result<ReproduceOutcome> {
+    let out = cx.study.config.out.clone();
+    let metrics_path = out.join(METRICS_FILE);
+    write_bytes_atomic(&metrics_path, &serde_json::to_vec_pretty(&metrics)?)?;
+    cx.report.text(format!(
+        "Headline numbers: [{METRICS_FILE}]({METRICS_FILE})."
+    ));
+    let (report_md, report_html) = cx.report.write(
+        &out,
+        "Anomaly detection on Caltech-101 with a convolutional autoencoder",
+    )?;
+    let mut files = cx.report.linked_files();
+    files.append(&mut cx.linked);
+    Ok(ReproduceOutcome {
+        metrics,
+        metrics_path,
+        report_md,
+        report_html,
+        files,
+    })
 }

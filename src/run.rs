@@ -1,28 +1,258 @@
-//! One training run end to end: prepare the data for the profile, train,
-//! score the test split, and record `run.json`. The `train` command, the
-//! notebooks and `reproduce` all come through here.
+//! Training runs and their identity. A run directory holds one trained
+//! model, its test scores and `run.json`; its name carries a key over
+//! everything that determines the result (the full [`TrainingConfig`], the
+//! split's manifest hash, the preprocessing and the crate version), so a
+//! finished run is reused only for the same settings, and other settings
+//! get a new directory beside it instead of overwriting it.
+//!
+//! [`trained`] is the step the notebooks, `refine` and `reproduce` call;
+//! [`run`] is the `train` command's (prepare, train and score into one
+//! directory the user names).
 
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
+use crate::data::cache::RESIZE_METHOD;
 use crate::data::{
-    PoolSize, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare,
+    PoolSize, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare_split,
 };
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::evaluate::auroc;
 use crate::fsutil::write_bytes_atomic;
-use crate::model::{Architecture, ModelConfig};
+use crate::model::{Architecture, Autoencoder, ModelConfig};
 use crate::profile::Profile;
-use crate::score::{SCORES_FILE, ScoreRow, score_split, write_scores};
-use crate::train::{TrainOptions, TrainedModel, TrainingConfig, train};
+use crate::report::Markdown;
+use crate::score::{SCORES_FILE, Scores, read_scores, score_split, write_scores};
+use crate::train::{
+    EpochRecord, HISTORY_FILE, TrainOptions, TrainingConfig, load_trained, read_history, train,
+};
 
 pub const RUN_FILE: &str = "run.json";
+/// Held while a process trains or records the run.
+pub const LOCK_FILE: &str = ".lock";
 
-/// What to run; `None` fields take the profile's value.
+/// What determines a run's result: the run key is its hash.
+#[derive(Serialize)]
+struct RunIdentity<'a> {
+    training: &'a TrainingConfig,
+    manifest_sha256: &'a str,
+    resize: &'a str,
+    crate_version: &'a str,
+}
+
+/// The key of training `config` on `prepared`: 16 hex digits of the
+/// SHA-256 of [`RunIdentity`]'s JSON, over the [`TrainingConfig::resolved`]
+/// settings.
+pub fn run_key(prepared: &Prepared, config: &TrainingConfig) -> Result<String> {
+    let identity = RunIdentity {
+        training: &config.resolved(),
+        manifest_sha256: &prepared.manifest_sha256,
+        resize: RESIZE_METHOD,
+        crate_version: env!("CARGO_PKG_VERSION"),
+    };
+    let digest = Sha256::digest(serde_json::to_vec(&identity)?);
+    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `<model>-seed<N>-<key>`: readable, and unique per key.
+pub fn run_name(config: &TrainingConfig, key: &str) -> String {
+    format!("{}-seed{}-{key}", config.model.architecture, config.seed)
+}
+
+/// Wall-clock seconds of each stage.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub prepare_s: f64,
+    pub train_s: f64,
+    pub score_s: f64,
+}
+
+/// `run.json`: what ran, where, and the headline numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// [`run_key`] of the run's settings.
+    pub key: String,
+    pub architecture: Architecture,
+    pub seed: u64,
+    pub split_seed: u64,
+    pub device: String,
+    pub device_reason: String,
+    pub crate_version: String,
+    pub libtorch_version: String,
+    pub git_commit: String,
+    pub manifest_sha256: String,
+    pub parameters: usize,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub timings: Timings,
+    pub test_images: usize,
+    pub mean_test_error: f64,
+    /// AUROC of the error for the held-out class against the rest of test.
+    pub test_auroc: f64,
+}
+
+/// A finished run, loaded.
+#[derive(Debug)]
+pub struct Trained {
+    pub dir: PathBuf,
+    pub record: RunRecord,
+    pub config: TrainingConfig,
+    pub history: Vec<EpochRecord>,
+    /// The best-on-validation weights, in inference mode.
+    pub model: Autoencoder,
+    /// One row per test image, in test order.
+    pub scores: Scores,
+}
+
+impl Trained {
+    /// The model's layers, size and training settings.
+    pub fn describe(&self) -> Markdown {
+        let (r, c) = (&self.record, &self.config);
+        Markdown(format!(
+            "**{}** for {s}×{s}×3 images, code width {}: {} parameters, trained {} epochs (best \
+             on validation: epoch {}), batch {}, Adam lr {}, SSIM weight {}. Run `{}`.\n\n\
+             ```text\n{}\n```",
+            r.architecture,
+            c.model.code_width(),
+            r.parameters,
+            r.epochs_run,
+            r.best_epoch,
+            c.batch_size,
+            c.learning_rate,
+            c.ssim_weight(),
+            self.dir.display(),
+            self.model,
+            s = c.model.image_size,
+        ))
+    }
+
+    /// Loads the finished run in `dir`.
+    pub fn load(dir: &Path, device: &SelectedDevice) -> Result<Self> {
+        let record = read_record(dir)?;
+        let (config, model) = load_trained(dir, &device.device)?;
+        Ok(Self {
+            history: read_history(&dir.join(HISTORY_FILE))?,
+            scores: read_scores(&dir.join(SCORES_FILE))?,
+            dir: dir.to_path_buf(),
+            record,
+            config,
+            model,
+        })
+    }
+}
+
+/// An exclusive lock on a run directory, released on drop: a second process
+/// that wants the same run stops with a clear error instead of writing
+/// beside the first.
+#[derive(Debug)]
+pub struct RunLock(#[allow(dead_code)] File);
+
+impl RunLock {
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).at(dir)?;
+        let path = dir.join(LOCK_FILE);
+        let file = File::create(&path).at(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self(file)),
+            Err(TryLockError::WouldBlock) => Err(Error::InvalidParameter(format!(
+                "{} is in use by another process (training or recording this run); wait for it \
+                 to finish",
+                dir.display()
+            ))),
+            Err(TryLockError::Error(source)) => Err(Error::Io { path, source }),
+        }
+    }
+}
+
+/// The run of `config` on `prepared` under `runs_dir`: loaded when a
+/// finished run with the same key exists, else trained (resuming its
+/// interrupted checkpoint) and scored on the test split.
+pub fn trained(
+    runs_dir: &Path,
+    prepared: &Prepared,
+    config: &TrainingConfig,
+    device: &SelectedDevice,
+    show_progress: bool,
+) -> Result<Trained> {
+    let config = &config.resolved();
+    let key = run_key(prepared, config)?;
+    let dir = runs_dir.join(run_name(config, &key));
+    let _lock = RunLock::acquire(&dir)?;
+    if read_record(&dir).is_ok_and(|r| r.key == key) {
+        return Trained::load(&dir, device);
+    }
+    let options = TrainOptions {
+        resume: true,
+        show_progress,
+    };
+    train_and_record(&dir, prepared, config, device, key, options, 0.0)
+}
+
+/// Trains, scores the test split and writes `run.json` (and the split's
+/// `manifest.csv` and `prepare.json`, for `score --unseen`) into `dir`.
+fn train_and_record(
+    dir: &Path,
+    prepared: &Prepared,
+    config: &TrainingConfig,
+    device: &SelectedDevice,
+    key: String,
+    options: TrainOptions,
+    prepare_s: f64,
+) -> Result<Trained> {
+    prepared.record_in(dir)?;
+    let started = Instant::now();
+    let trained = train(dir, prepared, config, &device.device, options)?;
+    let train_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let scores = score_split(
+        &trained.model,
+        prepared,
+        Split::Test,
+        config.batch_size,
+        &device.device,
+    );
+    write_scores(&dir.join(SCORES_FILE), &scores)?;
+    let record = RunRecord {
+        key,
+        architecture: config.model.architecture,
+        seed: config.seed,
+        split_seed: prepared.config.split.seed,
+        device: device.choice.to_string(),
+        device_reason: device.reason.clone(),
+        crate_version: env!("CARGO_PKG_VERSION").into(),
+        libtorch_version: libtorch_version().into(),
+        git_commit: git_commit(),
+        manifest_sha256: prepared.manifest_sha256.clone(),
+        parameters: trained.model.num_params(),
+        epochs_run: trained.history.len(),
+        best_epoch: trained.best_epoch,
+        timings: Timings {
+            prepare_s,
+            train_s,
+            score_s: started.elapsed().as_secs_f64(),
+        },
+        test_images: scores.len(),
+        mean_test_error: scores.mean_error(),
+        test_auroc: auroc(&scores.errors(), &scores.labels()),
+    };
+    write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
+    Ok(Trained {
+        dir: dir.to_path_buf(),
+        record,
+        config: trained.config,
+        history: trained.history,
+        model: trained.model,
+        scores,
+    })
+}
+
+/// What the `train` command runs; `None` fields take the profile's value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSpec {
     pub data_dir: PathBuf,
@@ -39,6 +269,7 @@ pub struct RunSpec {
     pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
     pub learning_rate: Option<f64>,
+    pub encoding_dim: Option<usize>,
     pub pool: Option<PoolSize>,
     pub early_stopping_patience: Option<usize>,
     pub cache_dir: PathBuf,
@@ -62,6 +293,7 @@ impl RunSpec {
             epochs: None,
             batch_size: None,
             learning_rate: None,
+            encoding_dim: None,
             pool: None,
             early_stopping_patience: None,
             cache_dir: PathBuf::from("data/cache"),
@@ -70,48 +302,78 @@ impl RunSpec {
             show_progress: true,
         }
     }
+
+    /// The split and preprocessing, with the profile's defaults filled in.
+    pub fn prepare_config(&self, profile: Profile) -> PrepareConfig {
+        let settings = profile.settings();
+        PrepareConfig {
+            data_dir: self.data_dir.clone(),
+            run_dir: self.out.clone(),
+            split: SplitConfig {
+                seed: self.split_seed.unwrap_or(self.seed),
+                pool: self.pool.unwrap_or(settings.pool),
+                ..SplitConfig::default()
+            },
+            preprocess: PreprocessConfig {
+                size: self.image_size.unwrap_or(settings.image_size),
+                cache_dir: self.cache_dir.clone(),
+                show_progress: self.show_progress,
+                ..PreprocessConfig::default()
+            },
+            download: self.download,
+        }
+    }
+
+    /// The training settings, with the profile's defaults filled in.
+    pub fn training_config(&self, profile: Profile, image_size: usize) -> TrainingConfig {
+        let settings = profile.settings();
+        let model =
+            ModelConfig::new(self.architecture, image_size).with_encoding_dim(self.encoding_dim);
+        TrainingConfig::new(model)
+            .with_epochs(self.epochs.unwrap_or(settings.epochs))
+            .with_batch_size(self.batch_size.unwrap_or(settings.batch_size))
+            .with_learning_rate(self.learning_rate.unwrap_or(1e-3))
+            .with_seed(self.seed)
+            .with_early_stopping_patience(self.early_stopping_patience)
+    }
 }
 
-/// Wall-clock seconds of each stage.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Timings {
-    pub prepare_s: f64,
-    pub train_s: f64,
-    pub score_s: f64,
-}
-
-/// `run.json`: what ran, where, and the headline numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub architecture: Architecture,
-    pub profile: Profile,
-    pub profile_reason: String,
-    pub seed: u64,
-    pub split_seed: u64,
-    pub device: String,
-    pub device_reason: String,
-    pub crate_version: String,
-    pub libtorch_version: String,
-    pub git_commit: String,
-    pub manifest_sha256: String,
-    pub parameters: usize,
-    pub epochs_run: usize,
-    pub best_epoch: usize,
-    pub timings: Timings,
-    pub test_images: usize,
-    pub mean_test_error: f64,
-    /// AUROC of the error for the held-out class against the rest of test.
-    pub test_auroc: f64,
-}
-
-/// A finished run.
-#[derive(Debug)]
-pub struct RunOutcome {
-    pub record: RunRecord,
-    pub trained: TrainedModel,
-    pub prepared: Prepared,
-    pub scores: Vec<ScoreRow>,
-    pub device: SelectedDevice,
+/// Prepares, trains, scores and records one run in `spec.out`. A directory
+/// that holds a finished run of other settings is refused: nothing finished
+/// is overwritten.
+pub fn run(spec: &RunSpec) -> Result<Trained> {
+    let device = select_device(spec.device)?;
+    let (profile, profile_reason) = spec.profile.resolve(&device);
+    if spec.show_progress {
+        eprintln!("device: {} ({})", device.choice, device.reason);
+        eprintln!("profile: {} ({profile_reason})", profile.name());
+    }
+    let started = Instant::now();
+    let prepared = prepare_split(&spec.prepare_config(profile))?;
+    let prepare_s = started.elapsed().as_secs_f64();
+    let config = spec
+        .training_config(profile, prepared.cache.size())
+        .resolved();
+    let key = run_key(&prepared, &config)?;
+    let _lock = RunLock::acquire(&spec.out)?;
+    if let Ok(record) = read_record(&spec.out) {
+        if record.key == key {
+            return Trained::load(&spec.out, &device);
+        }
+        return Err(Error::InvalidParameter(format!(
+            "{} holds a finished run of other settings (key {}, these are {key}): choose another \
+             --out",
+            spec.out.display(),
+            record.key
+        )));
+    }
+    let options = TrainOptions {
+        resume: spec.resume,
+        show_progress: spec.show_progress,
+    };
+    train_and_record(
+        &spec.out, &prepared, &config, &device, key, options, prepare_s,
+    )
 }
 
 /// The version of the libtorch this binary was built against.
@@ -134,105 +396,6 @@ fn git_commit() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// Prepares, trains, scores and records one run in `spec.out`.
-pub fn run(spec: &RunSpec) -> Result<RunOutcome> {
-    let device = select_device(spec.device)?;
-    let (profile, profile_reason) = spec.profile.resolve(&device);
-    let settings = profile.settings();
-    if spec.show_progress {
-        eprintln!("device: {} ({})", device.choice, device.reason);
-        eprintln!("profile: {} ({profile_reason})", profile.name());
-    }
-
-    let started = Instant::now();
-    let prepare_config = PrepareConfig {
-        data_dir: spec.data_dir.clone(),
-        run_dir: spec.out.clone(),
-        split: SplitConfig {
-            seed: spec.split_seed.unwrap_or(spec.seed),
-            pool: spec.pool.unwrap_or(settings.pool),
-            ..SplitConfig::default()
-        },
-        preprocess: PreprocessConfig {
-            size: spec.image_size.unwrap_or(settings.image_size),
-            cache_dir: spec.cache_dir.clone(),
-            show_progress: spec.show_progress,
-            ..PreprocessConfig::default()
-        },
-        download: spec.download,
-    };
-    let prepared = prepare(&prepare_config)?;
-    let prepare_s = started.elapsed().as_secs_f64();
-
-    let config = TrainingConfig::new(ModelConfig::new(spec.architecture, prepared.cache.size()))
-        .with_epochs(spec.epochs.unwrap_or(settings.epochs))
-        .with_batch_size(spec.batch_size.unwrap_or(settings.batch_size))
-        .with_learning_rate(spec.learning_rate.unwrap_or(1e-3))
-        .with_seed(spec.seed)
-        .with_early_stopping_patience(spec.early_stopping_patience);
-    let started = Instant::now();
-    let trained = train(
-        &spec.out,
-        &prepared,
-        &config,
-        &device.device,
-        TrainOptions {
-            resume: spec.resume,
-            show_progress: spec.show_progress,
-        },
-    )?;
-    let train_s = started.elapsed().as_secs_f64();
-
-    let started = Instant::now();
-    let scores = score_split(
-        &trained.model,
-        &prepared,
-        Split::Test,
-        config.batch_size,
-        &device.device,
-    );
-    write_scores(&spec.out.join(SCORES_FILE), &scores)?;
-    let score_s = started.elapsed().as_secs_f64();
-
-    let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
-    let held_out: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
-    let record = RunRecord {
-        architecture: spec.architecture,
-        profile,
-        profile_reason,
-        seed: spec.seed,
-        split_seed: spec.split_seed.unwrap_or(spec.seed),
-        device: device.choice.to_string(),
-        device_reason: device.reason.clone(),
-        crate_version: env!("CARGO_PKG_VERSION").into(),
-        libtorch_version: libtorch_version().into(),
-        git_commit: git_commit(),
-        manifest_sha256: prepared.manifest_sha256.clone(),
-        parameters: trained.model.num_params(),
-        epochs_run: trained.history.len(),
-        best_epoch: trained.best_epoch,
-        timings: Timings {
-            prepare_s,
-            train_s,
-            score_s,
-        },
-        test_images: scores.len(),
-        mean_test_error: errors.iter().sum::<f64>() / errors.len().max(1) as f64,
-        test_auroc: auroc(&errors, &held_out),
-    };
-    write_bytes_atomic(
-        &spec.out.join(RUN_FILE),
-        &serde_json::to_vec_pretty(&record)?,
-    )?;
-    Ok(RunOutcome {
-        record,
-        trained,
-        prepared,
-        scores,
-        device,
-    })
 }
 
 /// Reads a run's `run.json`.

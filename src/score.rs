@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::cache::hwc_u8_to_chw_unit;
 use crate::data::image::{DecodeLimits, decode_jpeg_rgb, resize_bilinear};
-use crate::data::{Caltech101, ImageCache, Prepared, Split};
+use crate::data::{Caltech101, ImageBatcher, ImageCache, Prepared, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{read_csv, write_csv_atomic};
 use crate::model::Autoencoder;
-use crate::train::{MODEL_FILE, batch_tensor, per_image_mse};
+use crate::train::{MODEL_FILE, per_image_mse};
 
 pub const SCORES_FILE: &str = "scores.csv";
 pub const UNSEEN_SCORES_FILE: &str = "unseen_scores.csv";
@@ -33,6 +33,70 @@ pub struct ScoreRow {
     pub held_out: bool,
 }
 
+/// The scores of one split, one row per image in manifest order: what
+/// thresholds, curves and tables are computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores(pub Vec<ScoreRow>);
+
+impl std::ops::Deref for Scores {
+    type Target = [ScoreRow];
+    fn deref(&self) -> &[ScoreRow] {
+        &self.0
+    }
+}
+
+impl Scores {
+    pub fn errors(&self) -> Vec<f64> {
+        self.iter().map(|r| r.error).collect()
+    }
+
+    /// Whether each image is a true anomaly.
+    pub fn labels(&self) -> Vec<bool> {
+        self.iter().map(|r| r.held_out).collect()
+    }
+
+    /// The held-out images' errors.
+    pub fn held_out_errors(&self) -> Vec<f64> {
+        self.iter()
+            .filter(|r| r.held_out)
+            .map(|r| r.error)
+            .collect()
+    }
+
+    pub fn mean_error(&self) -> f64 {
+        self.iter().map(|r| r.error).sum::<f64>() / self.len().max(1) as f64
+    }
+
+    /// The `p`-th percentile of the errors: the report's threshold.
+    pub fn threshold(&self, p: f64) -> Result<f64> {
+        crate::detect::percentile(&self.errors(), p)
+    }
+
+    /// Positions of the `n` highest errors, highest first.
+    pub fn highest(&self, n: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by(|&a, &b| self[b].error.total_cmp(&self[a].error));
+        order.truncate(n);
+        order
+    }
+
+    /// The rows at `positions`.
+    pub fn pick(&self, positions: &[usize]) -> Vec<ScoreRow> {
+        positions.iter().map(|&i| self[i].clone()).collect()
+    }
+
+    /// `scores.csv` as a table.
+    pub fn to_dataframe(&self) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+        use crate::table::column;
+        polars::prelude::DataFrame::new_infer_height(vec![
+            column("class", &self.0, |r| r.class.as_str()),
+            column("error", &self.0, |r| r.error),
+            column("held_out", &self.0, |r| r.held_out),
+            column("path", &self.0, |r| r.path.as_str()),
+        ])
+    }
+}
+
 /// Per-image errors of cache rows `rows`, in bounded batches.
 pub fn reconstruction_errors(
     model: &Autoencoder,
@@ -43,7 +107,7 @@ pub fn reconstruction_errors(
 ) -> Vec<f64> {
     let mut errors = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(batch_size.max(1)) {
-        let x = batch_tensor(cache, chunk, device);
+        let x = ImageBatcher::new(cache).batch(chunk, device);
         let e = per_image_mse(x.clone(), model.forward(x));
         errors.extend(e.into_data().iter::<f32>().map(f64::from));
     }
@@ -57,10 +121,11 @@ pub fn score_split(
     split: Split,
     batch_size: usize,
     device: &Device,
-) -> Vec<ScoreRow> {
+) -> Scores {
     let rows = prepared.manifest.indices(split);
     let errors = reconstruction_errors(model, &prepared.cache, &rows, batch_size, device);
-    rows.iter()
+    let scores = rows
+        .iter()
         .zip(errors)
         .map(|(&row, error)| {
             let entry = &prepared.manifest.entries[row];
@@ -73,7 +138,8 @@ pub fn score_split(
                 held_out: prepared.manifest.is_held_out(row),
             }
         })
-        .collect()
+        .collect();
+    Scores(scores)
 }
 
 /// Writes `scores.csv` atomically.
@@ -82,8 +148,8 @@ pub fn write_scores(path: &Path, rows: &[ScoreRow]) -> Result<()> {
 }
 
 /// Reads `scores.csv`.
-pub fn read_scores(path: &Path) -> Result<Vec<ScoreRow>> {
-    read_csv(path)
+pub fn read_scores(path: &Path) -> Result<Scores> {
+    read_csv(path).map(Scores)
 }
 
 /// An image, its reconstruction and the per-pixel squared error.
@@ -108,7 +174,7 @@ pub fn error_maps(
     let plane = s * s;
     let mut maps = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(32) {
-        let x = batch_tensor(cache, chunk, device);
+        let x = ImageBatcher::new(cache).batch(chunk, device);
         let y: Vec<f32> = model.forward(x).into_data().iter::<f32>().collect();
         for (i, &row) in chunk.iter().enumerate() {
             let original = cache.image(row).to_vec();
@@ -143,7 +209,7 @@ pub fn latent_codes(
 ) -> Vec<Vec<f32>> {
     let mut codes = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(64) {
-        let code: Tensor<2> = model.encode(batch_tensor(cache, chunk, device));
+        let code: Tensor<2> = model.encode(ImageBatcher::new(cache).batch(chunk, device));
         let width = code.dims()[1];
         let values: Vec<f32> = code.into_data().iter::<f32>().collect();
         codes.extend(values.chunks(width).map(<[f32]>::to_vec));

@@ -1,7 +1,7 @@
 //! Report section 5, `train_autoencoder`: Adam and MSE, validation every
 //! epoch, the best-on-validation weights kept and restored at the end.
-//! Improved3 adds a structural-similarity term to the training objective
-//! ([`ModelConfig::ssim_weight`]); the loss recorded in `history.csv`, the
+//! A structural-similarity term can join the training objective
+//! ([`TrainingConfig::ssim_weight`]; Improved3's default); the loss recorded in `history.csv`, the
 //! validation loss that picks the best epoch and every score stay the MSE.
 //!
 //! A run directory holds `config.json` (this module's [`TrainingConfig`]),
@@ -24,14 +24,14 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{ImageCache, Prepared, Split};
+use crate::data::{ImageBatcher, ImageCache, Prepared, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{temp_sibling, write_atomic, write_bytes_atomic};
 use crate::model::{Autoencoder, ModelConfig};
@@ -60,6 +60,10 @@ pub struct TrainingConfig {
     /// Stop after this many epochs without a better validation loss.
     #[config(default = "None")]
     pub early_stopping_patience: Option<usize>,
+    /// Weight of `1 − SSIM` in the objective; `None` takes
+    /// [`crate::model::Architecture::default_ssim_weight`].
+    #[config(default = "None")]
+    pub ssim_weight: Option<f64>,
 }
 
 impl TrainingConfig {
@@ -69,8 +73,30 @@ impl TrainingConfig {
         AdamConfig::new().with_epsilon(self.adam_epsilon).init()
     }
 
+    /// The same settings with every architecture default written out
+    /// (code width, SSIM weight): what a run records and is keyed by, so
+    /// that leaving a default implicit or spelling it out is one run.
+    pub fn resolved(&self) -> Self {
+        let mut config = self.clone();
+        config.model.encoding_dim = Some(self.model.code_width());
+        config.ssim_weight = Some(self.ssim_weight());
+        config
+    }
+
+    /// The SSIM weight in use.
+    pub fn ssim_weight(&self) -> f64 {
+        self.ssim_weight
+            .unwrap_or_else(|| self.model.architecture.default_ssim_weight())
+    }
+
     pub fn check(&self) -> Result<()> {
         self.model.check()?;
+        if !(self.ssim_weight() >= 0.0 && self.ssim_weight().is_finite()) {
+            return Err(Error::InvalidParameter(format!(
+                "SSIM weight {} must be finite and non-negative",
+                self.ssim_weight()
+            )));
+        }
         if self.epochs == 0 || self.batch_size == 0 {
             return Err(Error::InvalidParameter(
                 "epochs and batch size must be positive".into(),
@@ -135,14 +161,6 @@ pub struct TrainedModel {
     pub history: Vec<EpochRecord>,
     pub best_epoch: usize,
     pub stopped_early: bool,
-}
-
-/// Copies images `rows` of the cache to `device` as one `[n, 3, S, S]` batch.
-pub fn batch_tensor(cache: &ImageCache, rows: &[usize], device: &Device) -> Tensor<4> {
-    let s = cache.size();
-    let mut values = vec![0f32; rows.len() * 3 * s * s];
-    cache.write_batch_nchw(rows, &mut values);
-    Tensor::from_data(TensorData::new(values, [rows.len(), 3, s, s]), device)
 }
 
 /// One optimisation step on a batch of clean images: the objective is the
@@ -231,7 +249,7 @@ pub fn mean_error(
 ) -> f64 {
     let mut sum: Option<Tensor<1>> = None;
     for chunk in rows.chunks(batch_size) {
-        let x = batch_tensor(cache, chunk, device);
+        let x = ImageBatcher::new(cache).batch(chunk, device);
         let batch_sum = per_image_mse(x.clone(), model.forward(x)).sum();
         sum = Some(match sum {
             Some(s) => s + batch_sum,
@@ -252,6 +270,81 @@ pub fn train(
     device: &Device,
     options: TrainOptions,
 ) -> Result<TrainedModel> {
+    let (train_rows, val_rows) = check_inputs(prepared, config)?;
+    let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
+    claim_run_dir(run_dir, config, options.resume)?;
+
+    let train_device = device.clone().autodiff();
+    train_device.seed(config.seed);
+    let mut model = config.model.init(&train_device)?;
+    let mut optimizer = config.optimizer();
+    let mut state = CheckpointState::default();
+    if options.resume && checkpoint_dir.join(CHECKPOINT_STATE).exists() {
+        (model, optimizer, state) = load_checkpoint(&checkpoint_dir, model, optimizer)?;
+    }
+
+    let batches_per_epoch = train_rows.len().div_ceil(config.batch_size);
+    let progress = progress_bar(
+        options.show_progress,
+        config.epochs * batches_per_epoch,
+        state.history.len() * batches_per_epoch,
+    );
+    let mut order = train_rows;
+    while state.history.len() < config.epochs && !state.stopped_early {
+        let epoch = state.history.len() + 1;
+        let started = Instant::now();
+        shuffle_for_epoch(&mut order, config.seed, epoch);
+        let train_loss;
+        (model, train_loss) = train_epoch(
+            model,
+            &mut optimizer,
+            &prepared.cache,
+            &order,
+            config,
+            &train_device,
+            &progress,
+            epoch,
+        );
+        let val_loss = mean_error(
+            &model.valid(),
+            &prepared.cache,
+            &val_rows,
+            config.batch_size,
+            device,
+        );
+        if !train_loss.is_finite() || !val_loss.is_finite() {
+            return Err(Error::InvalidParameter(format!(
+                "training diverged at epoch {epoch} (train loss {train_loss}, validation loss \
+                 {val_loss}); try a lower --lr"
+            )));
+        }
+        let record = EpochRecord {
+            epoch,
+            train_loss,
+            val_loss,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        if options.show_progress {
+            // Printed beside the bar, and also when stderr is not a terminal
+            // (the bar then hides itself, and its `println` with it).
+            progress.suspend(|| {
+                eprintln!(
+                    "epoch {epoch}/{}: train loss {train_loss:.6}, validation loss {val_loss:.6}",
+                    config.epochs
+                )
+            });
+        }
+        if state.record(record, config.early_stopping_patience) {
+            save_module(&model, &checkpoint_dir.join("best.bpk"))?;
+        }
+        save_checkpoint(&checkpoint_dir, epoch, &model, &optimizer, &state)?;
+    }
+    progress.finish_and_clear();
+    publish(run_dir, config, state, device)
+}
+
+/// The train and validation rows, once the inputs are known to fit.
+fn check_inputs(prepared: &Prepared, config: &TrainingConfig) -> Result<(Vec<usize>, Vec<usize>)> {
     config.check()?;
     if prepared.cache.size() != config.model.image_size {
         return Err(Error::InvalidParameter(format!(
@@ -267,21 +360,23 @@ pub fn train(
             "training needs non-empty train and validation splits".into(),
         ));
     }
+    Ok((train_rows, val_rows))
+}
 
+/// Writes `config.json` into `run_dir`, refusing an unfinished run without
+/// `resume` and a resume with other settings.
+fn claim_run_dir(run_dir: &Path, config: &TrainingConfig, resume: bool) -> Result<()> {
     let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
-    let state_path = checkpoint_dir.join(CHECKPOINT_STATE);
     let config_path = run_dir.join(CONFIG_FILE);
-    if state_path.exists() && !options.resume {
+    if checkpoint_dir.join(CHECKPOINT_STATE).exists() && !resume {
         return Err(Error::InvalidParameter(format!(
             "{} holds an unfinished run: pass --resume to continue it, or choose another --out",
             run_dir.display()
         )));
     }
-    if options.resume && config_path.exists() {
-        let saved = TrainingConfig::load(&config_path).map_err(|e| Error::Corrupt {
-            path: config_path.clone(),
-            reason: e.to_string(),
-        })?;
+    if resume && config_path.exists() {
+        let saved =
+            TrainingConfig::load(&config_path).map_err(|e| record_error(&config_path, e))?;
         if &saved != config {
             return Err(Error::InvalidParameter(format!(
                 "--resume with settings other than those in {}",
@@ -290,32 +385,59 @@ pub fn train(
         }
     }
     std::fs::create_dir_all(&checkpoint_dir).at(&checkpoint_dir)?;
-    write_bytes_atomic(&config_path, config.to_string().as_bytes())?;
+    write_bytes_atomic(&config_path, config.to_string().as_bytes())
+}
 
-    let train_device = device.clone().autodiff();
-    train_device.seed(config.seed);
-    let mut model = config.model.init(&train_device)?;
-    let mut optimizer = config.optimizer();
-    let mut state = CheckpointState {
-        history: Vec::new(),
-        best_epoch: 0,
-        best_val_loss: f64::INFINITY,
-        stopped_early: false,
-    };
-    if options.resume && state_path.exists() {
-        state = serde_json::from_slice(&std::fs::read(&state_path).at(&state_path)?)?;
-        let epoch = state.history.len();
-        model = model
-            .try_load_file(checkpoint_dir.join(format!("model-{epoch}.bpk")))
-            .map_err(|e| record_error(&checkpoint_dir, e))?;
-        optimizer = optimizer
-            .load(checkpoint_dir.join(format!("optimizer-{epoch}.bpk")))
-            .map_err(|e| record_error(&checkpoint_dir, e))?;
+impl Default for CheckpointState {
+    fn default() -> Self {
+        Self {
+            history: Vec::new(),
+            best_epoch: 0,
+            best_val_loss: f64::INFINITY,
+            stopped_early: false,
+        }
     }
+}
 
-    let batches_per_epoch = train_rows.len().div_ceil(config.batch_size);
-    let progress = if options.show_progress {
-        ProgressBar::new((config.epochs * batches_per_epoch) as u64)
+impl CheckpointState {
+    /// Appends an epoch; true when it is the best so far (its weights are
+    /// to be kept). Sets `stopped_early` after `patience` epochs without one.
+    fn record(&mut self, epoch: EpochRecord, patience: Option<usize>) -> bool {
+        self.history.push(epoch);
+        if epoch.val_loss < self.best_val_loss {
+            self.best_val_loss = epoch.val_loss;
+            self.best_epoch = epoch.epoch;
+            return true;
+        }
+        if patience.is_some_and(|p| epoch.epoch - self.best_epoch >= p) {
+            self.stopped_early = true;
+        }
+        false
+    }
+}
+
+/// The model, optimizer and state of the last finished epoch.
+fn load_checkpoint(
+    dir: &Path,
+    model: Autoencoder,
+    optimizer: ModuleOptimizer,
+) -> Result<(Autoencoder, ModuleOptimizer, CheckpointState)> {
+    let state_path = dir.join(CHECKPOINT_STATE);
+    let state: CheckpointState =
+        serde_json::from_slice(&std::fs::read(&state_path).at(&state_path)?)?;
+    let epoch = state.history.len();
+    let model = model
+        .try_load_file(dir.join(format!("model-{epoch}.bpk")))
+        .map_err(|e| record_error(dir, e))?;
+    let optimizer = optimizer
+        .load(dir.join(format!("optimizer-{epoch}.bpk")))
+        .map_err(|e| record_error(dir, e))?;
+    Ok((model, optimizer, state))
+}
+
+fn progress_bar(show: bool, batches: usize, done: usize) -> ProgressBar {
+    let progress = if show {
+        ProgressBar::new(batches as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -325,90 +447,76 @@ pub fn train(
         )
         .expect("valid template"),
     );
-    progress.set_position((state.history.len() * batches_per_epoch) as u64);
+    progress.set_position(done as u64);
+    progress
+}
 
-    let ssim_weight = config.model.ssim_weight();
-    let mut order = train_rows;
-    while state.history.len() < config.epochs && !state.stopped_early {
-        let epoch = state.history.len() + 1;
-        let started = Instant::now();
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        rng.set_stream(epoch as u64);
-        order.sort_unstable();
-        order.shuffle(&mut rng);
+/// Epoch `epoch`'s batch order: stream `epoch` of the seed over the sorted
+/// rows, so that a resumed run draws the same batches.
+fn shuffle_for_epoch(order: &mut [usize], seed: u64, epoch: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64);
+    order.sort_unstable();
+    order.shuffle(&mut rng);
+}
 
-        // Losses stay on the device; one read per epoch (and a few for the
-        // progress bar) instead of a host sync per batch.
-        let mut loss_sum: Option<Tensor<1>> = None;
-        for (i, rows) in order.chunks(config.batch_size).enumerate() {
-            let x = batch_tensor(&prepared.cache, rows, &train_device);
-            let (next, loss) =
-                train_step(model, &mut optimizer, x, ssim_weight, config.learning_rate);
-            model = next;
-            let weighted = loss.mul_scalar(rows.len() as f64);
-            loss_sum = Some(match loss_sum {
-                Some(s) => s + weighted,
-                None => weighted,
-            });
-            progress.inc(1);
-            if i % 16 == 15 {
-                let so_far = loss_sum
-                    .clone()
-                    .map_or(f32::NAN, |s| s.into_scalar::<f32>());
-                let seen = ((i + 1) * config.batch_size).min(order.len());
-                progress.set_message(format!(
-                    "epoch {epoch}/{} loss {:.5}",
-                    config.epochs,
-                    f64::from(so_far) / seen as f64
-                ));
-            }
-        }
-        let train_loss =
-            loss_sum.map_or(f64::NAN, |s| f64::from(s.into_scalar::<f32>())) / order.len() as f64;
-        let val_loss = mean_error(
-            &model.valid(),
-            &prepared.cache,
-            &val_rows,
-            config.batch_size,
-            device,
+/// One pass over `order`; returns the model and the mean training MSE.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch(
+    mut model: Autoencoder,
+    optimizer: &mut ModuleOptimizer,
+    cache: &ImageCache,
+    order: &[usize],
+    config: &TrainingConfig,
+    device: &Device,
+    progress: &ProgressBar,
+    epoch: usize,
+) -> (Autoencoder, f64) {
+    let batcher = ImageBatcher::new(cache);
+    // Losses stay on the device; one read per epoch (and a few for the
+    // progress bar) instead of a host sync per batch.
+    let mut loss_sum: Option<Tensor<1>> = None;
+    for (i, rows) in order.chunks(config.batch_size).enumerate() {
+        let x = batcher.batch(rows, device);
+        let (next, loss) = train_step(
+            model,
+            optimizer,
+            x,
+            config.ssim_weight(),
+            config.learning_rate,
         );
-        if !train_loss.is_finite() || !val_loss.is_finite() {
-            return Err(Error::InvalidParameter(format!(
-                "training diverged at epoch {epoch} (train loss {train_loss}, validation loss \
-                 {val_loss}); try a lower --lr"
-            )));
-        }
-        state.history.push(EpochRecord {
-            epoch,
-            train_loss,
-            val_loss,
-            seconds: started.elapsed().as_secs_f64(),
+        model = next;
+        let weighted = loss.mul_scalar(rows.len() as f64);
+        loss_sum = Some(match loss_sum {
+            Some(s) => s + weighted,
+            None => weighted,
         });
-        if options.show_progress {
-            // Printed beside the bar, and also when stderr is not a terminal
-            // (the bar then hides itself, and its `println` with it).
-            progress.suspend(|| {
-                eprintln!(
-                    "epoch {epoch}/{}: train loss {train_loss:.6}, validation loss {val_loss:.6}",
-                    config.epochs
-                )
-            });
+        progress.inc(1);
+        if i % 16 == 15 {
+            let so_far = loss_sum
+                .clone()
+                .map_or(f32::NAN, |s| s.into_scalar::<f32>());
+            let seen = ((i + 1) * config.batch_size).min(order.len());
+            progress.set_message(format!(
+                "epoch {epoch}/{} loss {:.5}",
+                config.epochs,
+                f64::from(so_far) / seen as f64
+            ));
         }
-        if val_loss < state.best_val_loss {
-            state.best_val_loss = val_loss;
-            state.best_epoch = epoch;
-            save_module(&model, &checkpoint_dir.join("best.bpk"))?;
-        } else if config
-            .early_stopping_patience
-            .is_some_and(|p| epoch - state.best_epoch >= p)
-        {
-            state.stopped_early = true;
-        }
-        save_checkpoint(&checkpoint_dir, epoch, &model, &optimizer, &state)?;
     }
-    progress.finish_and_clear();
+    let sum = loss_sum.map_or(f64::NAN, |s| f64::from(s.into_scalar::<f32>()));
+    (model, sum / order.len() as f64)
+}
 
-    // Restore the best weights, then publish the run's files.
+/// Restores the best weights, then publishes the run's files and drops the
+/// checkpoint.
+fn publish(
+    run_dir: &Path,
+    config: &TrainingConfig,
+    state: CheckpointState,
+    device: &Device,
+) -> Result<TrainedModel> {
+    let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
     let best = config
         .model
         .init(device)?

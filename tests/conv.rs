@@ -5,7 +5,7 @@ use approx::assert_relative_eq;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::{Device, Distribution, Tensor};
-use caltech_anomaly::conv::{Activation, ConvLayer};
+use caltech_anomaly::conv::{Activation, ConvLayer, native_calls};
 
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
 fn autodiff_cpu() -> Device {
@@ -90,9 +90,15 @@ fn compare<L: ConvLayer>(
 ) {
     let out_dims = forward(layer, x.clone()).dims();
     let cotangent = Tensor::<4>::random(out_dims, Distribution::Normal(0.0, 1.0), &x.device());
+    let before = native_calls();
     let native = pass(layer, weight, bias, x.clone(), &cotangent, |l, x| {
         l.apply_then(x, activation)
     });
+    assert_eq!(
+        native_calls(),
+        before + 1,
+        "{case}: the native path did not run"
+    );
     let reference = pass(layer, weight, bias, x, &cotangent, |l, x| {
         activation.apply(forward(l, x))
     });

@@ -120,8 +120,17 @@ fn ssim_is_one_for_identical_images_and_matches_its_definition() {
 #[test]
 fn only_improved3_adds_the_ssim_term_and_it_changes_the_update() {
     for architecture in Architecture::ALL {
-        let weight = ModelConfig::new(architecture, 32).ssim_weight();
-        assert_eq!(weight > 0.0, architecture == Architecture::Improved3);
+        let config = TrainingConfig::new(ModelConfig::new(architecture, 32));
+        assert_eq!(
+            config.ssim_weight() > 0.0,
+            architecture == Architecture::Improved3
+        );
+        // A training setting: any model can take it, and a bad one is refused.
+        assert_eq!(
+            config.clone().with_ssim_weight(Some(0.3)).ssim_weight(),
+            0.3
+        );
+        assert!(config.with_ssim_weight(Some(-1.0)).check().is_err());
     }
     let device = cpu().autodiff();
     let step = |ssim_weight: f64| {
@@ -145,4 +154,28 @@ fn only_improved3_adds_the_ssim_term_and_it_changes_the_update() {
         .map(|(p, s)| (p - s).abs())
         .fold(0.0, f32::max);
     assert!(change > 1e-4, "{change}");
+}
+
+#[test]
+fn encoding_dim_sets_the_code_width_of_every_architecture() {
+    let device = cpu();
+    let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Default, &device);
+    for architecture in Architecture::ALL {
+        let default = ModelConfig::new(architecture, 32);
+        assert_eq!(default.code_width(), architecture.default_encoding_dim());
+        let narrow = default.clone().with_encoding_dim(Some(4));
+        let model = narrow.init(&device).unwrap();
+        // The baseline's dense code has 4 values; improved1-3 have 4
+        // channels at (32/8)² positions.
+        let per_position = if architecture == Architecture::Baseline {
+            1
+        } else {
+            16
+        };
+        assert_eq!(model.encode(x.clone()).dims(), [2, 4 * per_position]);
+        assert_eq!(model.forward(x.clone()).dims(), [2, 3, 32, 32]);
+        let wide = default.init(&device).unwrap();
+        assert!(wide.num_params() > model.num_params(), "{architecture}");
+        assert!(default.with_encoding_dim(Some(0)).check().is_err());
+    }
 }

@@ -5,9 +5,8 @@ mod common;
 use std::path::Path;
 
 use caltech_anomaly::data::Split;
-use caltech_anomaly::evaluate::{auprc, auroc};
+use caltech_anomaly::evaluate::{Bootstrap, auprc, auroc};
 use caltech_anomaly::model::Architecture;
-use caltech_anomaly::profile::Profile;
 use caltech_anomaly::refine::{
     ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
 };
@@ -40,9 +39,8 @@ fn fake_run(dir: &Path, architecture: Architecture, errors: &[f64], anomalies: u
         .collect();
     write_scores(&dir.join(SCORES_FILE), &rows).unwrap();
     let record = RunRecord {
+        key: "0".into(),
         architecture,
-        profile: Profile::Smoke,
-        profile_reason: "requested".into(),
         seed: 1,
         split_seed: 1,
         device: "cpu".into(),
@@ -78,7 +76,7 @@ fn comparison_rows_are_recomputed_from_scores() {
     let reversed: Vec<f64> = errors.iter().map(|e| 100.0 - e).collect();
     fake_run(&b, Architecture::Improved1, &reversed, 5);
 
-    let rows = compare_runs(&[a.clone(), b], 3).unwrap();
+    let rows = compare_runs(&[a.clone(), b], 80.0, bootstrap(3)).unwrap();
     let positive: Vec<bool> = (0..25).map(|i| i >= 20).collect();
     assert_eq!(rows[0].model, "baseline");
     assert_eq!(rows[0].auroc.estimate, auroc(&errors, &positive));
@@ -89,8 +87,8 @@ fn comparison_rows_are_recomputed_from_scores() {
     // numpy.percentile of the 25 errors at 80 is 18.6: above it lie the
     // anomalies 25, 30 and 40 (3 of 5) and the object images 19 and 20
     // (2 of 20).
-    assert_eq!(rows[0].tpr_p80, 3.0 / 5.0);
-    assert_eq!(rows[0].fpr_p80, 2.0 / 20.0);
+    assert_eq!(rows[0].tpr, 3.0 / 5.0);
+    assert_eq!(rows[0].fpr, 2.0 / 20.0);
     // Reversed errors reverse the ranking.
     approx::assert_relative_eq!(rows[1].auroc.estimate, 1.0 - rows[0].auroc.estimate);
 
@@ -98,8 +96,8 @@ fn comparison_rows_are_recomputed_from_scores() {
     assert!(table.contains("| baseline | 1000 | 12 |"), "{table}");
     assert_eq!(table.lines().count(), 4);
 
-    assert!(compare_runs(&[], 1).is_err());
-    assert!(compare_runs(&[tmp.path().join("missing")], 1).is_err());
+    assert!(compare_runs(&[], 80.0, bootstrap(1)).is_err());
+    assert!(compare_runs(&[tmp.path().join("missing")], 80.0, bootstrap(1)).is_err());
 }
 
 /// Writes `unseen_scores.csv` into a run (after a stand-in model file, as
@@ -139,7 +137,14 @@ fn unseen_comparison_gives_each_model_its_paired_gain() {
         fake_run(run, Architecture::Improved2, errors, 10);
         fake_unseen(run, errors, 10);
     }
-    let rows = compare_unseen(&runs, 500, 5).unwrap();
+    let rows = compare_unseen(
+        &runs,
+        Bootstrap {
+            resamples: 500,
+            seed: 5,
+        },
+    )
+    .unwrap();
     let positive: Vec<bool> = (0..50).map(|i| i >= 40).collect();
     assert_eq!(rows[0].auroc.estimate, auroc(&a, &positive));
     assert_eq!((rows[0].images, rows[0].anomalies), (50, 10));
@@ -154,15 +159,57 @@ fn unseen_comparison_gives_each_model_its_paired_gain() {
 
     // Runs that scored other images cannot be paired.
     fake_unseen(&runs[2], &b[..49], 9);
-    assert!(compare_unseen(&runs, 500, 5).is_err());
+    assert!(
+        compare_unseen(
+            &runs,
+            Bootstrap {
+                resamples: 500,
+                seed: 5
+            }
+        )
+        .is_err()
+    );
     // A run without the file, or whose model is newer than it, is an error
     // that says how to make it.
     fake_unseen(&runs[2], &b, 10);
-    assert!(compare_unseen(&runs, 500, 5).is_ok());
+    assert!(
+        compare_unseen(
+            &runs,
+            Bootstrap {
+                resamples: 500,
+                seed: 5
+            }
+        )
+        .is_ok()
+    );
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(runs[1].join(MODEL_FILE), b"retrained").unwrap();
-    let message = compare_unseen(&runs, 500, 5).unwrap_err().to_string();
+    let message = compare_unseen(
+        &runs,
+        Bootstrap {
+            resamples: 500,
+            seed: 5,
+        },
+    )
+    .unwrap_err()
+    .to_string();
     assert!(message.contains("--unseen"), "{message}");
     std::fs::remove_file(runs[0].join(UNSEEN_SCORES_FILE)).unwrap();
-    assert!(compare_unseen(&runs, 500, 5).is_err());
+    assert!(
+        compare_unseen(
+            &runs,
+            Bootstrap {
+                resamples: 500,
+                seed: 5
+            }
+        )
+        .is_err()
+    );
+}
+
+fn bootstrap(seed: u64) -> Bootstrap {
+    Bootstrap {
+        resamples: caltech_anomaly::refine::BOOTSTRAP_RESAMPLES,
+        seed,
+    }
 }

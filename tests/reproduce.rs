@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use approx::assert_abs_diff_eq;
@@ -54,14 +54,16 @@ const EXPECTED: &[&str] = &[
     "tables/comparison.csv",
     "tables/comparison_unseen.csv",
     "tables/claims.csv",
-    "runs/baseline/scores.csv",
-    "runs/baseline/model.bpk",
-    "runs/baseline/history.csv",
-    "runs/baseline/run.json",
-    "runs/improved1/scores.csv",
-    "runs/improved2/scores.csv",
-    "runs/improved3/scores.csv",
-    "runs/improved3/unseen_scores.csv",
+];
+
+/// Files of every run, beside the study's own.
+const RUN_FILES: [&str; 6] = [
+    "scores.csv",
+    "model.bpk",
+    "history.csv",
+    "run.json",
+    "manifest.csv",
+    "unseen_scores.csv",
 ];
 
 fn reproduce(data: &Path, out: &Path, cache: &Path) -> std::process::Output {
@@ -109,7 +111,22 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
     // metrics.json against numbers recomputed from scores.csv.
     let metrics: Value =
         serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
-    let scores = read_scores(&out.join("runs/baseline").join(SCORES_FILE)).unwrap();
+    let run_dir = |row: &Value| PathBuf::from(row["run"].as_str().unwrap());
+    let baseline = run_dir(&metrics["baseline"]);
+    // Each run is named by model, seed and the key of its settings.
+    let name = baseline.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("baseline-seed42-"), "{name}");
+    assert_eq!(baseline.parent(), Some(out.join("runs").as_path()));
+    for row in metrics["refinement"].as_array().unwrap() {
+        for file in RUN_FILES {
+            assert!(
+                run_dir(row).join(file).is_file(),
+                "{:?} lacks {file}",
+                row["run"]
+            );
+        }
+    }
+    let scores = read_scores(&baseline.join(SCORES_FILE)).unwrap();
     let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
     let labels: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
     let mean = errors.iter().sum::<f64>() / errors.len() as f64;
@@ -174,7 +191,7 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
         .zip(["baseline", "improved1", "improved2", "improved3"])
     {
         assert_eq!(row["model"], model);
-        let s = read_scores(&out.join("runs").join(model).join(SCORES_FILE)).unwrap();
+        let s = read_scores(&run_dir(row).join(SCORES_FILE)).unwrap();
         let e: Vec<f64> = s.iter().map(|r| r.error).collect();
         let l: Vec<bool> = s.iter().map(|r| r.held_out).collect();
         assert_abs_diff_eq!(
@@ -203,7 +220,7 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
     }
 
     // A second call reuses the finished runs (no training) and agrees.
-    let model_time = std::fs::metadata(out.join("runs/baseline/model.bpk"))
+    let model_time = std::fs::metadata(baseline.join("model.bpk"))
         .unwrap()
         .modified()
         .unwrap();
@@ -212,7 +229,7 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(!stderr.contains("epoch 1/"), "retrained: {stderr}");
     assert_eq!(
-        std::fs::metadata(out.join("runs/baseline/model.bpk"))
+        std::fs::metadata(baseline.join("model.bpk"))
             .unwrap()
             .modified()
             .unwrap(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use caltech_anomaly::data::PoolSize;
+use caltech_anomaly::data::{PoolSize, Prepared};
 use caltech_anomaly::device::DeviceChoice;
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::profile::Profile;
@@ -35,6 +35,11 @@ fn spec(root: &Path, tmp: &TempDir, name: &str) -> RunSpec {
         show_progress: false,
         ..RunSpec::new(root, tmp.path().join(name))
     }
+}
+
+#[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
+fn cpu() -> burn::tensor::Device {
+    burn::tensor::Device::libtorch()
 }
 
 fn cli() -> Command {
@@ -68,7 +73,7 @@ fn a_run_writes_every_artifact_and_reloads() {
     assert_eq!(record.libtorch_version.split('+').next(), Some("2.9.0"));
 
     let history = read_history(&spec.out.join(HISTORY_FILE)).unwrap();
-    assert_eq!(history, outcome.trained.history);
+    assert_eq!(history, outcome.history);
     let scores = read_scores(&spec.out.join(SCORES_FILE)).unwrap();
     assert_eq!(scores.len(), record.test_images);
     // Every held-out image is in test and flagged as such.
@@ -82,17 +87,17 @@ fn a_run_writes_every_artifact_and_reloads() {
     approx::assert_relative_eq!(mean, record.mean_test_error, max_relative = 1e-12);
 
     // The saved model reproduces the scores (checkpoint round trip).
-    let device = outcome.device.device.clone();
+    let device = cpu();
     let (config, model) = load_trained(&spec.out, &device).unwrap();
-    assert_eq!(config, outcome.trained.config);
+    assert_eq!(config, outcome.config);
     let rescored = caltech_anomaly::score::score_split(
         &model,
-        &outcome.prepared,
+        &Prepared::open(&spec.out).unwrap(),
         caltech_anomaly::data::Split::Test,
         4,
         &device,
     );
-    for (a, b) in rescored.iter().zip(&scores) {
+    for (a, b) in rescored.iter().zip(scores.iter()) {
         approx::assert_relative_eq!(a.error, b.error, max_relative = 1e-5);
     }
 
@@ -133,7 +138,7 @@ fn the_same_seed_gives_the_same_history_on_cpu() {
             architecture: Architecture::Improved3,
             ..spec(&root, &tmp, name)
         };
-        run(&spec).unwrap().trained.history
+        run(&spec).unwrap().history
     };
     let strip = |h: Vec<caltech_anomaly::train::EpochRecord>| {
         h.into_iter()
@@ -278,8 +283,9 @@ fn smoke_training_on_the_real_dataset_lowers_the_loss() {
         ..spec(Path::new(""), &tmp, "smoke")
     };
     let outcome = run(&spec).unwrap();
-    let history = &outcome.trained.history;
-    assert_eq!(outcome.prepared.manifest.len(), 102 * 4);
+    let history = &outcome.history;
+    let prepared = Prepared::open(&spec.out).unwrap();
+    assert_eq!(prepared.manifest.len(), 102 * 4);
     assert!(
         history[2].train_loss < history[0].train_loss,
         "train loss did not decrease: {history:?}"
@@ -318,8 +324,8 @@ fn unseen_images_are_every_image_outside_the_pool() {
     // 4 of the 12 images of each of the 4 classes were left out of the pool.
     let unseen = read_unseen_scores(&spec.out.join(UNSEEN_SCORES_FILE)).unwrap();
     assert_eq!(unseen.len(), 16);
-    let pool: HashSet<&str> = outcome
-        .prepared
+    let prepared = Prepared::open(&spec.out).unwrap();
+    let pool: HashSet<&str> = prepared
         .manifest
         .entries
         .iter()
@@ -336,15 +342,10 @@ fn unseen_images_are_every_image_outside_the_pool() {
             .all(|r| r.held_out == (r.class == "background_google"))
     );
     // Each error is the one `score --images` gives for that file.
-    let (config, model) = load_trained(&spec.out, &outcome.device.device).unwrap();
+    assert_eq!(outcome.scores.len(), outcome.record.test_images);
+    let (config, model) = load_trained(&spec.out, &cpu()).unwrap();
     let paths: Vec<PathBuf> = unseen.iter().map(|r| root.join(&r.path)).collect();
-    let direct = score_files(
-        &model,
-        config.model.image_size,
-        &paths,
-        &outcome.device.device,
-    )
-    .unwrap();
+    let direct = score_files(&model, config.model.image_size, &paths, &cpu()).unwrap();
     for (row, (_, error)) in unseen.iter().zip(direct) {
         approx::assert_relative_eq!(row.error, error, max_relative = 1e-5);
     }

@@ -344,62 +344,7 @@ fn build(
         .at(tmp)?;
     file.set_len((HEADER_LEN + manifest.len() * image_len) as u64)
         .at(tmp)?;
-
-    let progress = if config.show_progress {
-        ProgressBar::new(manifest.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "preprocess {bar:40} {pos}/{len} images {per_sec} ETA {eta} {msg}",
-        )
-        .expect("valid template"),
-    );
-    let limits = DecodeLimits {
-        max_side: config.max_side,
-    };
-    // Without --skip-bad the first failure stops the remaining work.
-    let stop = AtomicBool::new(false);
-    let outcomes: Vec<Option<SkippedImage>> = manifest
-        .entries
-        .par_iter()
-        .enumerate()
-        .map_init(
-            || Scratch {
-                file: Vec::new(),
-                decoded: RgbImage {
-                    width: 0,
-                    height: 0,
-                    pixels: Vec::new(),
-                },
-                resized: vec![0u8; image_len],
-            },
-            |scratch, (row, entry)| {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(None);
-                }
-                let path = root.join(&entry.path);
-                let result = match load_resized(&path, config.size, limits, scratch) {
-                    Ok(()) => file
-                        .write_all_at(&scratch.resized, (HEADER_LEN + row * image_len) as u64)
-                        .at(tmp)
-                        .map(|()| None),
-                    Err(reason) => Ok(Some(SkippedImage {
-                        path: entry.path.clone(),
-                        reason,
-                    })),
-                };
-                if matches!(result, Ok(Some(_))) && !config.skip_bad {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                progress.inc(1);
-                result
-            },
-        )
-        .collect::<Result<_>>()?;
-    progress.finish_and_clear();
-
+    let outcomes = decode_all(root, manifest, config, &file, tmp)?;
     let (rows, skipped): (Vec<usize>, Vec<SkippedImage>) = outcomes
         .into_iter()
         .enumerate()
@@ -427,6 +372,71 @@ fn build(
     // loss, delete the cache folder; it is rebuilt from the dataset.
     write_header(&file, tmp, config.size, manifest.len() - rows.len())?;
     Ok((rows, skipped))
+}
+
+/// Decodes and resizes every manifest image on all cores into its slot of
+/// `file`; one entry per row, `Some` for an image that failed.
+fn decode_all(
+    root: &Path,
+    manifest: &Manifest,
+    config: &PreprocessConfig,
+    file: &File,
+    tmp: &Path,
+) -> Result<Vec<Option<SkippedImage>>> {
+    let image_len = config.size * config.size * 3;
+    let progress = if config.show_progress {
+        ProgressBar::new(manifest.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template(
+            "preprocess {bar:40} {pos}/{len} images {per_sec} ETA {eta} {msg}",
+        )
+        .expect("valid template"),
+    );
+    let limits = DecodeLimits {
+        max_side: config.max_side,
+    };
+    // Without --skip-bad the first failure stops the remaining work.
+    let stop = AtomicBool::new(false);
+    let scratch = || Scratch {
+        file: Vec::new(),
+        decoded: RgbImage {
+            width: 0,
+            height: 0,
+            pixels: Vec::new(),
+        },
+        resized: vec![0u8; image_len],
+    };
+    let outcomes = manifest
+        .entries
+        .par_iter()
+        .enumerate()
+        .map_init(scratch, |scratch, (row, entry)| {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let path = root.join(&entry.path);
+            let result = match load_resized(&path, config.size, limits, scratch) {
+                Ok(()) => file
+                    .write_all_at(&scratch.resized, (HEADER_LEN + row * image_len) as u64)
+                    .at(tmp)
+                    .map(|()| None),
+                Err(reason) => Ok(Some(SkippedImage {
+                    path: entry.path.clone(),
+                    reason,
+                })),
+            };
+            if matches!(result, Ok(Some(_))) && !config.skip_bad {
+                stop.store(true, Ordering::Relaxed);
+            }
+            progress.inc(1);
+            result
+        })
+        .collect::<Result<_>>();
+    progress.finish_and_clear();
+    outcomes
 }
 
 /// Moves the good images down over the slots of the failed `rows` (sorted)

@@ -188,6 +188,19 @@ fn fetch(url: &str, part: &Path, show_progress: bool) -> Result<u64> {
         }
     };
 
+    receive(response, url, part, (offset, total), show_progress)?;
+    Ok(offset)
+}
+
+/// Appends the response body to `part` from byte `offset` of `total`;
+/// errors on a transfer that stops short, keeping what arrived.
+fn receive(
+    response: ureq::http::Response<ureq::Body>,
+    url: &str,
+    part: &Path,
+    (offset, total): (u64, Option<u64>),
+    show_progress: bool,
+) -> Result<()> {
     let mut file = if offset == 0 {
         File::create(part)
     } else {
@@ -222,7 +235,7 @@ fn fetch(url: &str, part: &Path, show_progress: bool) -> Result<u64> {
         )));
     }
     bar.finish_and_clear();
-    Ok(offset)
+    Ok(())
 }
 
 /// Parses `bytes START-END/TOTAL` (TOTAL may be `*`) into START and TOTAL.

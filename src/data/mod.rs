@@ -5,6 +5,7 @@
 //! [`prepare`] runs the whole section and records it in a run directory
 //! (`manifest.csv`, `prepare.json`); [`Prepared::open`] gets it back.
 
+pub mod batcher;
 pub mod cache;
 pub mod caltech;
 pub mod download;
@@ -15,12 +16,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use batcher::ImageBatcher;
 pub use cache::{ImageCache, PreprocessConfig, Preprocessed, SkippedImage, preprocess};
 pub use caltech::{BACKGROUND_CLASS, Caltech101, DATA_DIR_ENV, resolve_data_dir};
 pub use split::{Manifest, ManifestEntry, PoolSize, Split, SplitConfig, SplitSummary};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_bytes_atomic;
+use crate::table::column;
 
 /// File names inside a run directory.
 pub const MANIFEST_FILE: &str = "manifest.csv";
@@ -86,6 +89,13 @@ pub struct Prepared {
 /// preprocess into the cache, and write `manifest.csv` and `prepare.json`
 /// into the run directory.
 pub fn prepare(config: &PrepareConfig) -> Result<Prepared> {
+    let prepared = prepare_split(config)?;
+    prepared.record_in(&config.run_dir)?;
+    Ok(prepared)
+}
+
+/// [`prepare`] without writing the run directory's files.
+pub fn prepare_split(config: &PrepareConfig) -> Result<Prepared> {
     config.split.check()?;
     config.preprocess.check()?;
     let root = &config.data_dir;
@@ -100,20 +110,16 @@ pub fn prepare(config: &PrepareConfig) -> Result<Prepared> {
         skipped,
         reused,
     } = preprocess(root, &candidate, &config.preprocess)?;
-
-    let record = PrepareRecord {
+    Ok(Prepared {
         config: config.clone(),
         class_names: dataset.class_names(),
-        manifest_sha256: manifest.save(&config.run_dir.join(MANIFEST_FILE))?,
-        cache_file: cache.path().to_path_buf(),
+        manifest_sha256: manifest.hash()?,
+        manifest,
+        cache,
         skipped_images: skipped,
         skipped_classes: dataset.skipped_classes().to_vec(),
-    };
-    write_bytes_atomic(
-        &config.run_dir.join(PREPARE_FILE),
-        &serde_json::to_vec_pretty(&record)?,
-    )?;
-    Ok(Prepared::from_record(record, manifest, cache, reused))
+        reused_cache: reused,
+    })
 }
 
 impl Prepared {
@@ -169,5 +175,55 @@ impl Prepared {
     /// Counts per split and of the held-out classes.
     pub fn summary(&self) -> SplitSummary {
         self.manifest.summary()
+    }
+
+    /// Writes `manifest.csv` and `prepare.json` into `dir`, so that
+    /// [`Prepared::open`] finds this split there.
+    pub fn record_in(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).at(dir)?;
+        let record = PrepareRecord {
+            config: PrepareConfig {
+                run_dir: dir.to_path_buf(),
+                ..self.config.clone()
+            },
+            class_names: self.class_names.clone(),
+            manifest_sha256: self.manifest.save(&dir.join(MANIFEST_FILE))?,
+            cache_file: self.cache.path().to_path_buf(),
+            skipped_images: self.skipped_images.clone(),
+            skipped_classes: self.skipped_classes.clone(),
+        };
+        write_bytes_atomic(
+            &dir.join(PREPARE_FILE),
+            &serde_json::to_vec_pretty(&record)?,
+        )
+    }
+
+    /// The cache rows of the images at `positions` of `split` (positions as
+    /// in that split's scores).
+    pub fn rows_of(&self, split: Split, positions: &[usize]) -> Vec<usize> {
+        let rows = self.manifest.indices(split);
+        positions.iter().map(|&i| rows[i]).collect()
+    }
+
+    /// The held-out classes, comma-separated, for captions.
+    pub fn held_out_name(&self) -> String {
+        self.manifest.held_out.join(", ")
+    }
+
+    /// Every class: its TFDS label and its images per split.
+    pub fn classes(&self) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+        let names = &self.class_names;
+        let mut counts = vec![[0u64; 3]; names.len()];
+        for entry in &self.manifest.entries {
+            counts[entry.label as usize][entry.split as usize] += 1;
+        }
+        let labels: Vec<usize> = (0..names.len()).collect();
+        polars::prelude::DataFrame::new_infer_height(vec![
+            column("label", &labels, |&l| l as u64),
+            column("class", &labels, |&l| names[l].as_str()),
+            column("train", &labels, |&l| counts[l][0]),
+            column("validation", &labels, |&l| counts[l][1]),
+            column("test", &labels, |&l| counts[l][2]),
+        ])
     }
 }

@@ -465,12 +465,24 @@ fn blues(t: f64) -> RGBColor {
     )
 }
 
+// Fixed layout: 2×2 cells of CELL px from (LEFT, TOP), row labels to
+// their left, column labels below, colour bar to the right. LEFT centres the
+// whole, row labels to colour-bar labels.
+const LEFT: i32 = 220;
+const TOP: i32 = 92;
+const CELL: i32 = 200;
+
+fn centred(size: f64) -> TextStyle<'static> {
+    TextStyle::from((FONT, size).into_font()).pos(Pos::new(HPos::Center, VPos::Top))
+}
+
+fn label_style(size: f64, h: HPos) -> TextStyle<'static> {
+    TextStyle::from((FONT, size).into_font()).pos(Pos::new(h, VPos::Center))
+}
+
 impl Chart for ConfusionChart<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let (w, _) = root.dim_in_pixel();
-        let centred = |size: f64| {
-            TextStyle::from((FONT, size).into_font()).pos(Pos::new(HPos::Center, VPos::Top))
-        };
         let title_size = fitted_size(root, self.title, 24.0, w - 40)?;
         root.draw(&Text::new(
             self.title.to_owned(),
@@ -483,13 +495,6 @@ impl Chart for ConfusionChart<'_> {
             (w as i32 / 2, 50),
             centred(subtitle_size).color(&GREY),
         ))?;
-
-        // Fixed layout: 2×2 cells of CELL px from (LEFT, TOP), row labels to
-        // their left, column labels below, colour bar to the right.
-        // LEFT centres the whole, row labels to colour-bar labels.
-        const LEFT: i32 = 220;
-        const TOP: i32 = 92;
-        const CELL: i32 = 200;
         let max = self
             .counts
             .iter()
@@ -498,7 +503,19 @@ impl Chart for ConfusionChart<'_> {
             .max()
             .unwrap_or(0)
             .max(1) as f64;
-        let total: usize = self.counts.iter().flatten().sum();
+        self.draw_cells(root, max)?;
+        self.draw_labels(root)?;
+        draw_colour_bar(root, max)
+    }
+}
+
+impl ConfusionChart<'_> {
+    /// The four cells: name, count and share of the row, shaded by count.
+    fn draw_cells<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        max: f64,
+    ) -> DrawResult<DB> {
         let names = [["TP", "FN"], ["FP", "TN"]];
         let row_names = ["anomalies", "normals"];
         for (r, row) in self.counts.iter().enumerate() {
@@ -506,14 +523,9 @@ impl Chart for ConfusionChart<'_> {
             for (c, &count) in row.iter().enumerate() {
                 let (x0, y0) = (LEFT + c as i32 * CELL, TOP + r as i32 * CELL);
                 let t = count as f64 / max;
-                root.draw(&Rectangle::new(
-                    [(x0, y0), (x0 + CELL, y0 + CELL)],
-                    blues(t).filled(),
-                ))?;
-                root.draw(&Rectangle::new(
-                    [(x0, y0), (x0 + CELL, y0 + CELL)],
-                    BLACK.mix(0.6),
-                ))?;
+                let cell = [(x0, y0), (x0 + CELL, y0 + CELL)];
+                root.draw(&Rectangle::new(cell, blues(t).filled()))?;
+                root.draw(&Rectangle::new(cell, BLACK.mix(0.6)))?;
                 // White text on the dark half of the scale.
                 let ink = if t > 0.5 { WHITE } else { BLACK };
                 let share = if row_total == 0 {
@@ -532,13 +544,18 @@ impl Chart for ConfusionChart<'_> {
                 }
             }
         }
+        Ok(())
+    }
 
-        let label = |size: f64, h: HPos| {
-            TextStyle::from((FONT, size).into_font()).pos(Pos::new(h, VPos::Center))
-        };
+    /// Row and column labels, and the sample count.
+    fn draw_labels<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         for (r, text) in ["actual anomaly", "actual normal"].into_iter().enumerate() {
             let y = TOP + r as i32 * CELL + CELL / 2;
-            root.draw(&Text::new(text, (LEFT - 12, y), label(17.0, HPos::Right)))?;
+            root.draw(&Text::new(
+                text,
+                (LEFT - 12, y),
+                label_style(17.0, HPos::Right),
+            ))?;
         }
         for (c, text) in ["predicted anomaly", "predicted normal"]
             .into_iter()
@@ -547,57 +564,61 @@ impl Chart for ConfusionChart<'_> {
             let x = LEFT + c as i32 * CELL + CELL / 2;
             root.draw(&Text::new(text, (x, TOP + 2 * CELL + 10), centred(17.0)))?;
         }
+        let total: usize = self.counts.iter().flatten().sum();
         root.draw(&Text::new(
             format!("{total} samples"),
             (LEFT - 12, TOP + 2 * CELL + 10),
             TextStyle::from((FONT, 14).into_font())
                 .color(&GREY)
                 .pos(Pos::new(HPos::Right, VPos::Top)),
-        ))?;
-
-        // Colour bar: count 0 at the bottom, the largest count at the top.
-        let (bar_x, bar_w, bar_h) = (LEFT + 2 * CELL + 36, 22, 2 * CELL);
-        // Bands of 4 px: smooth to the eye, and 100 rather than 400 SVG rects.
-        const BAND: i32 = 4;
-        for top in (0..bar_h).step_by(BAND as usize) {
-            let t = 1.0 - f64::from(top + BAND / 2) / f64::from(bar_h);
-            root.draw(&Rectangle::new(
-                [(bar_x, TOP + top), (bar_x + bar_w, TOP + top + BAND)],
-                blues(t).filled(),
-            ))?;
-        }
-        root.draw(&Rectangle::new(
-            [(bar_x, TOP), (bar_x + bar_w, TOP + bar_h)],
-            BLACK.mix(0.6),
-        ))?;
-        // Whole-count ticks, about four of them, at 1, 2 or 5 times a power of 10.
-        let raw = max / 4.0;
-        let power = 10_f64.powf(raw.log10().floor()).max(1.0);
-        let step = [1.0, 2.0, 5.0, 10.0]
-            .into_iter()
-            .map(|m| m * power)
-            .find(|&s| s >= raw)
-            .unwrap_or(power);
-        let mut value = 0.0;
-        while value <= max {
-            let y = TOP + bar_h - (f64::from(bar_h) * value / max).round() as i32;
-            root.draw(&PathElement::new(
-                [(bar_x + bar_w, y), (bar_x + bar_w + 5, y)],
-                BLACK,
-            ))?;
-            root.draw(&Text::new(
-                format!("{value:.0}"),
-                (bar_x + bar_w + 9, y),
-                label(14.0, HPos::Left),
-            ))?;
-            value += step;
-        }
-        root.draw(&Text::new(
-            "count",
-            (bar_x + bar_w / 2, TOP - 8),
-            TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom)),
         ))
     }
+}
+
+/// The colour bar right of the cells: count 0 at the bottom, `max` at the
+/// top, with whole-count ticks.
+fn draw_colour_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, max: f64) -> DrawResult<DB> {
+    let (bar_x, bar_w, bar_h) = (LEFT + 2 * CELL + 36, 22, 2 * CELL);
+    // Bands of 4 px: smooth to the eye, and 100 rather than 400 SVG rects.
+    const BAND: i32 = 4;
+    for top in (0..bar_h).step_by(BAND as usize) {
+        let t = 1.0 - f64::from(top + BAND / 2) / f64::from(bar_h);
+        root.draw(&Rectangle::new(
+            [(bar_x, TOP + top), (bar_x + bar_w, TOP + top + BAND)],
+            blues(t).filled(),
+        ))?;
+    }
+    root.draw(&Rectangle::new(
+        [(bar_x, TOP), (bar_x + bar_w, TOP + bar_h)],
+        BLACK.mix(0.6),
+    ))?;
+    // About four ticks, at 1, 2 or 5 times a power of 10.
+    let raw = max / 4.0;
+    let power = 10_f64.powf(raw.log10().floor()).max(1.0);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|&s| s >= raw)
+        .unwrap_or(power);
+    let mut value = 0.0;
+    while value <= max {
+        let y = TOP + bar_h - (f64::from(bar_h) * value / max).round() as i32;
+        root.draw(&PathElement::new(
+            [(bar_x + bar_w, y), (bar_x + bar_w + 5, y)],
+            BLACK,
+        ))?;
+        root.draw(&Text::new(
+            format!("{value:.0}"),
+            (bar_x + bar_w + 9, y),
+            label_style(14.0, HPos::Left),
+        ))?;
+        value += step;
+    }
+    root.draw(&Text::new(
+        "count",
+        (bar_x + bar_w / 2, TOP - 8),
+        TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom)),
+    ))
 }
 
 /// 2×2 confusion-matrix heat map (rows: actual anomaly / actual normal;
@@ -923,18 +944,17 @@ struct BarChart<'a> {
     bars: &'a [Bar],
 }
 
-impl Chart for BarChart<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        let n = self.bars.len();
+impl BarChart<'_> {
+    /// The value axis: from 0 (or below the lowest bar) to beyond the
+    /// highest bar or whisker, with room for the printed values.
+    fn value_range(&self) -> Range<f64> {
         let ends = self.bars.iter().flat_map(|b| {
             let (low, high) = b.whisker.unwrap_or((b.value, b.value));
             [b.value, low, high]
         });
         let data = extent(ends.chain([0.0]));
-        // Room beyond the longest bar (both ways with negative bars) for the
-        // printed values.
         let room = 0.12 * (data.end - data.start);
-        let y = if room > 0.0 {
+        if room > 0.0 {
             let bottom = if data.start < 0.0 {
                 data.start - room
             } else {
@@ -944,7 +964,14 @@ impl Chart for BarChart<'_> {
         } else {
             // Every bar is 0.
             0.0..1.0
-        };
+        }
+    }
+}
+
+impl Chart for BarChart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let n = self.bars.len();
+        let y = self.value_range();
 
         // Labels share the width of a slot; too long ones shrink, then are cut.
         let plot_width = root.dim_in_pixel().0 - MARGIN - MARGIN_RIGHT - Y_LABEL_AREA;

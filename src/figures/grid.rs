@@ -98,21 +98,76 @@ const BORDER: i32 = 3;
 /// Narrowest figure, so that a short grid still has room for its title.
 const MIN_WIDTH: usize = 480;
 
-/// A titled grid of tiles, `columns` per row, with optional row labels drawn
-/// at the left (`Some(labels)` must have one label per row). Tiles smaller
-/// than 96 px are scaled up (nearest neighbour, by a whole factor) so that
-/// 32-px images stay visible; tiles of different sizes are centred in cells
-/// of the largest. Captions go under each tile in a small font, cut where
-/// too long; a coloured border is drawn where `border` is `Some`.
-///
-/// PNG only (`svg: None`): an SVG would embed the tiles as bitmaps anyway.
-pub fn image_grid(
-    title: &str,
-    tiles: &[Tile],
+/// Where every tile of a grid goes, in pixels.
+struct Layout {
+    w: usize,
+    h: usize,
+    /// Side of a cell: the largest displayed tile.
+    cell: usize,
+    /// The left edge of the first column.
+    left: usize,
     columns: usize,
-    row_labels: Option<&[String]>,
-    out_stem: &Path,
-) -> Result<Figure> {
+}
+
+/// Whole-factor upscaling of a tile smaller than [`MIN_TILE`].
+fn scale(tile: &Tile) -> usize {
+    MIN_TILE.div_ceil(tile.size)
+}
+
+impl Layout {
+    fn new(tiles: &[Tile], columns: usize, rows: usize, labelled: bool) -> Self {
+        let cell = tiles.iter().map(|t| t.size * scale(t)).max().unwrap_or(0);
+        let cols = columns.min(tiles.len());
+        let label_w = if labelled { LABEL_W } else { 0 };
+        let content_w = 2 * MARGIN + label_w + cols * cell + (cols - 1) * GAP;
+        let w = content_w.max(MIN_WIDTH);
+        Self {
+            w,
+            h: TITLE_H + rows * (cell + CAPTION_H) + (rows - 1) * GAP + MARGIN,
+            cell,
+            // A grid narrower than the figure is centred under the title.
+            left: (w - content_w) / 2 + MARGIN + label_w,
+            columns,
+        }
+    }
+
+    /// The top-left pixel of cell `i`.
+    fn cell_origin(&self, i: usize) -> (usize, usize) {
+        let (r, c) = (i / self.columns, i % self.columns);
+        (
+            self.left + c * (self.cell + GAP),
+            TITLE_H + r * (self.cell + CAPTION_H + GAP),
+        )
+    }
+
+    /// The top-left pixel and displayed side of `tile` in cell `i`, centred.
+    fn placement(&self, i: usize, tile: &Tile) -> (usize, usize, usize) {
+        let shown = tile.size * scale(tile);
+        let (x, y) = self.cell_origin(i);
+        let inset = (self.cell - shown) / 2;
+        (x + inset, y + inset, shown)
+    }
+
+    /// The tiles painted into a white RGB buffer of the figure's size.
+    fn paint(&self, tiles: &[Tile]) -> Vec<u8> {
+        let mut pixels = vec![255u8; self.w * self.h * 3];
+        for (i, tile) in tiles.iter().enumerate() {
+            let (x0, y0, shown) = self.placement(i, tile);
+            let k = scale(tile);
+            for y in 0..shown {
+                for x in 0..shown {
+                    let src = ((y / k) * tile.size + x / k) * 3;
+                    let dst = ((y0 + y) * self.w + x0 + x) * 3;
+                    pixels[dst..dst + 3].copy_from_slice(&tile.rgb[src..src + 3]);
+                }
+            }
+        }
+        pixels
+    }
+}
+
+/// The grid's rows, once the tiles, the columns and the labels fit.
+fn check_grid(tiles: &[Tile], columns: usize, row_labels: Option<&[String]>) -> Result<usize> {
     if tiles.is_empty() {
         return Err(Error::InvalidParameter("no tiles to draw".to_owned()));
     }
@@ -140,48 +195,32 @@ pub fn image_grid(
             labels.len()
         )));
     }
+    Ok(rows)
+}
+
+/// A titled grid of tiles, `columns` per row, with optional row labels drawn
+/// at the left (`Some(labels)` must have one label per row). Tiles smaller
+/// than 96 px are scaled up (nearest neighbour, by a whole factor) so that
+/// 32-px images stay visible; tiles of different sizes are centred in cells
+/// of the largest. Captions go under each tile in a small font, cut where
+/// too long; a coloured border is drawn where `border` is `Some`.
+///
+/// PNG only (`svg: None`): an SVG would embed the tiles as bitmaps anyway.
+pub fn image_grid(
+    title: &str,
+    tiles: &[Tile],
+    columns: usize,
+    row_labels: Option<&[String]>,
+    out_stem: &Path,
+) -> Result<Figure> {
+    let rows = check_grid(tiles, columns, row_labels)?;
     register_font();
-
-    let scale = |tile: &Tile| MIN_TILE.div_ceil(tile.size);
-    let cell = tiles.iter().map(|t| t.size * scale(t)).max().unwrap_or(0);
-    let cols = columns.min(tiles.len());
-    let label_w = if row_labels.is_some() { LABEL_W } else { 0 };
-    let content_w = 2 * MARGIN + label_w + cols * cell + (cols - 1) * GAP;
-    let w = content_w.max(MIN_WIDTH);
-    let h = TITLE_H + rows * (cell + CAPTION_H) + (rows - 1) * GAP + MARGIN;
-    // A grid narrower than the figure is centred under the title.
-    let left = (w - content_w) / 2 + MARGIN + label_w;
-    let cell_origin = |i: usize| {
-        let (r, c) = (i / columns, i % columns);
-        (
-            left + c * (cell + GAP),
-            TITLE_H + r * (cell + CAPTION_H + GAP),
-        )
-    };
-    // The top-left pixel and displayed side of tile `i`, centred in its cell.
-    let placement = |i: usize| {
-        let shown = tiles[i].size * scale(&tiles[i]);
-        let (x, y) = cell_origin(i);
-        let inset = (cell - shown) / 2;
-        (x + inset, y + inset, shown)
-    };
-
+    let layout = Layout::new(tiles, columns, rows, row_labels.is_some());
+    let (w, cell) = (layout.w, layout.cell);
     // Tiles go straight into the pixel buffer; plotters draws text on top.
-    let mut pixels = vec![255u8; w * h * 3];
-    for (i, tile) in tiles.iter().enumerate() {
-        let (x0, y0, shown) = placement(i);
-        let k = scale(tile);
-        for y in 0..shown {
-            for x in 0..shown {
-                let src = ((y / k) * tile.size + x / k) * 3;
-                let dst = ((y0 + y) * w + x0 + x) * 3;
-                pixels[dst..dst + 3].copy_from_slice(&tile.rgb[src..src + 3]);
-            }
-        }
-    }
-
+    let pixels = layout.paint(tiles);
     let png = with_ext(out_stem, "png");
-    let size = (w as u32, h as u32);
+    let size = (w as u32, layout.h as u32);
     write_png(&png, size, pixels, |root| {
         let title_size = fitted_size(root, title, 22.0, size.0 - 2 * MARGIN as u32)?;
         root.draw(&Text::new(
@@ -193,7 +232,7 @@ pub fn image_grid(
         let caption_style =
             TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
         for (i, tile) in tiles.iter().enumerate() {
-            let (x0, y0, shown) = placement(i);
+            let (x0, y0, shown) = layout.placement(i, tile);
             let (x0, y0, shown) = (x0 as i32, y0 as i32, shown as i32);
             if let Some(color) = tile.border {
                 for b in 1..=BORDER {
@@ -203,7 +242,7 @@ pub fn image_grid(
                     ))?;
                 }
             }
-            let (cx, cy) = cell_origin(i);
+            let (cx, cy) = layout.cell_origin(i);
             let caption = truncated(root, &tile.caption, &caption_style, (cell + GAP - 4) as u32)?;
             root.draw(&Text::new(
                 caption,
@@ -215,7 +254,7 @@ pub fn image_grid(
         let label_style =
             TextStyle::from((FONT, 15).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
         for (r, label) in row_labels.unwrap_or_default().iter().enumerate() {
-            let (x, y) = cell_origin(r * columns);
+            let (x, y) = layout.cell_origin(r * columns);
             let text = truncated(root, label, &label_style, (LABEL_W - 12) as u32)?;
             root.draw(&Text::new(
                 text,

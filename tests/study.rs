@@ -1,0 +1,211 @@
+//! The study directory: runs are keyed by everything that determines them
+//! (reused for the same settings, never for other ones, never overwritten),
+//! locked while in use, and the whole study runs on a synthetic dataset.
+
+mod common;
+
+use std::path::Path;
+
+use caltech_anomaly::data::{PoolSize, Prepared, SplitConfig};
+use caltech_anomaly::device::DeviceChoice;
+use caltech_anomaly::evaluate::Bootstrap;
+use caltech_anomaly::model::{Architecture, ModelConfig};
+use caltech_anomaly::profile::Profile;
+use caltech_anomaly::reproduce::{ReproduceConfig, reproduce};
+use caltech_anomaly::run::{RunLock, RunSpec, Trained, run, run_key};
+use caltech_anomaly::study::{Study, StudyConfig};
+use caltech_anomaly::train::{MODEL_FILE, TrainingConfig};
+use common::{TempDir, synthetic_dataset};
+
+const CLASSES: [&str; 4] = ["accordion", "BACKGROUND_Google", "airplanes", "ant"];
+
+fn study(root: &Path, tmp: &TempDir) -> Study {
+    Study::open(StudyConfig {
+        profile: Profile::Smoke,
+        device: DeviceChoice::Cpu,
+        cache_dir: tmp.path().join("cache"),
+        download: false,
+        show_progress: false,
+        ..StudyConfig::new(root, tmp.path().join("study"))
+    })
+    .unwrap()
+}
+
+fn split(seed: u64) -> SplitConfig {
+    SplitConfig {
+        seed,
+        pool: PoolSize::All,
+        ..SplitConfig::default()
+    }
+}
+
+fn config(architecture: Architecture) -> TrainingConfig {
+    config_of(ModelConfig::new(architecture, 16))
+}
+
+fn config_of(model: ModelConfig) -> TrainingConfig {
+    TrainingConfig::new(model).with_epochs(1).with_batch_size(8)
+}
+
+fn model_time(run: &Trained) -> std::time::SystemTime {
+    std::fs::metadata(run.dir.join(MODEL_FILE))
+        .unwrap()
+        .modified()
+        .unwrap()
+}
+
+#[test]
+fn a_run_is_reused_only_for_the_same_settings() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 10, true);
+    let study = study(&root, &tmp);
+    let prepared = study.prepare(split(42), 16).unwrap();
+    let first = study
+        .train(&prepared, &config(Architecture::Improved1))
+        .unwrap();
+    let name = first
+        .dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.starts_with("improved1-seed42-"), "{name}");
+    assert_eq!(first.record.key, run_key(&prepared, &first.config).unwrap());
+
+    // The same settings, the defaults spelled out: the same run, loaded.
+    let explicit =
+        config_of(ModelConfig::new(Architecture::Improved1, 16).with_encoding_dim(Some(16)))
+            .with_ssim_weight(Some(0.0));
+    let again = study.train(&prepared, &explicit).unwrap();
+    assert_eq!(again.dir, first.dir);
+    assert_eq!(model_time(&again), model_time(&first));
+    assert_eq!(again.scores, first.scores);
+
+    // Every other setting, and another split, trains a new run beside it.
+    let narrow = ModelConfig::new(Architecture::Improved1, 16).with_encoding_dim(Some(4));
+    let others = [
+        config(Architecture::Improved1).with_epochs(2),
+        config(Architecture::Improved1).with_seed(7),
+        config(Architecture::Improved1).with_learning_rate(5e-4),
+        config_of(narrow),
+    ];
+    let mut dirs = vec![first.dir.clone()];
+    for other in &others {
+        let run = study.train(&prepared, other).unwrap();
+        assert!(!dirs.contains(&run.dir), "{:?} reused", run.dir);
+        dirs.push(run.dir);
+    }
+    let other_split = study.prepare(split(43), 16).unwrap();
+    assert_ne!(other_split.manifest_sha256, prepared.manifest_sha256);
+    let on_other_split = study
+        .train(&other_split, &config(Architecture::Improved1))
+        .unwrap();
+    assert!(!dirs.contains(&on_other_split.dir));
+    assert_eq!(on_other_split.record.split_seed, 43);
+    // The first run is untouched, and loads back with its own split.
+    assert_eq!(
+        model_time(
+            &study
+                .train(&prepared, &config(Architecture::Improved1))
+                .unwrap()
+        ),
+        model_time(&first)
+    );
+    assert_eq!(
+        Prepared::open(&first.dir).unwrap().manifest_sha256,
+        prepared.manifest_sha256
+    );
+}
+
+#[test]
+fn a_run_in_use_by_another_process_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 8, true);
+    let study = study(&root, &tmp);
+    let prepared = study.prepare(split(42), 16).unwrap();
+    let config = config(Architecture::Baseline);
+    let run = study.train(&prepared, &config).unwrap();
+    let lock = RunLock::acquire(&run.dir).unwrap();
+    let err = study.train(&prepared, &config).unwrap_err().to_string();
+    assert!(err.contains("in use by another process"), "{err}");
+    drop(lock);
+    assert_eq!(study.train(&prepared, &config).unwrap().dir, run.dir);
+}
+
+#[test]
+fn the_train_command_never_overwrites_a_finished_run() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 8, true);
+    let spec = RunSpec {
+        profile: Profile::Smoke,
+        device: DeviceChoice::Cpu,
+        pool: Some(PoolSize::All),
+        epochs: Some(1),
+        image_size: Some(16),
+        batch_size: Some(8),
+        cache_dir: tmp.path().join("cache"),
+        download: false,
+        show_progress: false,
+        ..RunSpec::new(&root, tmp.path().join("run"))
+    };
+    let first = run(&spec).unwrap();
+    let manifest = std::fs::read(spec.out.join("manifest.csv")).unwrap();
+    // The same settings load it; other settings are refused, and nothing
+    // of the finished run changes.
+    assert_eq!(run(&spec).unwrap().scores, first.scores);
+    let other = RunSpec {
+        split_seed: Some(9),
+        ..spec.clone()
+    };
+    let err = run(&other).unwrap_err().to_string();
+    assert!(
+        err.contains("holds a finished run of other settings"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(spec.out.join("manifest.csv")).unwrap(),
+        manifest
+    );
+    assert_eq!(
+        model_time(&Trained::load(&spec.out, &cpu()).unwrap()),
+        model_time(&first)
+    );
+}
+
+fn cpu() -> caltech_anomaly::device::SelectedDevice {
+    caltech_anomaly::device::select_device(DeviceChoice::Cpu).unwrap()
+}
+
+#[test]
+fn the_whole_study_runs_on_a_synthetic_dataset() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 10, true);
+    let study = StudyConfig {
+        profile: Profile::Smoke,
+        device: DeviceChoice::Cpu,
+        cache_dir: tmp.path().join("cache"),
+        download: false,
+        show_progress: false,
+        ..StudyConfig::new(&root, tmp.path().join("study"))
+    };
+    let config = ReproduceConfig {
+        bootstrap: Bootstrap {
+            resamples: 50,
+            seed: 1,
+        },
+        ..ReproduceConfig::new(study)
+    };
+    let outcome = reproduce(config.clone()).unwrap();
+    let metrics = &outcome.metrics;
+    assert_eq!(metrics.refinement.len(), 4);
+    assert_eq!(metrics.split.test_held_out, 4);
+    for file in &outcome.files {
+        assert!(file.is_file(), "{} is missing", file.display());
+    }
+    let report = std::fs::read_to_string(&outcome.report_md).unwrap();
+    assert!(report.contains("## 8. Model refinement"));
+    // Run again: every run is loaded, and the numbers agree.
+    let again = reproduce(config).unwrap();
+    assert_eq!(again.metrics.refinement, metrics.refinement);
+    assert_eq!(again.metrics.baseline.auroc, metrics.baseline.auroc);
+}
