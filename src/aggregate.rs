@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::io::Write;
+use std::time::Instant;
 
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
@@ -268,10 +269,50 @@ pub fn compression_scores(cache: &ImageCache, rows: &[usize]) -> Vec<f64> {
         .collect()
 }
 
+/// A score of the test images computed without a neural network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrivialScore {
+    pub name: String,
+    /// A name short enough for a legend.
+    pub label: &'static str,
+    /// One value per test image, in test order.
+    pub values: Vec<f64>,
+    pub seconds: f64,
+}
+
+/// The two trivial baselines on the test images: PCA fitted on the train
+/// split (32 components at up to 32×32 px) and the compression score.
+pub fn trivial_scores(prepared: &Prepared) -> Result<Vec<TrivialScore>> {
+    let cache = &prepared.cache;
+    let test = prepared.manifest.indices(Split::Test);
+    let train = prepared.manifest.indices(Split::Train);
+    let side = cache.size().min(32);
+    let components = 32.min(train.len().saturating_sub(1)).max(1);
+    let started = Instant::now();
+    let pca = pca_reconstruction_scores(cache, &train, &test, side, components)?;
+    let pca_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let deflate = compression_scores(cache, &test);
+    Ok(vec![
+        TrivialScore {
+            name: format!(
+                "PCA ({components} components, {side}x{side} px, fitted on train) reconstruction MSE"
+            ),
+            label: "PCA reconstruction",
+            values: pca,
+            seconds: pca_s,
+        },
+        TrivialScore {
+            name: "DEFLATE bytes per pixel (image complexity)".into(),
+            label: "DEFLATE bytes per pixel",
+            values: deflate,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+    ])
+}
+
 /// The autoencoder's test error (`scores`, of the model named `model`)
-/// beside the two trivial baselines on the same test images: PCA fitted on
-/// the train split (32 components at up to 32×32 px) and the compression
-/// score.
+/// beside the [`trivial_scores`] on the same test images.
 pub fn trivial_baselines(
     prepared: &Prepared,
     model: &str,
@@ -279,31 +320,17 @@ pub fn trivial_baselines(
     bootstrap: Bootstrap,
 ) -> Result<Vec<ScoreQuality>> {
     let labels = scores.labels();
-    let cache = &prepared.cache;
-    let test = prepared.manifest.indices(Split::Test);
-    let train = prepared.manifest.indices(Split::Train);
-    let side = cache.size().min(32);
-    let components = 32.min(train.len().saturating_sub(1)).max(1);
     let measure = |name: String, values: &[f64]| {
         ScoreQuality::measure(name, values, &labels, bootstrap.resamples, bootstrap.seed)
     };
-    Ok(vec![
-        measure(
-            format!("autoencoder ({model}) reconstruction MSE"),
-            &scores.errors(),
-        )?,
-        measure(
-            format!(
-                "PCA ({components} components, {side}x{side} px, fitted on train) \
-                 reconstruction MSE"
-            ),
-            &pca_reconstruction_scores(cache, &train, &test, side, components)?,
-        )?,
-        measure(
-            "DEFLATE bytes per pixel (image complexity)".into(),
-            &compression_scores(cache, &test),
-        )?,
-    ])
+    let mut rows = vec![measure(
+        format!("autoencoder ({model}) reconstruction MSE"),
+        &scores.errors(),
+    )?];
+    for score in trivial_scores(prepared)? {
+        rows.push(measure(score.name, &score.values)?);
+    }
+    Ok(rows)
 }
 
 /// Scores and their quality as a table.

@@ -3,16 +3,20 @@
 //! threshold; the true anomalies are the held-out class
 //! (`BACKGROUND_Google` in the report).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use burn::tensor::Device;
 use polars::prelude::{DataFrame, PolarsResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
 use crate::evaluate::PerClassRow;
 use crate::fsutil::write_csv_atomic;
+use crate::model::Autoencoder;
 use crate::report::Markdown;
-use crate::score::ScoreRow;
+use crate::run::Trained;
+use crate::score::{ScoreRow, score_files, score_split};
 use crate::table::column;
 
 /// The report's percentile sweep.
@@ -405,6 +409,68 @@ pub fn recommendations(
         missed_anomalies(test, threshold).len(),
     ));
     Markdown(text)
+}
+
+/// A run's operating threshold, calibrated on normal images only: the
+/// `percentile`-th percentile of its validation errors, whose expected
+/// false-positive rate is `1 − percentile / 100`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub percentile: f64,
+    pub threshold: f64,
+}
+
+/// The `percentile`-th percentile of `model`'s errors on the validation
+/// split of `prepared`.
+pub fn calibrate(
+    model: &Autoencoder,
+    prepared: &Prepared,
+    percentile: f64,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Calibration> {
+    let validation = score_split(model, prepared, Split::Validation, batch_size, device);
+    Ok(Calibration {
+        percentile,
+        threshold: validation.threshold(percentile)?,
+    })
+}
+
+/// One new image's score and verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub path: String,
+    pub error: f64,
+    /// Whether the error lies above the calibrated threshold.
+    pub anomaly: bool,
+}
+
+/// Scores image files with a run and flags those above its calibrated
+/// threshold.
+pub fn verdicts(
+    run: &Trained,
+    calibration: &Calibration,
+    paths: &[PathBuf],
+    device: &Device,
+) -> Result<Vec<Verdict>> {
+    let size = run.config.model.image_size;
+    Ok(score_files(&run.model, size, paths, device)?
+        .into_iter()
+        .map(|(path, error)| Verdict {
+            path: path.display().to_string(),
+            error,
+            anomaly: is_flagged(error, calibration.threshold),
+        })
+        .collect())
+}
+
+/// The verdicts as a table.
+pub fn verdicts_dataframe(rows: &[Verdict]) -> PolarsResult<DataFrame> {
+    DataFrame::new_infer_height(vec![
+        column("path", rows, |r| r.path.as_str()),
+        column("error", rows, |r| r.error),
+        column("anomaly", rows, |r| r.anomaly),
+    ])
 }
 
 #[cfg(test)]

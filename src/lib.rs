@@ -16,7 +16,7 @@
 //! | 8 Model refinement | [`refine`] |
 //! | figures | [`plot`] (of the steps' values), drawn by [`figures`] |
 //! | all, end to end | [`study`] (the study directory), [`reproduce`] (every section in one run), [`report`] |
-//! | beyond the report | [`aggregate`]: other error aggregations, trivial baselines |
+//! | beyond the report | [`aggregate`]: other error aggregations, trivial baselines; [`pretrained`] (EfficientNet-Lite0 with ImageNet weights) and [`detectors`]: scores beyond reconstruction and the ladder |
 //! | grading | [`claims`]: the report's numeric claims beside ours, with verdicts |
 //!
 //! The `caltech-anomaly` binary and the notebooks call the same functions.
@@ -27,6 +27,7 @@ pub mod claims;
 pub mod conv;
 pub mod data;
 pub mod detect;
+pub mod detectors;
 pub mod device;
 pub mod error;
 pub mod evaluate;
@@ -34,6 +35,7 @@ pub mod figures;
 pub mod fsutil;
 pub mod model;
 pub mod plot;
+pub mod pretrained;
 pub mod profile;
 pub mod refine;
 pub mod report;
@@ -58,7 +60,12 @@ pub mod prelude {
     };
     pub use crate::detect::{
         DEFAULT_PERCENTILES, class_counts, class_counts_dataframe, detection_dataframe,
-        detection_table, missed_anomalies, outliers, outliers_dataframe, recommendations,
+        detection_table, missed_anomalies, outliers, outliers_dataframe, recommendations, verdicts,
+        verdicts_dataframe,
+    };
+    pub use crate::detectors::{
+        FeatureBank, autoencoder_detectors, best_of, false_positives, feature_detectors, fused,
+        ladder, ladder_summary, ladder_table, position, trivial_detectors,
     };
     pub use crate::device::{DeviceChoice, select_device};
     pub use crate::error::{Error, Result};
@@ -69,15 +76,16 @@ pub mod prelude {
     pub use crate::figures::Figure;
     pub use crate::model::{Architecture, Autoencoder, ModelConfig};
     pub use crate::plot;
+    pub use crate::pretrained::{EfficientNetLite0, weights_path};
     pub use crate::profile::Profile;
     pub use crate::refine::{
         comparison_table, refinement, same_images, seeds_table, unseen_comparison,
-        unseen_comparison_table,
+        unseen_comparison_table, unseen_scores,
     };
     pub use crate::report::Markdown;
     pub use crate::reproduce::{ReproduceConfig, reproduce};
     pub use crate::run::{RunSpec, Trained, run};
-    pub use crate::score::{Scores, error_maps, latent_codes, score_split};
+    pub use crate::score::{Scores, UnseenRow, error_maps, image_paths, latent_codes, score_split};
     pub use crate::study::{Study, StudyConfig};
     pub use crate::train::{TrainingConfig, train};
 }

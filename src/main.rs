@@ -10,9 +10,10 @@ use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
 use caltech_anomaly::data::{
     PoolSize, PrepareConfig, Prepared, PreprocessConfig, SplitConfig, prepare, resolve_data_dir,
 };
-use caltech_anomaly::detect::REPORT_PERCENTILE;
+use caltech_anomaly::detect::{REPORT_PERCENTILE, verdicts};
 use caltech_anomaly::device::{DeviceChoice, select_device};
 use caltech_anomaly::evaluate::Bootstrap;
+use caltech_anomaly::fsutil::write_csv_atomic;
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::plot;
 use caltech_anomaly::profile::Profile;
@@ -21,10 +22,9 @@ use caltech_anomaly::refine::{
     refinement, same_images, seeds_table, unseen_auroc,
 };
 use caltech_anomaly::reproduce::{ReproduceConfig, reproduce};
-use caltech_anomaly::run::{RunSpec, run as run_training};
+use caltech_anomaly::run::{RunSpec, Trained, run as run_training};
 use caltech_anomaly::score::{
-    UNSEEN_SCORES_FILE, has_current_unseen_scores, image_paths, score_files, score_unseen,
-    write_unseen_scores,
+    UNSEEN_SCORES_FILE, has_current_unseen_scores, image_paths, score_unseen, write_unseen_scores,
 };
 use caltech_anomaly::study::{Study, StudyConfig};
 use caltech_anomaly::train::load_trained;
@@ -181,9 +181,18 @@ struct ScoreArgs {
     /// A run directory written by `train`.
     #[arg(long)]
     run: PathBuf,
-    /// A folder of .jpg images or one image; prints one error per image.
+    /// A folder of .jpg images or one image: prints and writes (--out) each
+    /// image's error and verdict against the run's calibrated threshold.
     #[arg(long, required_unless_present = "unseen", conflicts_with = "unseen")]
     images: Option<PathBuf>,
+    /// The threshold of the verdicts: this percentile of the run's
+    /// validation errors (normal images only; expected false-alarm rate
+    /// 1 - p/100).
+    #[arg(long, default_value_t = REPORT_PERCENTILE)]
+    percentile: f64,
+    /// Where --images writes its verdicts (CSV).
+    #[arg(long, default_value = "verdicts.csv")]
+    out: PathBuf,
     /// Score every image of the dataset (--data-dir) outside the run's pool
     /// into RUN/unseen_scores.csv and print the AUROC on them.
     #[arg(long)]
@@ -432,15 +441,25 @@ fn run_score_unseen(data_dir: PathBuf, args: ScoreArgs) -> Result<()> {
 
 fn run_score_images(args: ScoreArgs) -> Result<()> {
     let device = select_device(args.device)?;
-    let (config, model) = load_trained(&args.run, &device.device)?;
+    let run = Trained::load(&args.run, &device)?;
+    let prepared = Prepared::open(&args.run)?;
+    let calibration = run.calibration(&prepared, args.percentile, &device.device)?;
     let images = args
         .images
         .expect("clap requires --images without --unseen");
-    let paths = image_paths(&images)?;
+    let rows = verdicts(&run, &calibration, &image_paths(&images)?, &device.device)?;
+    eprintln!(
+        "threshold {:.6}: the p{} of {}'s validation errors; {} of {} images flagged",
+        calibration.threshold,
+        calibration.percentile,
+        run.record.architecture,
+        rows.iter().filter(|r| r.anomaly).count(),
+        rows.len()
+    );
+    write_csv_atomic(&args.out, &rows)?;
     let mut out = csv::Writer::from_writer(std::io::stdout());
-    out.write_record(["path", "error"])?;
-    for (path, error) in score_files(&model, config.model.image_size, &paths, &device.device)? {
-        out.write_record([path.display().to_string(), error.to_string()])?;
+    for row in &rows {
+        out.serialize(row)?;
     }
     out.flush().map_err(csv::Error::from)?;
     Ok(())

@@ -10,8 +10,9 @@ use plotters::style::colors::{BLUE, RED};
 
 use crate::data::{Prepared, Split};
 use crate::detect::Outlier;
+use crate::detectors::{DetectorScores, ranks};
 use crate::error::{Error, Result};
-use crate::evaluate::{ErrorDensity, LatentPca, OperatingPoint, Pr, Roc};
+use crate::evaluate::{ErrorDensity, LatentPca, OperatingPoint, Pr, Roc, auroc, roc_curve};
 use crate::figures::{self, Bar, Figure, Series, Tile};
 use crate::refine::Refinement;
 use crate::run::Trained;
@@ -375,6 +376,75 @@ pub fn auroc_bars(refinement: &Refinement, stem: &Path) -> Result<Figure> {
         "Detection quality per model: AUROC with bootstrap 95% CI",
         "AUROC (held-out class vs rest)",
         &bars,
+        stem,
+    )
+}
+
+/// The ROC curve of every detector on the images outside the pool (on the
+/// test split for those without unseen scores), AUROC in the legend.
+pub fn ladder_roc(detectors: &[DetectorScores], stem: &Path) -> Result<Figure> {
+    let series = detectors
+        .iter()
+        .map(|d| {
+            let (scores, labels, on) = match &d.unseen {
+                Some(u) => (
+                    u.iter().map(|r| r.error).collect::<Vec<_>>(),
+                    u.iter().map(|r| r.held_out).collect::<Vec<_>>(),
+                    "",
+                ),
+                None => (d.test.errors(), d.test.labels(), ", test split"),
+            };
+            let points = roc_curve(&scores, &labels)?;
+            Ok(Series {
+                label: format!("{} ({:.3}{on})", d.name, auroc(&scores, &labels)),
+                xs: points.iter().map(|p| p.fpr).collect(),
+                ys: points.iter().map(|p| p.tpr).collect(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    figures::roc_curves(
+        "Every detector on the images outside the pool (AUROC)",
+        &series,
+        stem,
+    )
+}
+
+/// The `n` test images on which two detectors disagree most: the first row
+/// those `b` ranks far more anomalous than `a`, the second the reverse.
+/// Captions give each image's rank percentile under `a` and `b`; red frames
+/// mark true anomalies.
+pub fn disagreements(
+    prepared: &Prepared,
+    a: &DetectorScores,
+    b: &DetectorScores,
+    n: usize,
+    stem: &Path,
+) -> Result<Figure> {
+    let (ra, rb) = (ranks(&a.test.errors()), ranks(&b.test.errors()));
+    let mut order: Vec<usize> = (0..ra.len()).collect();
+    order.sort_by(|&i, &j| (rb[j] - ra[j]).total_cmp(&(rb[i] - ra[i])));
+    let n = n.clamp(1, order.len() / 2);
+    let chosen = order[..n].iter().chain(order.iter().rev().take(n));
+    let test = prepared.manifest.indices(Split::Test);
+    let tiles: Vec<Tile> = chosen
+        .map(|&i| {
+            let row = &a.test[i];
+            let caption = format!("{} {:.0}→{:.0}%", row.class, 100.0 * ra[i], 100.0 * rb[i]);
+            cache_tile(prepared, test[i], caption, row.held_out.then_some(RED))
+        })
+        .collect();
+    let labels = [
+        format!("{} ranks higher", b.name),
+        format!("{} ranks higher", a.name),
+    ];
+    figures::image_grid(
+        &format!(
+            "Where the detectors disagree most (rank percentile: {} → {})",
+            a.name, b.name
+        ),
+        &tiles,
+        n,
+        Some(&labels),
         stem,
     )
 }

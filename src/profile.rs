@@ -28,6 +28,9 @@ pub struct ProfileSettings {
     pub epochs: usize,
     pub batch_size: usize,
     pub pool: PoolSize,
+    /// Input side of the pretrained feature extractor (ImageNet's 224; the
+    /// smoke profile's 64 keeps CI's extraction of 9,144 images short).
+    pub feature_size: usize,
 }
 
 impl Profile {
@@ -51,18 +54,21 @@ impl Profile {
                 epochs: 20,
                 batch_size: 64,
                 pool: PoolSize::PerClass(30),
+                feature_size: 224,
             },
             Profile::Quick | Profile::Auto => ProfileSettings {
                 image_size: 64,
                 epochs: 10,
                 batch_size: 64,
                 pool: PoolSize::PerClass(30),
+                feature_size: 224,
             },
             Profile::Smoke => ProfileSettings {
                 image_size: 32,
                 epochs: 1,
                 batch_size: 32,
                 pool: PoolSize::PerClass(4),
+                feature_size: 64,
             },
         }
     }

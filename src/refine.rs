@@ -314,9 +314,26 @@ pub fn refinement(
     })
 }
 
-/// Every run on every Caltech-101 image outside the pool: each run's
-/// `unseen_scores.csv` is computed once (when missing or older than its
-/// model) and reused; then [`compare_unseen`].
+/// A run's scores of every Caltech-101 image outside its pool: its
+/// `unseen_scores.csv`, computed when missing or older than the model.
+pub fn unseen_scores(
+    run: &Trained,
+    prepared: &Prepared,
+    device: &Device,
+    show_progress: bool,
+) -> Result<Vec<UnseenRow>> {
+    let path = run.dir.join(UNSEEN_SCORES_FILE);
+    if has_current_unseen_scores(&run.dir) {
+        return read_unseen_scores(&path);
+    }
+    let data_dir = &prepared.config.data_dir;
+    let rows = score_unseen(&run.model, prepared, data_dir, device, show_progress)?;
+    write_unseen_scores(&path, &rows)?;
+    Ok(rows)
+}
+
+/// Every run on every Caltech-101 image outside the pool ([`unseen_scores`],
+/// each computed once), then [`compare_unseen`].
 pub fn unseen_comparison(
     runs: &[Trained],
     prepared: &Prepared,
@@ -324,15 +341,8 @@ pub fn unseen_comparison(
     bootstrap: Bootstrap,
     show_progress: bool,
 ) -> Result<Vec<UnseenComparisonRow>> {
-    for run in runs.iter().filter(|r| !has_current_unseen_scores(&r.dir)) {
-        let rows = score_unseen(
-            &run.model,
-            prepared,
-            &prepared.config.data_dir,
-            device,
-            show_progress,
-        )?;
-        write_unseen_scores(&run.dir.join(UNSEEN_SCORES_FILE), &rows)?;
+    for run in runs {
+        unseen_scores(run, prepared, device, show_progress)?;
     }
     let dirs: Vec<PathBuf> = runs.iter().map(|r| r.dir.clone()).collect();
     compare_unseen(&dirs, bootstrap)

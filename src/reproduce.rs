@@ -26,6 +26,10 @@ use crate::detect::{
     class_counts_dataframe, detection_dataframe, detection_table, missed_anomalies, outliers,
     outliers_dataframe, recommendations,
 };
+use crate::detectors::{
+    FeatureBank, LadderRow, autoencoder_detectors, best_of, false_positives, feature_detectors,
+    fused, ladder, ladder_summary, ladder_table, position, trivial_detectors,
+};
 use crate::error::{Error, Result};
 use crate::evaluate::{
     Bootstrap, ConfidenceInterval, OperatingPoint, error_density, latent_pca, operating_point,
@@ -34,10 +38,11 @@ use crate::evaluate::{
 use crate::fsutil::write_bytes_atomic;
 use crate::model::{Architecture, ModelConfig};
 use crate::plot;
+use crate::pretrained::{EfficientNetLite0, weights_path};
 use crate::profile::Profile;
 use crate::refine::{
     ComparisonRow, SeedSummary, comparison_table, refinement, same_images, seeds_table,
-    unseen_comparison, unseen_comparison_table,
+    unseen_comparison, unseen_comparison_table, unseen_scores,
 };
 use crate::report::Report;
 use crate::run::Trained;
@@ -175,8 +180,21 @@ pub struct Metrics {
     pub trivial_baselines: Vec<ScoreQuality>,
     pub refinement: Vec<ComparisonRow>,
     pub refinement_over_seeds: Vec<SeedSummary>,
+    pub beyond_reconstruction: Beyond,
     /// The report's claims beside ours (`tables/claims.csv`).
     pub claims: Vec<ClaimCheck>,
+}
+
+/// Section 9: every detector on one ladder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Beyond {
+    /// Input side of the pretrained feature extractor.
+    pub feature_size: usize,
+    /// Wall-clock seconds of extracting the features of every image.
+    pub feature_seconds: f64,
+    pub ladder: Vec<LadderRow>,
+    /// The detector every gain is measured against.
+    pub reference: String,
 }
 
 /// What `reproduce` wrote.
@@ -254,6 +272,8 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
         .study
         .train_seeds(&cx.prepared, &configs, &config.training_seeds())?;
     let refined = section8(&mut cx, &runs)?;
+    step("section 9: beyond reconstruction (pretrained features; extracted once, then cached)");
+    let beyond = section9(&mut cx, &runs[0])?;
     step("the report's claims beside ours");
     let claims = claims_section(&mut cx, &baseline, &evaluation, &runs[0])?;
     let metrics = Metrics {
@@ -267,6 +287,7 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
         trivial_baselines: evaluation.trivial.clone(),
         refinement: refined.rows,
         refinement_over_seeds: refined.over_seeds,
+        beyond_reconstruction: beyond,
         claims: claims.rows,
     };
     let outcome = write_outputs(cx, metrics)?;
@@ -542,6 +563,78 @@ fn section8(cx: &mut Context, runs: &[Vec<Trained>]) -> Result<crate::refine::Re
         cx.report.figure(figure);
     }
     Ok(refined)
+}
+
+/// Section 9, beyond the report: trivial scores, the autoencoders,
+/// ImageNet-pretrained features (kNN and Gaussian) and the fusion of the
+/// reference autoencoder with the best of those, on one ladder.
+fn section9(cx: &mut Context, runs: &[Trained]) -> Result<Beyond> {
+    let (config, device) = (cx.config, cx.study.device.device.clone());
+    let show = cx.study.config.show_progress;
+    let unseen = runs
+        .iter()
+        .map(|r| unseen_scores(r, &cx.prepared, &device, show))
+        .collect::<Result<Vec<_>>>()?;
+    let extractor = EfficientNetLite0::load(&weights_path(), &device)?;
+    let size = cx.study.profile.settings().feature_size;
+    let (data_dir, cache_dir) = (&cx.study.config.data_dir, &cx.study.config.cache_dir);
+    let bank = FeatureBank::of_dataset(&extractor, data_dir, size, cache_dir, &device, show)?;
+    let test = &runs[0].scores;
+    let mut detectors = trivial_detectors(&cx.prepared, test)?;
+    detectors.extend(autoencoder_detectors(runs, &unseen));
+    let first_feature = detectors.len();
+    detectors.extend(feature_detectors(
+        &bank,
+        &cx.prepared,
+        test,
+        &unseen[0],
+        5,
+        0.01,
+    )?);
+    let reference = position(&detectors, "improved3").unwrap_or(first_feature - 1);
+    let best = best_of(&detectors, &[first_feature, first_feature + 1])?;
+    detectors.push(fused(&detectors[reference], &detectors[best])?);
+    let rows = ladder(&detectors, reference, config.percentile, config.bootstrap)?;
+
+    cx.report
+        .heading(2, "9. Beyond the report: detectors beyond reconstruction");
+    cx.report.text(format!(
+        "Every detector on the same split: scores without a network, the autoencoders, and \
+         ImageNet-pretrained EfficientNet-Lite0 features ({size}×{size} px input, (x − 127) / \
+         128; extracted for all {} images in {:.0} s) scored by the mean cosine distance to \
+         the 5 nearest train images and by the Mahalanobis distance to a Gaussian fitted on \
+         them, and the rank average of {} with the best of these. Gains are paired against \
+         {} on every image outside the pool.",
+        bank.paths.len(),
+        bank.seconds,
+        detectors[reference].name,
+        detectors[reference].name,
+    ));
+    cx.report.text(ladder_summary(&rows, reference)?.0);
+    cx.table("ladder", "The detector ladder", ladder_table(&rows)?)?;
+    let false_alarms = false_positives(&detectors, config.percentile, 3)?;
+    let caption = "The object classes each detector flags most often";
+    cx.table("ladder_false_positives", caption, false_alarms)?;
+    let stem = cx.study.figure("disagreements");
+    let figures = [
+        plot::ladder_roc(&detectors, &cx.study.figure("ladder_roc"))?,
+        plot::disagreements(
+            &cx.prepared,
+            &detectors[reference],
+            &detectors[best],
+            6,
+            &stem,
+        )?,
+    ];
+    for figure in &figures {
+        cx.report.figure(figure);
+    }
+    Ok(Beyond {
+        feature_size: size,
+        feature_seconds: bank.seconds,
+        ladder: rows,
+        reference: detectors[reference].name.clone(),
+    })
 }
 
 /// The report's claims beside this study's values (`tables/claims.csv`),

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -21,6 +22,7 @@ use crate::data::cache::RESIZE_METHOD;
 use crate::data::{
     PoolSize, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare_split,
 };
+use crate::detect::{Calibration, REPORT_PERCENTILE, calibrate};
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
 use crate::error::{Error, IoContext, Result};
 use crate::evaluate::auroc;
@@ -95,6 +97,10 @@ pub struct RunRecord {
     pub mean_test_error: f64,
     /// AUROC of the error for the held-out class against the rest of test.
     pub test_auroc: f64,
+    /// The threshold new images are judged by (`score --images`): the
+    /// report's percentile of the validation errors (normal images only).
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
 }
 
 /// A finished run, loaded.
@@ -130,6 +136,27 @@ impl Trained {
             self.model,
             s = c.model.image_size,
         ))
+    }
+
+    /// The run's calibrated threshold at the `percentile`-th percentile of
+    /// its validation errors: the recorded one, or computed on `prepared`
+    /// (its split) for another percentile or a run recorded without one.
+    pub fn calibration(
+        &self,
+        prepared: &Prepared,
+        percentile: f64,
+        device: &Device,
+    ) -> Result<Calibration> {
+        match self.record.calibration {
+            Some(c) if c.percentile == percentile => Ok(c),
+            _ => calibrate(
+                &self.model,
+                prepared,
+                percentile,
+                self.config.batch_size,
+                device,
+            ),
+        }
     }
 
     /// Loads the finished run in `dir`.
@@ -218,6 +245,14 @@ fn train_and_record(
         &device.device,
     );
     write_scores(&dir.join(SCORES_FILE), &scores)?;
+    let batch = config.batch_size;
+    let calibration = calibrate(
+        &trained.model,
+        prepared,
+        REPORT_PERCENTILE,
+        batch,
+        &device.device,
+    )?;
     let record = RunRecord {
         key,
         architecture: config.model.architecture,
@@ -240,6 +275,7 @@ fn train_and_record(
         test_images: scores.len(),
         mean_test_error: scores.mean_error(),
         test_auroc: auroc(&scores.errors(), &scores.labels()),
+        calibration: Some(calibration),
     };
     write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
     Ok(Trained {

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::cache::hwc_u8_to_chw_unit;
-use crate::data::image::{DecodeLimits, decode_jpeg_rgb, resize_bilinear};
+use crate::data::image::read_resized;
 use crate::data::{Caltech101, ImageBatcher, ImageCache, Prepared, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{read_csv, write_csv_atomic};
@@ -255,16 +255,8 @@ pub fn score_files(
     for chunk in paths.chunks(32) {
         let plane = image_size * image_size;
         let mut values = vec![0f32; chunk.len() * 3 * plane];
-        let mut resized = vec![0u8; 3 * plane];
         for (i, path) in chunk.iter().enumerate() {
-            let bytes = std::fs::read(path).at(path)?;
-            let image = decode_jpeg_rgb(&bytes, DecodeLimits::default()).map_err(|reason| {
-                Error::BadImage {
-                    path: path.clone(),
-                    reason,
-                }
-            })?;
-            resize_bilinear(&image, image_size, image_size, &mut resized);
+            let resized = read_resized(path, image_size)?;
             hwc_u8_to_chw_unit(&resized, &mut values[i * 3 * plane..(i + 1) * 3 * plane]);
         }
         let x = Tensor::<4>::from_data(

@@ -54,6 +54,11 @@ const EXPECTED: &[&str] = &[
     "tables/comparison.csv",
     "tables/comparison_unseen.csv",
     "tables/claims.csv",
+    "tables/ladder.csv",
+    "tables/ladder_false_positives.csv",
+    "figures/ladder_roc.png",
+    "figures/ladder_roc.svg",
+    "figures/disagreements.png",
 ];
 
 /// Files of every run, beside the study's own.
@@ -200,6 +205,32 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
             epsilon = 1e-12
         );
     }
+
+    // The ladder: 2 trivial scores, 4 autoencoders, 2 feature scores and
+    // the fusion; the autoencoders' rows are their own scores, and the
+    // reference's gain over itself is 0.
+    let ladder = metrics["beyond_reconstruction"]["ladder"]
+        .as_array()
+        .unwrap();
+    assert_eq!(ladder.len(), 9);
+    assert_eq!(metrics["beyond_reconstruction"]["feature_size"], 64);
+    for (row, refined) in ladder[2..6].iter().zip(rows) {
+        assert_eq!(row["test_auroc"]["estimate"], refined["auroc"]["estimate"]);
+    }
+    let reference = &ladder[5];
+    assert!(
+        reference["detector"]
+            .as_str()
+            .unwrap()
+            .starts_with("improved3")
+    );
+    assert_eq!(reference["gain_over_reference"]["estimate"], 0.0);
+    assert!(ladder[..2].iter().all(|r| r["unseen_auroc"].is_null()));
+    assert!(
+        ladder[2..]
+            .iter()
+            .all(|r| r["unseen_auroc"]["estimate"].is_number())
+    );
 
     // The report links what it shows, the report's claims first.
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();

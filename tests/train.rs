@@ -107,6 +107,8 @@ fn a_run_writes_every_artifact_and_reloads() {
         .arg(&spec.out)
         .arg("--images")
         .arg(root.join(&scores[0].path))
+        .arg("--out")
+        .arg(tmp.path().join("verdicts.csv"))
         .output()
         .unwrap();
     assert!(
@@ -115,16 +117,15 @@ fn a_run_writes_every_artifact_and_reloads() {
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let error: f64 = stdout
-        .lines()
-        .nth(1)
-        .unwrap()
-        .rsplit(',')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let fields: Vec<&str> = stdout.lines().nth(1).unwrap().split(',').collect();
+    let error: f64 = fields[1].parse().unwrap();
     approx::assert_relative_eq!(error, scores[0].error, max_relative = 1e-5);
+    // The verdict is the error against the run's validation p80, recorded
+    // in run.json; the CSV written to --out says the same.
+    let threshold = record.calibration.unwrap().threshold;
+    assert_eq!(fields[2], (error > threshold).to_string());
+    let written = std::fs::read_to_string(tmp.path().join("verdicts.csv")).unwrap();
+    assert_eq!(written.lines().nth(1), stdout.lines().nth(1));
 }
 
 #[test]

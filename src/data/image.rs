@@ -195,6 +195,22 @@ pub fn resize_bilinear(src: &RgbImage, out_width: usize, out_height: usize, out:
     }
 }
 
+/// The JPEG at `path` decoded and resized to `size` × `size` (HWC `u8`),
+/// as the cache holds its images.
+pub fn read_resized(path: &std::path::Path, size: usize) -> crate::Result<Vec<u8>> {
+    use crate::error::IoContext;
+    let bytes = std::fs::read(path).at(path)?;
+    let image = decode_jpeg_rgb(&bytes, DecodeLimits::default()).map_err(|reason| {
+        crate::Error::BadImage {
+            path: path.to_path_buf(),
+            reason,
+        }
+    })?;
+    let mut out = vec![0u8; size * size * 3];
+    resize_bilinear(&image, size, size, &mut out);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -412,6 +412,50 @@ pub fn roc_curve(
     save_chart(&chart, title, out_stem)
 }
 
+/// Several ROC curves in the unit square, for one legend.
+struct RocCurves<'a> {
+    title: &'a str,
+    series: &'a [Series],
+}
+
+impl Chart for RocCurves<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let range = -0.01..1.01;
+        let mut chart = frame(root, self.title, range.clone(), range.clone())?;
+        styled(
+            &mut chart.configure_mesh(),
+            "false positive rate",
+            "true positive rate (recall)",
+        )
+        .x_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .draw()?;
+        chart
+            .draw_series(dashed([(0.0, 0.0), (1.0, 1.0)], GREY))?
+            .label("random classifier")
+            .legend(dash_key(GREY));
+        let mut points = polyline(&[0.0, 1.0], &[0.0, 1.0]);
+        points.extend(draw_lines(&mut chart, self.series)?);
+        let entries = self.series.len() + 1;
+        draw_legend(&mut chart, quiet_corner(&points, &range, &range, entries))
+    }
+}
+
+/// ROC curves of several scores on one chart (FPR x, TPR y, each
+/// [`Series`] a curve with its legend entry, e.g. "kNN (AUROC 0.950)"),
+/// with the diagonal of a random classifier.
+pub fn roc_curves(title: &str, series: &[Series], out_stem: &Path) -> Result<Figure> {
+    if series.is_empty() {
+        return Err(Error::InvalidParameter("no curve to plot".to_owned()));
+    }
+    for s in series {
+        check_unit(&format!("{} fpr", s.label), &s.xs)?;
+        check_unit(&format!("{} tpr", s.label), &s.ys)?;
+        check_same_len("fpr", s.xs.len(), "tpr", s.ys.len())?;
+    }
+    save_chart(&RocCurves { title, series }, title, out_stem)
+}
+
 /// Precision-recall curve (recall x, precision y) with AUPRC (and the
 /// optional interval `ci`) in the legend and a dashed horizontal line at
 /// `prevalence`, the precision of a random classifier.
@@ -650,6 +694,25 @@ pub fn confusion_matrix(
     save_chart(&chart, title, out_stem)
 }
 
+/// Each series as a line in the palette's colours, with its legend entry;
+/// returns the points the lines cover (for [`quiet_corner`]).
+fn draw_lines<DB: DrawingBackend>(
+    chart: &mut Frame<'_, DB, Range<f64>, Range<f64>>,
+    series: &[Series],
+) -> DrawResult<DB, Vec<(f64, f64)>> {
+    let mut points = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let line = s.xs.iter().copied().zip(s.ys.iter().copied());
+        chart
+            .draw_series(LineSeries::new(line, color.stroke_width(2)))?
+            .label(s.label.as_str())
+            .legend(line_key(color));
+        points.extend(polyline(&s.xs, &s.ys));
+    }
+    Ok(points)
+}
+
 /// A labelled curve, for [`density_plot`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -684,16 +747,7 @@ impl Chart for DensityChart<'_> {
             .y_label_formatter(&tick)
             .draw()?;
 
-        let mut points = Vec::new();
-        for (i, s) in self.series.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            let line = s.xs.iter().copied().zip(s.ys.iter().copied());
-            chart
-                .draw_series(LineSeries::new(line, color.stroke_width(2)))?
-                .label(s.label.as_str())
-                .legend(line_key(color));
-            points.extend(polyline(&s.xs, &s.ys));
-        }
+        let mut points = draw_lines(&mut chart, self.series)?;
         // Markers take the colours after the series', so none is repeated
         // until the palette runs out.
         for (j, (label, at)) in self.markers.iter().enumerate() {

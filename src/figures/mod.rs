@@ -30,7 +30,7 @@ use crate::fsutil::write_bytes_atomic;
 
 pub use charts::{
     Bar, Series, bar_chart, confusion_matrix, density_plot, loss_curves, pca_scatter, pr_curve,
-    roc_curve, sorted_errors,
+    roc_curve, roc_curves, sorted_errors,
 };
 pub use grid::{Tile, heatmap_rgb, image_grid};
 

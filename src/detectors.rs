@@ -1,0 +1,628 @@
+//! Beyond reconstruction: anomaly scores from ImageNet-pretrained features
+//! (nearest neighbours, a Gaussian), their fusion with the autoencoder's
+//! error, and the ladder that puts every detector on one table.
+//!
+//! Every score is "higher is more anomalous" and is kept as [`Scores`] (the
+//! test split) and [`UnseenRow`]s (every image outside the pool), with the
+//! score in the `error` field, so thresholds, curves and per-class tables
+//! work on any of them as on the autoencoder's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use linfa_linalg::cholesky::InverseC;
+use ndarray::{Array1, Array2, Axis};
+use polars::prelude::{DataFrame, PolarsResult};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::aggregate::trivial_scores;
+use crate::data::{Caltech101, Prepared, Split};
+use crate::error::{Error, IoContext, Result};
+use crate::evaluate::{
+    Bootstrap, ConfidenceInterval, ConfusionMatrix, PerClassRow, auprc, auroc, operating_point,
+    paired_bootstrap_delta, per_class,
+};
+use crate::fsutil::write_bytes_atomic;
+use crate::pretrained::{EfficientNetLite0, FEATURES, WEIGHTS_SHA256, file_features};
+use crate::report::Markdown;
+use crate::run::Trained;
+use crate::score::{ScoreRow, Scores, UnseenRow};
+use crate::table::column;
+
+/// The pretrained features of every image of a dataset, by path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureBank {
+    /// Paths relative to the dataset root, in scan order.
+    pub paths: Vec<String>,
+    /// `paths.len() × FEATURES` values, row-major.
+    pub values: Vec<f32>,
+    index: HashMap<String, usize>,
+    /// The network's input side.
+    pub input_size: usize,
+    /// Wall-clock seconds of the extraction (as measured when it ran).
+    pub seconds: f64,
+}
+
+/// What a saved bank records beside its values.
+#[derive(Debug, Serialize, Deserialize)]
+struct BankRecord {
+    key: String,
+    paths: Vec<String>,
+    input_size: usize,
+    seconds: f64,
+}
+
+impl FeatureBank {
+    /// The features at `input_size` px of every image under `data_dir`:
+    /// loaded from `cache_dir` when a bank with the same key (the dataset's
+    /// files, the input size, the weights) exists, else extracted and saved
+    /// there.
+    pub fn of_dataset(
+        model: &EfficientNetLite0,
+        data_dir: &Path,
+        input_size: usize,
+        cache_dir: &Path,
+        device: &burn::tensor::Device,
+        show_progress: bool,
+    ) -> Result<Self> {
+        let dataset = Caltech101::scan(data_dir, false)?;
+        let paths: Vec<String> = dataset.images().iter().map(|i| i.path.clone()).collect();
+        let key = bank_key(data_dir, &paths, input_size)?;
+        let (json, bin) = (
+            cache_dir.join(format!("features-{key}.json")),
+            cache_dir.join(format!("features-{key}.f32")),
+        );
+        if let Some(bank) = Self::load(&json, &bin, &key)? {
+            return Ok(bank);
+        }
+        let started = Instant::now();
+        let files: Vec<PathBuf> = paths.iter().map(|p| data_dir.join(p)).collect();
+        let rows = file_features(model, &files, input_size, device, show_progress)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let values: Vec<f32> = rows.into_iter().flatten().collect();
+        std::fs::create_dir_all(cache_dir).at(cache_dir)?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        write_bytes_atomic(&bin, &bytes)?;
+        let record = BankRecord {
+            key,
+            paths,
+            input_size,
+            seconds,
+        };
+        write_bytes_atomic(&json, &serde_json::to_vec(&record)?)?;
+        Ok(Self::new(record, values))
+    }
+
+    fn new(record: BankRecord, values: Vec<f32>) -> Self {
+        let index = record
+            .paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.clone(), i))
+            .collect();
+        Self {
+            paths: record.paths,
+            values,
+            index,
+            input_size: record.input_size,
+            seconds: record.seconds,
+        }
+    }
+
+    fn load(json: &Path, bin: &Path, key: &str) -> Result<Option<Self>> {
+        let (Ok(record), Ok(bytes)) = (std::fs::read(json), std::fs::read(bin)) else {
+            return Ok(None);
+        };
+        let record: BankRecord = serde_json::from_slice(&record)?;
+        if record.key != key || bytes.len() != record.paths.len() * FEATURES * 4 {
+            return Err(Error::Corrupt {
+                path: bin.to_path_buf(),
+                reason: "does not match its record".into(),
+            });
+        }
+        let values = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(Some(Self::new(record, values)))
+    }
+
+    /// The features of the image at `path` (relative to the dataset root).
+    pub fn get(&self, path: &str) -> Result<&[f32]> {
+        let i = *self.index.get(path).ok_or_else(|| {
+            Error::InvalidParameter(format!("no features for {path}: another dataset?"))
+        })?;
+        Ok(&self.values[i * FEATURES..(i + 1) * FEATURES])
+    }
+
+    /// The features of `paths` as rows of a matrix.
+    pub fn matrix<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> Result<Array2<f32>> {
+        let mut values = Vec::new();
+        let mut n = 0;
+        for path in paths {
+            values.extend_from_slice(self.get(path)?);
+            n += 1;
+        }
+        Array2::from_shape_vec((n, FEATURES), values)
+            .map_err(|e| Error::InvalidParameter(e.to_string()))
+    }
+}
+
+/// A key over the dataset's files (path, length, mtime), the input size
+/// and the weights.
+fn bank_key(root: &Path, paths: &[String], input_size: usize) -> Result<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(format!("v1 {input_size} {WEIGHTS_SHA256}\n"));
+    for path in paths {
+        let file = root.join(path);
+        let meta = std::fs::metadata(&file).at(&file)?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        hasher.update(format!("{path} {} {mtime}\n", meta.len()));
+    }
+    Ok(hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Rows scaled to unit length.
+fn unit_rows(mut x: Array2<f32>) -> Array2<f32> {
+    for mut row in x.rows_mut() {
+        let norm = row.dot(&row).sqrt().max(1e-12);
+        row /= norm;
+    }
+    x
+}
+
+/// The mean cosine distance of each query to its `k` nearest rows of
+/// `bank` (PatchCore's nearest-neighbour score, at image level).
+pub fn knn_distances(bank: &Array2<f32>, queries: &Array2<f32>, k: usize) -> Result<Vec<f64>> {
+    if k == 0 || k > bank.nrows() {
+        return Err(Error::InvalidParameter(format!(
+            "k = {k} nearest neighbours of a bank of {}",
+            bank.nrows()
+        )));
+    }
+    let bank = unit_rows(bank.clone());
+    let queries = unit_rows(queries.clone());
+    let mut scores = Vec::with_capacity(queries.nrows());
+    for chunk in queries.axis_chunks_iter(Axis(0), 512) {
+        let similarity = chunk.dot(&bank.t());
+        for row in similarity.rows() {
+            let mut distances: Vec<f32> = row.iter().map(|s| 1.0 - s).collect();
+            distances.select_nth_unstable_by(k - 1, f32::total_cmp);
+            scores.push(distances[..k].iter().map(|&d| f64::from(d)).sum::<f64>() / k as f64);
+        }
+    }
+    Ok(scores)
+}
+
+/// A Gaussian fitted on normal features: the Mahalanobis distance of a
+/// new one is its score (PaDiM's, at image level).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gaussian {
+    mean: Array1<f64>,
+    precision: Array2<f64>,
+}
+
+impl Gaussian {
+    /// Mean and covariance of the rows of `x`, the covariance regularised
+    /// by `ridge · I` (PaDiM uses 0.01) so that it can be inverted.
+    pub fn fit(x: &Array2<f32>, ridge: f64) -> Result<Self> {
+        if x.nrows() < 2 || !(ridge >= 0.0 && ridge.is_finite()) {
+            return Err(Error::InvalidParameter(format!(
+                "a Gaussian needs at least 2 rows and a finite ridge >= 0 (got {} rows, ridge {ridge})",
+                x.nrows()
+            )));
+        }
+        let x = x.mapv(f64::from);
+        let mean = x.mean_axis(Axis(0)).expect("rows");
+        let centred = &x - &mean;
+        let mut covariance = centred.t().dot(&centred) / (x.nrows() - 1) as f64;
+        covariance.diag_mut().mapv_inplace(|v| v + ridge);
+        let precision = covariance.invc().map_err(|e| {
+            Error::InvalidParameter(format!("the covariance cannot be inverted: {e}"))
+        })?;
+        Ok(Self { mean, precision })
+    }
+
+    /// The Mahalanobis distance of each row of `x`.
+    pub fn distances(&self, x: &Array2<f32>) -> Vec<f64> {
+        let centred = &x.mapv(f64::from) - &self.mean;
+        let projected = centred.dot(&self.precision);
+        (&projected * &centred)
+            .sum_axis(Axis(1))
+            .iter()
+            .map(|d| d.max(0.0).sqrt())
+            .collect()
+    }
+}
+
+/// Ranks in 1..=n (ties share their mean rank), scaled to (0, 1].
+pub fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut out = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &o in &order[i..=j] {
+            out[o] = rank / values.len() as f64;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// The mean of the two scores' ranks: a fusion that needs no scale.
+pub fn rank_average(a: &[f64], b: &[f64]) -> Result<Vec<f64>> {
+    if a.len() != b.len() {
+        return Err(Error::InvalidParameter(format!(
+            "{} and {} scores cannot be fused",
+            a.len(),
+            b.len()
+        )));
+    }
+    Ok(ranks(a)
+        .iter()
+        .zip(ranks(b))
+        .map(|(x, y)| (x + y) / 2.0)
+        .collect())
+}
+
+/// One detector's scores: the test split and, where it has them, every
+/// image outside the pool (in the order of the autoencoders'
+/// `unseen_scores.csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorScores {
+    pub name: String,
+    /// Whether it uses ImageNet-pretrained weights.
+    pub pretrained: bool,
+    pub test: Scores,
+    pub unseen: Option<Vec<UnseenRow>>,
+    /// Fit and scoring time, seconds (feature extraction excluded).
+    pub seconds: f64,
+}
+
+/// `test` with every error replaced by `values` (same order).
+pub fn rescored(test: &Scores, values: &[f64]) -> Scores {
+    Scores(
+        test.iter()
+            .zip(values)
+            .map(|(r, &v)| ScoreRow {
+                error: v,
+                ..r.clone()
+            })
+            .collect(),
+    )
+}
+
+fn rescored_unseen(unseen: &[UnseenRow], values: &[f64]) -> Vec<UnseenRow> {
+    unseen
+        .iter()
+        .zip(values)
+        .map(|(r, &v)| UnseenRow {
+            error: v,
+            ..r.clone()
+        })
+        .collect()
+}
+
+/// The kNN and Gaussian detectors on the pretrained features: fitted on
+/// the train split's (normal) images, scored on the test split and on
+/// `unseen` (the images outside the pool).
+pub fn feature_detectors(
+    bank: &FeatureBank,
+    prepared: &Prepared,
+    test: &Scores,
+    unseen: &[UnseenRow],
+    k: usize,
+    ridge: f64,
+) -> Result<Vec<DetectorScores>> {
+    let manifest = &prepared.manifest;
+    let train_paths = manifest.indices(Split::Train);
+    let train = bank.matrix(
+        train_paths
+            .iter()
+            .map(|&r| manifest.entries[r].path.as_str()),
+    )?;
+    let test_x = bank.matrix(test.iter().map(|r| r.path.as_str()))?;
+    let unseen_x = bank.matrix(unseen.iter().map(|r| r.path.as_str()))?;
+
+    let started = Instant::now();
+    let knn = (
+        knn_distances(&train, &test_x, k)?,
+        knn_distances(&train, &unseen_x, k)?,
+    );
+    let knn_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let gaussian = Gaussian::fit(&train, ridge)?;
+    let maha = (gaussian.distances(&test_x), gaussian.distances(&unseen_x));
+    let maha_s = started.elapsed().as_secs_f64();
+    Ok(vec![
+        DetectorScores {
+            name: format!("kNN, EfficientNet-Lite0 (k = {k})"),
+            pretrained: true,
+            test: rescored(test, &knn.0),
+            unseen: Some(rescored_unseen(unseen, &knn.1)),
+            seconds: knn_s,
+        },
+        DetectorScores {
+            name: "Mahalanobis, EfficientNet-Lite0".into(),
+            pretrained: true,
+            test: rescored(test, &maha.0),
+            unseen: Some(rescored_unseen(unseen, &maha.1)),
+            seconds: maha_s,
+        },
+    ])
+}
+
+/// The autoencoders as detectors: each run's test errors and its unseen
+/// scores (`unseen[i]` of `runs[i]`), its training time.
+pub fn autoencoder_detectors(runs: &[Trained], unseen: &[Vec<UnseenRow>]) -> Vec<DetectorScores> {
+    runs.iter()
+        .zip(unseen)
+        .map(|(run, unseen)| DetectorScores {
+            name: format!("{} error", run.record.architecture),
+            pretrained: false,
+            test: run.scores.clone(),
+            unseen: Some(unseen.clone()),
+            seconds: run.record.timings.train_s + run.record.timings.score_s,
+        })
+        .collect()
+}
+
+/// Scores without a network ([`trivial_scores`]), on the test split only:
+/// their inputs are the cached test images.
+pub fn trivial_detectors(prepared: &Prepared, test: &Scores) -> Result<Vec<DetectorScores>> {
+    Ok(trivial_scores(prepared)?
+        .into_iter()
+        .map(|score| DetectorScores {
+            name: score.label.into(),
+            pretrained: false,
+            test: rescored(test, &score.values),
+            unseen: None,
+            seconds: score.seconds,
+        })
+        .collect())
+}
+
+/// The `top` normal classes each detector flags most often at the
+/// `percentile`-th test percentile: which object images look like scenes.
+pub fn false_positives(
+    detectors: &[DetectorScores],
+    percentile: f64,
+    top: usize,
+) -> Result<DataFrame> {
+    let mut rows: Vec<(String, PerClassRow)> = Vec::new();
+    for d in detectors {
+        let threshold = d.test.threshold(percentile)?;
+        let classes = per_class(&d.test, threshold);
+        let flagged = classes.into_iter().filter(|c| c.flagged > 0).take(top);
+        rows.extend(flagged.map(|c| (d.name.clone(), c)));
+    }
+    Ok(DataFrame::new_infer_height(vec![
+        column("detector", &rows, |r| r.0.as_str()),
+        column("class", &rows, |r| r.1.class.as_str()),
+        column("flagged", &rows, |r| r.1.flagged as u64),
+        column("images", &rows, |r| r.1.images as u64),
+        column("flag_rate", &rows, |r| r.1.flag_rate),
+    ])?)
+}
+
+/// The rank average of two detectors' scores, on test and unseen alike.
+pub fn fused(a: &DetectorScores, b: &DetectorScores) -> Result<DetectorScores> {
+    let test = rank_average(&a.test.errors(), &b.test.errors())?;
+    let unseen = match (&a.unseen, &b.unseen) {
+        (Some(ua), Some(ub)) => {
+            let values = |u: &[UnseenRow]| u.iter().map(|r| r.error).collect::<Vec<_>>();
+            Some(rescored_unseen(
+                ua,
+                &rank_average(&values(ua), &values(ub))?,
+            ))
+        }
+        _ => None,
+    };
+    Ok(DetectorScores {
+        name: format!("{} + {} (ranks)", a.name, b.name),
+        pretrained: a.pretrained || b.pretrained,
+        test: rescored(&a.test, &test),
+        unseen,
+        seconds: a.seconds + b.seconds,
+    })
+}
+
+/// The index of the detector whose name starts with `prefix`.
+pub fn position(detectors: &[DetectorScores], prefix: &str) -> Result<usize> {
+    detectors
+        .iter()
+        .position(|d| d.name.starts_with(prefix))
+        .ok_or_else(|| Error::InvalidParameter(format!("no detector named {prefix}…")))
+}
+
+/// Of the detectors at `among`, the one with the highest test AUROC.
+pub fn best_of(detectors: &[DetectorScores], among: &[usize]) -> Result<usize> {
+    let test_auroc = |i: usize| auroc(&detectors[i].test.errors(), &detectors[i].test.labels());
+    among
+        .iter()
+        .copied()
+        .max_by(|&a, &b| test_auroc(a).total_cmp(&test_auroc(b)))
+        .ok_or_else(|| Error::InvalidParameter("no detector to choose from".into()))
+}
+
+/// One detector's line of the ladder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LadderRow {
+    pub detector: String,
+    pub pretrained: bool,
+    pub test_auroc: ConfidenceInterval,
+    pub test_auprc: ConfidenceInterval,
+    /// On every image outside the pool, where the detector has scores.
+    pub unseen_auroc: Option<ConfidenceInterval>,
+    /// `unseen_auroc` minus the reference detector's, paired.
+    pub gain_over_reference: Option<ConfidenceInterval>,
+    /// The confusion matrix at the `percentile`-th test percentile.
+    pub percentile: f64,
+    pub confusion: ConfusionMatrix,
+    pub tpr: f64,
+    pub fpr: f64,
+    pub seconds: f64,
+}
+
+/// Every detector measured the same way: AUROC and AUPRC on the test split
+/// with bootstrap intervals, AUROC on the unseen images with a paired
+/// interval of its gain over `detectors[reference]`, and the rates at the
+/// `percentile`-th test percentile.
+pub fn ladder(
+    detectors: &[DetectorScores],
+    reference: usize,
+    percentile: f64,
+    bootstrap: Bootstrap,
+) -> Result<Vec<LadderRow>> {
+    let reference_unseen = detectors
+        .get(reference)
+        .and_then(|d| d.unseen.as_ref())
+        .ok_or_else(|| Error::InvalidParameter("the reference needs unseen scores".into()))?;
+    let unseen_values = |u: &[UnseenRow]| u.iter().map(|r| r.error).collect::<Vec<f64>>();
+    let labels: Vec<bool> = reference_unseen.iter().map(|r| r.held_out).collect();
+    for d in detectors {
+        let same = |u: &[UnseenRow]| {
+            u.len() == reference_unseen.len()
+                && u.iter()
+                    .zip(reference_unseen)
+                    .all(|(a, b)| a.path == b.path)
+        };
+        if d.unseen.as_deref().is_some_and(|u| !same(u)) {
+            return Err(Error::InvalidParameter(format!(
+                "{} scored other unseen images than the reference: use runs of one pool",
+                d.name
+            )));
+        }
+    }
+    detectors
+        .iter()
+        .map(|d| {
+            let (errors, held_out) = (d.test.errors(), d.test.labels());
+            let point = operating_point(&d.test, percentile)?;
+            let unseen = d.unseen.as_deref().map(unseen_values);
+            let gain = match &unseen {
+                Some(u) => Some(paired_bootstrap_delta(
+                    &unseen_values(reference_unseen),
+                    u,
+                    &labels,
+                    auroc,
+                    bootstrap.resamples,
+                    bootstrap.seed,
+                    0.95,
+                )?),
+                None => None,
+            };
+            Ok(LadderRow {
+                detector: d.name.clone(),
+                pretrained: d.pretrained,
+                test_auroc: bootstrap.interval(&errors, &held_out, auroc)?,
+                test_auprc: bootstrap.interval(&errors, &held_out, auprc)?,
+                unseen_auroc: unseen
+                    .as_ref()
+                    .map(|u| bootstrap.interval(u, &labels, auroc))
+                    .transpose()?,
+                gain_over_reference: gain,
+                percentile,
+                confusion: point.matrix,
+                tpr: point.matrix.recall(),
+                fpr: point.matrix.fpr(),
+                seconds: d.seconds,
+            })
+        })
+        .collect()
+}
+
+/// The ladder as a table.
+pub fn ladder_table(rows: &[LadderRow]) -> PolarsResult<DataFrame> {
+    let opt = |f: fn(&ConfidenceInterval) -> f64,
+               g: fn(&LadderRow) -> Option<ConfidenceInterval>| {
+        move |r: &LadderRow| g(r).as_ref().map(f)
+    };
+    DataFrame::new_infer_height(vec![
+        column("detector", rows, |r| r.detector.as_str()),
+        column("pretrained", rows, |r| r.pretrained),
+        column("test_auroc", rows, |r| r.test_auroc.estimate),
+        column("test_auroc_low", rows, |r| r.test_auroc.low),
+        column("test_auroc_high", rows, |r| r.test_auroc.high),
+        column("test_auprc", rows, |r| r.test_auprc.estimate),
+        column(
+            "unseen_auroc",
+            rows,
+            opt(|c| c.estimate, |r| r.unseen_auroc),
+        ),
+        column("unseen_auroc_low", rows, opt(|c| c.low, |r| r.unseen_auroc)),
+        column(
+            "unseen_auroc_high",
+            rows,
+            opt(|c| c.high, |r| r.unseen_auroc),
+        ),
+        column("gain", rows, opt(|c| c.estimate, |r| r.gain_over_reference)),
+        column("gain_low", rows, opt(|c| c.low, |r| r.gain_over_reference)),
+        column(
+            "gain_high",
+            rows,
+            opt(|c| c.high, |r| r.gain_over_reference),
+        ),
+        column("percentile", rows, |r| r.percentile),
+        column("tp", rows, |r| r.confusion.tp as u64),
+        column("fn", rows, |r| r.confusion.fn_ as u64),
+        column("fp", rows, |r| r.confusion.fp as u64),
+        column("tn", rows, |r| r.confusion.tn as u64),
+        column("tpr", rows, |r| r.tpr),
+        column("fpr", rows, |r| r.fpr),
+        column("seconds", rows, |r| r.seconds),
+    ])
+}
+
+/// What the ladder shows, in words: the best detector on the unseen images
+/// and its gain over the reference (`rows[reference]`), and the best one
+/// without pretrained weights.
+pub fn ladder_summary(rows: &[LadderRow], reference: usize) -> Result<Markdown> {
+    let unseen = |r: &&LadderRow| r.unseen_auroc.map_or(f64::NEG_INFINITY, |c| c.estimate);
+    let best = rows.iter().max_by(|a, b| unseen(a).total_cmp(&unseen(b)));
+    let scratch = rows
+        .iter()
+        .filter(|r| !r.pretrained)
+        .max_by(|a, b| unseen(a).total_cmp(&unseen(b)));
+    let (Some(best), Some(scratch), Some(reference)) = (best, scratch, rows.get(reference)) else {
+        return Err(Error::InvalidParameter("an empty ladder".into()));
+    };
+    let ci = |c: Option<ConfidenceInterval>| {
+        c.map_or("—".to_string(), |c| {
+            format!("{:.3} [{:.3}, {:.3}]", c.estimate, c.low, c.high)
+        })
+    };
+    let gain = best.gain_over_reference.map_or("—".into(), |g| {
+        format!("{:+.3} [{:+.3}, {:+.3}]", g.estimate, g.low, g.high)
+    });
+    Ok(Markdown(format!(
+        "On the images outside the pool, **{}** separates the background scenes best: AUROC \
+         {} against {} for {}, a paired gain of {gain}; at the p{} test threshold it finds \
+         {:.0} % of the test anomalies with {:.0} % false alarms. The best detector without \
+         pretrained weights is {} at {}.",
+        best.detector,
+        ci(best.unseen_auroc),
+        ci(reference.unseen_auroc),
+        reference.detector,
+        best.percentile,
+        100.0 * best.tpr,
+        100.0 * best.fpr,
+        scratch.detector,
+        ci(scratch.unseen_auroc),
+    )))
+}

@@ -1,0 +1,124 @@
+//! The feature-based scores, their fusion and the ladder, on small
+//! matrices whose answers are known.
+
+use approx::assert_abs_diff_eq;
+use caltech_anomaly::data::Split;
+use caltech_anomaly::detectors::{
+    DetectorScores, Gaussian, knn_distances, ladder, rank_average, rescored,
+};
+use caltech_anomaly::evaluate::{Bootstrap, auroc};
+use caltech_anomaly::score::{ScoreRow, Scores, UnseenRow};
+use ndarray::{Array2, array};
+
+#[test]
+fn a_query_in_the_bank_is_at_distance_zero_and_scale_does_not_matter() {
+    let bank = array![[1.0f32, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    let queries = array![[2.0f32, 0.0, 0.0], [1.0, 1.0, 0.0]];
+    let d1 = knn_distances(&bank, &queries, 1).unwrap();
+    assert_abs_diff_eq!(d1[0], 0.0, epsilon = 1e-6);
+    // cos 45° to both of its two nearest neighbours.
+    assert_abs_diff_eq!(d1[1], 1.0 - 0.5f64.sqrt(), epsilon = 1e-6);
+    let d2 = knn_distances(&bank, &queries, 2).unwrap();
+    assert_abs_diff_eq!(d2[0], 0.5, epsilon = 1e-6);
+    assert!(knn_distances(&bank, &queries, 0).is_err());
+    assert!(knn_distances(&bank, &queries, 4).is_err());
+}
+
+#[test]
+fn the_mahalanobis_distance_of_an_axis_aligned_gaussian_is_in_standard_deviations() {
+    // x has standard deviation 2, y 0.5 (sample variances 4 and 0.25).
+    let x = array![[2.0f32, 0.5], [-2.0, -0.5], [2.0, -0.5], [-2.0, 0.5]];
+    let scale = (4.0f64 / 3.0).sqrt(); // sample (n - 1) variance of ±2 is 16/3
+    let gaussian = Gaussian::fit(&x, 0.0).unwrap();
+    let d = gaussian.distances(&array![[0.0f32, 0.0], [2.0, 0.0], [0.0, 0.5]]);
+    assert_abs_diff_eq!(d[0], 0.0, epsilon = 1e-9);
+    assert_abs_diff_eq!(d[1], 2.0 / (2.0 * scale), epsilon = 1e-6);
+    assert_abs_diff_eq!(d[2], 0.5 / (0.5 * scale), epsilon = 1e-6);
+    // Rank-deficient data needs the ridge.
+    let flat = Array2::from_shape_vec((3, 2), vec![1.0f32, 1.0, 2.0, 2.0, 3.0, 3.0]).unwrap();
+    assert!(Gaussian::fit(&flat, 0.0).is_err());
+    assert!(Gaussian::fit(&flat, 0.01).is_ok());
+}
+
+#[test]
+fn rank_average_keeps_an_order_both_scores_agree_on() {
+    let a = [0.1, 0.5, 0.3, 0.9];
+    let b = [10.0, 30.0, 20.0, 40.0];
+    let fused = rank_average(&a, &b).unwrap();
+    assert_eq!(fused, vec![0.25, 0.75, 0.5, 1.0]);
+    // Ties share their mean rank.
+    assert_eq!(
+        rank_average(&[1.0, 1.0], &[1.0, 1.0]).unwrap(),
+        vec![0.75, 0.75]
+    );
+    assert!(rank_average(&a, &b[..3]).is_err());
+}
+
+fn rows(errors: &[f64], held_out: &[bool]) -> Scores {
+    Scores(
+        errors
+            .iter()
+            .zip(held_out)
+            .enumerate()
+            .map(|(i, (&error, &held_out))| ScoreRow {
+                path: format!("c/{i}.jpg"),
+                class: if held_out { "background_google" } else { "c" }.into(),
+                label: 0,
+                split: Split::Test,
+                error,
+                held_out,
+            })
+            .collect(),
+    )
+}
+
+fn unseen(values: &[f64], held_out: &[bool]) -> Vec<UnseenRow> {
+    values
+        .iter()
+        .zip(held_out)
+        .enumerate()
+        .map(|(i, (&error, &held_out))| UnseenRow {
+            path: format!("u/{i}.jpg"),
+            class: "c".into(),
+            error,
+            held_out,
+        })
+        .collect()
+}
+
+#[test]
+fn the_ladder_measures_every_detector_against_the_reference() {
+    let labels = [false, false, true, false, true, false, false, true];
+    let test = rows(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], &labels);
+    let perfect = [0.0, 0.1, 0.9, 0.2, 0.8, 0.3, 0.1, 0.95];
+    let detector = |name: &str, values: &[f64]| DetectorScores {
+        name: name.into(),
+        pretrained: false,
+        test: rescored(&test, values),
+        unseen: Some(unseen(values, &labels)),
+        seconds: 1.0,
+    };
+    let detectors = [
+        detector("reference", &test.errors()),
+        detector("perfect", &perfect),
+    ];
+    let bootstrap = Bootstrap {
+        resamples: 200,
+        seed: 3,
+    };
+    let table = ladder(&detectors, 0, 80.0, bootstrap).unwrap();
+    assert_eq!(table.len(), 2);
+    let reference_auroc = auroc(&test.errors(), &labels);
+    assert_abs_diff_eq!(table[0].test_auroc.estimate, reference_auroc);
+    assert_abs_diff_eq!(table[1].test_auroc.estimate, 1.0);
+    // The reference's gain over itself is exactly 0; the other's is the
+    // difference of the two AUROCs.
+    let own = table[0].gain_over_reference.unwrap();
+    assert_eq!((own.estimate, own.low, own.high), (0.0, 0.0, 0.0));
+    let gain = table[1].gain_over_reference.unwrap();
+    assert_abs_diff_eq!(gain.estimate, 1.0 - reference_auroc, epsilon = 1e-12);
+    assert!(gain.low <= gain.estimate && gain.estimate <= gain.high);
+    // At p80 the perfect score flags 2 of the 3 anomalies and nothing else.
+    assert_abs_diff_eq!(table[1].tpr, 2.0 / 3.0);
+    assert_abs_diff_eq!(table[1].fpr, 0.0);
+}
