@@ -312,11 +312,11 @@ pub fn trivial_scores(prepared: &Prepared) -> Result<Vec<TrivialScore>> {
 }
 
 /// The autoencoder's test error (`scores`, of the model named `model`)
-/// beside the [`trivial_scores`] on the same test images.
+/// beside `trivial` (from [`trivial_scores`]) on the same test images.
 pub fn trivial_baselines(
-    prepared: &Prepared,
     model: &str,
     scores: &Scores,
+    trivial: &[TrivialScore],
     bootstrap: Bootstrap,
 ) -> Result<Vec<ScoreQuality>> {
     let labels = scores.labels();
@@ -327,8 +327,8 @@ pub fn trivial_baselines(
         format!("autoencoder ({model}) reconstruction MSE"),
         &scores.errors(),
     )?];
-    for score in trivial_scores(prepared)? {
-        rows.push(measure(score.name, &score.values)?);
+    for score in trivial {
+        rows.push(measure(score.name.clone(), &score.values)?);
     }
     Ok(rows)
 }

@@ -17,7 +17,7 @@ use polars::prelude::{DataFrame, PolarsResult};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::aggregate::trivial_scores;
+use crate::aggregate::TrivialScore;
 use crate::data::{Caltech101, Prepared, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::evaluate::{
@@ -382,11 +382,11 @@ pub fn autoencoder_detectors(runs: &[Trained], unseen: &[Vec<UnseenRow>]) -> Vec
         .collect()
 }
 
-/// Scores without a network ([`trivial_scores`]), on the test split only:
-/// their inputs are the cached test images.
-pub fn trivial_detectors(prepared: &Prepared, test: &Scores) -> Result<Vec<DetectorScores>> {
-    Ok(trivial_scores(prepared)?
-        .into_iter()
+/// Scores without a network (from [`crate::aggregate::trivial_scores`]),
+/// on the test split only: their inputs are the cached test images.
+pub fn trivial_detectors(trivial: &[TrivialScore], test: &Scores) -> Vec<DetectorScores> {
+    trivial
+        .iter()
         .map(|score| DetectorScores {
             name: score.label.into(),
             pretrained: false,
@@ -394,7 +394,7 @@ pub fn trivial_detectors(prepared: &Prepared, test: &Scores) -> Result<Vec<Detec
             unseen: None,
             seconds: score.seconds,
         })
-        .collect())
+        .collect()
 }
 
 /// The `top` normal classes each detector flags most often at the

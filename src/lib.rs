@@ -51,7 +51,7 @@ pub use error::{Error, Result};
 /// The names a notebook or a script needs, in one import.
 pub mod prelude {
     pub use crate::aggregate::{
-        Aggregation, compare_aggregations, quality_dataframe, trivial_baselines,
+        Aggregation, compare_aggregations, quality_dataframe, trivial_baselines, trivial_scores,
     };
     pub use crate::claims::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
     pub use crate::data::{

@@ -144,14 +144,11 @@ pub struct UnseenComparisonRow {
 }
 
 /// Compares finished runs on their `unseen_scores.csv` (written by `score
-/// --unseen`), in the order given: each row's gain is over the row before
-/// (`resamples` bootstrap resamples behind each interval).
+/// --unseen`), in the order given: each row's gain is over the row before.
 /// Errors if a run lacks the file (or it predates the run's model) or the
 /// runs scored different images.
 pub fn compare_unseen(runs: &[PathBuf], bootstrap: Bootstrap) -> Result<Vec<UnseenComparisonRow>> {
-    let Bootstrap { resamples, seed } = bootstrap;
-    let mut rows: Vec<UnseenComparisonRow> = Vec::with_capacity(runs.len());
-    let mut previous: Option<(Vec<String>, Vec<f64>)> = None;
+    let mut scored = Vec::with_capacity(runs.len());
     for run in runs {
         let record = read_record(run)?;
         let path = run.join(UNSEEN_SCORES_FILE);
@@ -162,8 +159,51 @@ pub fn compare_unseen(runs: &[PathBuf], bootstrap: Bootstrap) -> Result<Vec<Unse
                 run.display()
             )));
         }
-        let scores = read_unseen_scores(&path)?;
-        let paths: Vec<String> = scores.iter().map(|r| r.path.clone()).collect();
+        let rows = read_unseen_scores(&path)?;
+        scored.push((run.clone(), record.architecture.to_string(), rows));
+    }
+    compare_scored(&scored, bootstrap)
+}
+
+/// [`compare_unseen`] for runs in memory: `unseen[i]` holds `runs[i]`'s
+/// scores (from [`unseen_scores`]).
+pub fn unseen_comparison(
+    runs: &[Trained],
+    unseen: &[Vec<UnseenRow>],
+    bootstrap: Bootstrap,
+) -> Result<Vec<UnseenComparisonRow>> {
+    if runs.len() != unseen.len() {
+        return Err(Error::InvalidParameter(format!(
+            "{} runs but {} sets of unseen scores",
+            runs.len(),
+            unseen.len()
+        )));
+    }
+    let scored: Vec<_> = runs
+        .iter()
+        .zip(unseen)
+        .map(|(run, rows)| {
+            (
+                run.dir.clone(),
+                run.record.architecture.to_string(),
+                rows.clone(),
+            )
+        })
+        .collect();
+    compare_scored(&scored, bootstrap)
+}
+
+/// Each (run, model, unseen scores) with its AUROC and its paired gain over
+/// the one before.
+fn compare_scored(
+    scored: &[(PathBuf, String, Vec<UnseenRow>)],
+    bootstrap: Bootstrap,
+) -> Result<Vec<UnseenComparisonRow>> {
+    let Bootstrap { resamples, seed } = bootstrap;
+    let mut rows: Vec<UnseenComparisonRow> = Vec::with_capacity(scored.len());
+    let mut previous: Option<(Vec<&str>, Vec<f64>)> = None;
+    for (run, model, scores) in scored {
+        let paths: Vec<&str> = scores.iter().map(|r| r.path.as_str()).collect();
         let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
         let held_out: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
         let auroc_gain = match &previous {
@@ -171,7 +211,7 @@ pub fn compare_unseen(runs: &[PathBuf], bootstrap: Bootstrap) -> Result<Vec<Unse
             Some((previous_paths, _)) if *previous_paths != paths => {
                 return Err(Error::InvalidParameter(format!(
                     "{} scored other images than the run before it: compare runs of one pool",
-                    path.display()
+                    run.display()
                 )));
             }
             Some((_, previous_errors)) => Some(paired_bootstrap_delta(
@@ -186,7 +226,7 @@ pub fn compare_unseen(runs: &[PathBuf], bootstrap: Bootstrap) -> Result<Vec<Unse
         };
         rows.push(UnseenComparisonRow {
             run: run.clone(),
-            model: record.architecture.to_string(),
+            model: model.clone(),
             images: errors.len(),
             anomalies: held_out.iter().filter(|&&h| h).count(),
             mean_error: errors.iter().sum::<f64>() / errors.len().max(1) as f64,
@@ -330,22 +370,6 @@ pub fn unseen_scores(
     let rows = score_unseen(&run.model, prepared, data_dir, device, show_progress)?;
     write_unseen_scores(&path, &rows)?;
     Ok(rows)
-}
-
-/// Every run on every Caltech-101 image outside the pool ([`unseen_scores`],
-/// each computed once), then [`compare_unseen`].
-pub fn unseen_comparison(
-    runs: &[Trained],
-    prepared: &Prepared,
-    device: &Device,
-    bootstrap: Bootstrap,
-    show_progress: bool,
-) -> Result<Vec<UnseenComparisonRow>> {
-    for run in runs {
-        unseen_scores(run, prepared, device, show_progress)?;
-    }
-    let dirs: Vec<PathBuf> = runs.iter().map(|r| r.dir.clone()).collect();
-    compare_unseen(&dirs, bootstrap)
 }
 
 /// The same test images reconstructed by every run: the first `n / 2`

@@ -14,7 +14,8 @@ use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{
-    Aggregation, ScoreQuality, compare_aggregations, quality_dataframe, trivial_baselines,
+    Aggregation, ScoreQuality, TrivialScore, compare_aggregations, quality_dataframe,
+    trivial_baselines, trivial_scores,
 };
 use crate::claims::{
     ClaimCheck, ClaimTable, Evidence, MeasuredAt, ModelScores, Verdict, check, dataset_counts,
@@ -46,7 +47,7 @@ use crate::refine::{
 };
 use crate::report::Report;
 use crate::run::Trained;
-use crate::score::{ErrorMap, Scores, error_maps, latent_codes, score_split};
+use crate::score::{ErrorMap, Scores, UnseenRow, error_maps, latent_codes, score_split};
 use crate::study::{Study, StudyConfig};
 use crate::train::TrainingConfig;
 
@@ -271,9 +272,9 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
     let runs = cx
         .study
         .train_seeds(&cx.prepared, &configs, &config.training_seeds())?;
-    let refined = section8(&mut cx, &runs)?;
+    let (refined, unseen) = section8(&mut cx, &runs)?;
     step("section 9: beyond reconstruction (pretrained features; extracted once, then cached)");
-    let beyond = section9(&mut cx, &runs[0])?;
+    let beyond = section9(&mut cx, &runs[0], &unseen, &evaluation.trivial_scores)?;
     step("the report's claims beside ours");
     let claims = claims_section(&mut cx, &baseline, &evaluation, &runs[0])?;
     let metrics = Metrics {
@@ -454,6 +455,8 @@ struct Evaluation {
     pca_explained: [f64; 2],
     aggregation: Vec<ScoreQuality>,
     trivial: Vec<ScoreQuality>,
+    /// The scores behind `trivial`, for the ladder.
+    trivial_scores: Vec<TrivialScore>,
 }
 
 /// Section 7: curves, the confusion matrix, densities, PCA, other scores.
@@ -493,7 +496,8 @@ fn section7(cx: &mut Context, baseline: &Trained, analysis: &Analysis) -> Result
         bootstrap.seed,
     )?;
     let model = baseline.record.architecture.to_string();
-    let trivial = trivial_baselines(&cx.prepared, &model, scores, bootstrap)?;
+    let trivial_scores = trivial_scores(&cx.prepared)?;
+    let trivial = trivial_baselines(&model, scores, &trivial_scores, bootstrap)?;
     cx.report.heading(3, "Beyond the report: other scores");
     let caption = "Aggregating the same error maps differently";
     cx.table(
@@ -511,12 +515,17 @@ fn section7(cx: &mut Context, baseline: &Trained, analysis: &Analysis) -> Result
         pca_explained: latent.explained,
         aggregation,
         trivial,
+        trivial_scores,
     })
 }
 
 /// Section 8: every model on the same split, on the test split and on
-/// every unseen image.
-fn section8(cx: &mut Context, runs: &[Vec<Trained>]) -> Result<crate::refine::Refinement> {
+/// every unseen image; returns the comparison and the first seed's unseen
+/// scores.
+fn section8(
+    cx: &mut Context,
+    runs: &[Vec<Trained>],
+) -> Result<(crate::refine::Refinement, Vec<Vec<UnseenRow>>)> {
     let (config, device) = (cx.config, cx.study.device.device.clone());
     let refined = refinement(runs, config.percentile, config.bootstrap)?;
     let more = if config.seeds > 1 {
@@ -536,13 +545,17 @@ fn section8(cx: &mut Context, runs: &[Vec<Trained>]) -> Result<crate::refine::Re
         comparison_table(&refined.rows)?,
     )?;
     let show = cx.study.config.show_progress;
-    let unseen = unseen_comparison(&runs[0], &cx.prepared, &device, config.bootstrap, show)?;
+    let unseen = runs[0]
+        .iter()
+        .map(|r| unseen_scores(r, &cx.prepared, &device, show))
+        .collect::<Result<Vec<_>>>()?;
+    let compared = unseen_comparison(&runs[0], &unseen, config.bootstrap)?;
     let caption = "The same models on every image outside the pool, with each model's paired \
                    AUROC gain over the one before";
     cx.table(
         "comparison_unseen",
         caption,
-        unseen_comparison_table(&unseen)?,
+        unseen_comparison_table(&compared)?,
     )?;
     if config.seeds > 1 {
         let caption = "Mean (and standard deviation) over seeds";
@@ -562,26 +575,27 @@ fn section8(cx: &mut Context, runs: &[Vec<Trained>]) -> Result<crate::refine::Re
     for figure in &figures {
         cx.report.figure(figure);
     }
-    Ok(refined)
+    Ok((refined, unseen))
 }
 
 /// Section 9, beyond the report: trivial scores, the autoencoders,
 /// ImageNet-pretrained features (kNN and Gaussian) and the fusion of the
 /// reference autoencoder with the best of those, on one ladder.
-fn section9(cx: &mut Context, runs: &[Trained]) -> Result<Beyond> {
+fn section9(
+    cx: &mut Context,
+    runs: &[Trained],
+    unseen: &[Vec<UnseenRow>],
+    trivial: &[TrivialScore],
+) -> Result<Beyond> {
     let (config, device) = (cx.config, cx.study.device.device.clone());
     let show = cx.study.config.show_progress;
-    let unseen = runs
-        .iter()
-        .map(|r| unseen_scores(r, &cx.prepared, &device, show))
-        .collect::<Result<Vec<_>>>()?;
     let extractor = EfficientNetLite0::load(&weights_path(), &device)?;
     let size = cx.study.profile.settings().feature_size;
     let (data_dir, cache_dir) = (&cx.study.config.data_dir, &cx.study.config.cache_dir);
     let bank = FeatureBank::of_dataset(&extractor, data_dir, size, cache_dir, &device, show)?;
     let test = &runs[0].scores;
-    let mut detectors = trivial_detectors(&cx.prepared, test)?;
-    detectors.extend(autoencoder_detectors(runs, &unseen));
+    let mut detectors = trivial_detectors(trivial, test);
+    detectors.extend(autoencoder_detectors(runs, unseen));
     let first_feature = detectors.len();
     detectors.extend(feature_detectors(
         &bank,

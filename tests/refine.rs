@@ -138,14 +138,11 @@ fn unseen_comparison_gives_each_model_its_paired_gain() {
         fake_run(run, Architecture::Improved2, errors, 10);
         fake_unseen(run, errors, 10);
     }
-    let rows = compare_unseen(
-        &runs,
-        Bootstrap {
-            resamples: 500,
-            seed: 5,
-        },
-    )
-    .unwrap();
+    let resampling = Bootstrap {
+        resamples: 500,
+        seed: 5,
+    };
+    let rows = compare_unseen(&runs, resampling).unwrap();
     let positive: Vec<bool> = (0..50).map(|i| i >= 40).collect();
     assert_eq!(rows[0].auroc.estimate, auroc(&a, &positive));
     assert_eq!((rows[0].images, rows[0].anomalies), (50, 10));
@@ -160,52 +157,17 @@ fn unseen_comparison_gives_each_model_its_paired_gain() {
 
     // Runs that scored other images cannot be paired.
     fake_unseen(&runs[2], &b[..49], 9);
-    assert!(
-        compare_unseen(
-            &runs,
-            Bootstrap {
-                resamples: 500,
-                seed: 5
-            }
-        )
-        .is_err()
-    );
+    assert!(compare_unseen(&runs, resampling).is_err());
     // A run without the file, or whose model is newer than it, is an error
     // that says how to make it.
     fake_unseen(&runs[2], &b, 10);
-    assert!(
-        compare_unseen(
-            &runs,
-            Bootstrap {
-                resamples: 500,
-                seed: 5
-            }
-        )
-        .is_ok()
-    );
+    assert!(compare_unseen(&runs, resampling).is_ok());
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(runs[1].join(MODEL_FILE), b"retrained").unwrap();
-    let message = compare_unseen(
-        &runs,
-        Bootstrap {
-            resamples: 500,
-            seed: 5,
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let message = compare_unseen(&runs, resampling).unwrap_err().to_string();
     assert!(message.contains("--unseen"), "{message}");
     std::fs::remove_file(runs[0].join(UNSEEN_SCORES_FILE)).unwrap();
-    assert!(
-        compare_unseen(
-            &runs,
-            Bootstrap {
-                resamples: 500,
-                seed: 5
-            }
-        )
-        .is_err()
-    );
+    assert!(compare_unseen(&runs, resampling).is_err());
 }
 
 fn bootstrap(seed: u64) -> Bootstrap {

@@ -19,16 +19,20 @@ use common::{TempDir, synthetic_dataset};
 
 const CLASSES: [&str; 4] = ["accordion", "BACKGROUND_Google", "airplanes", "ant"];
 
-fn study(root: &Path, tmp: &TempDir) -> Study {
-    Study::open(StudyConfig {
+/// A smoke-profile study on the CPU in `tmp`, quiet, with its own cache.
+fn study_config(root: &Path, tmp: &TempDir) -> StudyConfig {
+    StudyConfig {
         profile: Profile::Smoke,
         device: DeviceChoice::Cpu,
         cache_dir: tmp.path().join("cache"),
         download: false,
         show_progress: false,
         ..StudyConfig::new(root, tmp.path().join("study"))
-    })
-    .unwrap()
+    }
+}
+
+fn study(root: &Path, tmp: &TempDir) -> Study {
+    Study::open(study_config(root, tmp)).unwrap()
 }
 
 fn split(seed: u64) -> SplitConfig {
@@ -180,14 +184,7 @@ fn cpu() -> caltech_anomaly::device::SelectedDevice {
 fn the_whole_study_runs_on_a_synthetic_dataset() {
     let tmp = TempDir::new().unwrap();
     let root = synthetic_dataset(tmp.path(), &CLASSES, 10, true);
-    let study = StudyConfig {
-        profile: Profile::Smoke,
-        device: DeviceChoice::Cpu,
-        cache_dir: tmp.path().join("cache"),
-        download: false,
-        show_progress: false,
-        ..StudyConfig::new(&root, tmp.path().join("study"))
-    };
+    let study = study_config(&root, &tmp);
     let config = ReproduceConfig {
         bootstrap: Bootstrap {
             resamples: 50,
