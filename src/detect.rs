@@ -454,14 +454,16 @@ pub fn verdicts(
     device: &Device,
 ) -> Result<Vec<Verdict>> {
     let size = run.config.model.image_size;
-    Ok(score_files(&run.model, size, paths, device)?
-        .into_iter()
-        .map(|(path, error)| Verdict {
-            path: path.display().to_string(),
-            error,
-            anomaly: is_flagged(error, calibration.threshold),
-        })
-        .collect())
+    Ok(
+        score_files(&run.model, size, run.record.resize, paths, device)?
+            .into_iter()
+            .map(|(path, error)| Verdict {
+                path: path.display().to_string(),
+                error,
+                anomaly: is_flagged(error, calibration.threshold),
+            })
+            .collect(),
+    )
 }
 
 /// The verdicts as a table.

@@ -7,7 +7,7 @@
 //! score in the `error` field, so thresholds, curves and per-class tables
 //! work on any of them as on the autoencoder's.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -244,6 +244,86 @@ impl Gaussian {
     }
 }
 
+/// Gaussians with one mean per class and a covariance they share, fitted
+/// on labelled normal features: the distance to the nearest class mean is
+/// the score (Lee et al. 2018's Mahalanobis detector).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassGaussian {
+    /// `classes × features`.
+    means: Array2<f64>,
+    precision: Array2<f64>,
+}
+
+impl ClassGaussian {
+    /// Class means of the rows of `x` (class `classes[i]` for row `i`;
+    /// only the classes that occur count) and the pooled within-class
+    /// covariance plus `ridge · I`.
+    pub fn fit(x: &Array2<f32>, classes: &[usize], ridge: f64) -> Result<Self> {
+        let present: BTreeMap<usize, usize> = classes
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c, i))
+            .collect();
+        let k = present.len();
+        if classes.len() != x.nrows() || x.nrows() <= k || !(ridge >= 0.0 && ridge.is_finite()) {
+            return Err(Error::InvalidParameter(format!(
+                "a class Gaussian needs one class per row, more rows than classes and a finite \
+                 ridge >= 0 (got {} rows, {} classes given, {k} classes, ridge {ridge})",
+                x.nrows(),
+                classes.len()
+            )));
+        }
+        let classes: Vec<usize> = classes.iter().map(|c| present[c]).collect();
+        let x = x.mapv(f64::from);
+        let mut means = Array2::<f64>::zeros((k, x.ncols()));
+        let mut counts = vec![0usize; k];
+        for (row, &c) in x.rows().into_iter().zip(&classes) {
+            means.row_mut(c).scaled_add(1.0, &row);
+            counts[c] += 1;
+        }
+        for (mut mean, &n) in means.rows_mut().into_iter().zip(&counts) {
+            mean /= n as f64;
+        }
+        let mut centred = x;
+        for (mut row, &c) in centred.rows_mut().into_iter().zip(&classes) {
+            row -= &means.row(c);
+        }
+        let mut covariance = centred.t().dot(&centred) / (centred.nrows() - k) as f64;
+        covariance.diag_mut().mapv_inplace(|v| v + ridge);
+        let precision = covariance.invc().map_err(|e| {
+            Error::InvalidParameter(format!("the covariance cannot be inverted: {e}"))
+        })?;
+        Ok(Self { means, precision })
+    }
+
+    /// The Mahalanobis distance of each row of `x` to its nearest class
+    /// mean: `min_c sqrt((x − μ_c)ᵀ P (x − μ_c))`, expanded as
+    /// `xᵀPx − 2 μ_cᵀPx + μ_cᵀPμ_c` for all classes at once.
+    pub fn distances(&self, x: &Array2<f32>) -> Vec<f64> {
+        let x = x.mapv(f64::from);
+        let projected = x.dot(&self.precision);
+        let own = (&projected * &x).sum_axis(Axis(1));
+        let cross = projected.dot(&self.means.t());
+        let mean_terms = (&self.means.dot(&self.precision) * &self.means).sum_axis(Axis(1));
+        cross
+            .rows()
+            .into_iter()
+            .zip(&own)
+            .map(|(row, &o)| {
+                let nearest = row
+                    .iter()
+                    .zip(&mean_terms)
+                    .map(|(&c, &m)| o - 2.0 * c + m)
+                    .fold(f64::INFINITY, f64::min);
+                nearest.max(0.0).sqrt()
+            })
+            .collect()
+    }
+}
+
 /// Ranks in 1..=n (ties share their mean rank), scaled to (0, 1].
 pub fn ranks(values: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..values.len()).collect();
@@ -307,7 +387,7 @@ pub fn rescored(test: &Scores, values: &[f64]) -> Scores {
     )
 }
 
-fn rescored_unseen(unseen: &[UnseenRow], values: &[f64]) -> Vec<UnseenRow> {
+pub fn rescored_unseen(unseen: &[UnseenRow], values: &[f64]) -> Vec<UnseenRow> {
     unseen
         .iter()
         .zip(values)

@@ -16,7 +16,7 @@
 //! | 8 Model refinement | [`refine`] |
 //! | figures | [`plot`] (of the steps' values), drawn by [`figures`] |
 //! | all, end to end | [`study`] (the study directory), [`reproduce`] (every section in one run), [`report`] |
-//! | beyond the report | [`aggregate`]: other error aggregations, trivial baselines; [`pretrained`] (EfficientNet-Lite0 with ImageNet weights) and [`detectors`]: scores beyond reconstruction and the ladder |
+//! | beyond the report | [`aggregate`]: other error aggregations, trivial baselines; [`classifier`] (a label-aware CNN, no pretraining), [`pretrained`] (EfficientNet-Lite0 with ImageNet weights) and [`detectors`]: scores beyond reconstruction and the ladder |
 //! | grading | [`claims`]: the report's numeric claims beside ours, with verdicts |
 //!
 //! The `caltech-anomaly` binary and the notebooks call the same functions.
@@ -24,6 +24,7 @@
 pub mod aggregate;
 pub mod bench;
 pub mod claims;
+pub mod classifier;
 pub mod conv;
 pub mod data;
 pub mod detect;
@@ -54,9 +55,13 @@ pub mod prelude {
         Aggregation, compare_aggregations, quality_dataframe, trivial_baselines, trivial_scores,
     };
     pub use crate::claims::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
+    pub use crate::classifier::{
+        ClassIndex, ClassifierConfig, ClassifierTrainingConfig, TrainedClassifier,
+        classifier_detectors,
+    };
     pub use crate::data::{
         Caltech101, ImageBatcher, ImageCache, Manifest, ManifestEntry, PoolSize, PrepareConfig,
-        Prepared, PreprocessConfig, Split, SplitConfig, prepare, resolve_data_dir,
+        Prepared, PreprocessConfig, Resize, Split, SplitConfig, prepare, resolve_data_dir,
     };
     pub use crate::detect::{
         DEFAULT_PERCENTILES, class_counts, class_counts_dataframe, detection_dataframe,
@@ -79,7 +84,7 @@ pub mod prelude {
     pub use crate::pretrained::{EfficientNetLite0, weights_path};
     pub use crate::profile::Profile;
     pub use crate::refine::{
-        comparison_table, refinement, same_images, seeds_table, unseen_comparison,
+        comparison_table, refinement, resize_ablation, same_images, seeds_table, unseen_comparison,
         unseen_comparison_table, unseen_scores,
     };
     pub use crate::report::Markdown;

@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use caltech_anomaly::bench::{Comparison, bench_prepare, bench_train, run_peer, venv_python};
 use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
 use caltech_anomaly::data::{
-    PoolSize, PrepareConfig, Prepared, PreprocessConfig, SplitConfig, prepare, resolve_data_dir,
+    PoolSize, PrepareConfig, Prepared, PreprocessConfig, Resize, SplitConfig, prepare,
+    resolve_data_dir,
 };
 use caltech_anomaly::detect::{REPORT_PERCENTILE, verdicts};
 use caltech_anomaly::device::{DeviceChoice, select_device};
@@ -21,7 +22,7 @@ use caltech_anomaly::refine::{
     ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen, comparison_table,
     refinement, same_images, seeds_table, unseen_auroc,
 };
-use caltech_anomaly::reproduce::{ReproduceConfig, reproduce};
+use caltech_anomaly::reproduce::{ABLATION_MODELS, ReproduceConfig, reproduce};
 use caltech_anomaly::run::{RunSpec, Trained, run as run_training};
 use caltech_anomaly::score::{
     UNSEEN_SCORES_FILE, has_current_unseen_scores, image_paths, score_unseen, write_unseen_scores,
@@ -109,6 +110,9 @@ struct TrainArgs {
     /// Stop after this many epochs without a better validation loss.
     #[arg(long)]
     early_stopping: Option<usize>,
+    /// How images are shrunk: TF's bilinear (the report's) or antialiased.
+    #[arg(long, value_enum, default_value_t = Resize::Bilinear)]
+    resize: Resize,
     /// Continue a run that was interrupted.
     #[arg(long)]
     resume: bool,
@@ -147,6 +151,10 @@ struct StudyArgs {
     /// Bootstrap resamples behind each confidence interval.
     #[arg(long, default_value_t = caltech_anomaly::refine::BOOTSTRAP_RESAMPLES)]
     resamples: usize,
+    /// Skip the resize ablation (reproduce's section 10: baseline and
+    /// improved3 trained again on antialiased images).
+    #[arg(long)]
+    no_resize_ablation: bool,
     #[arg(long, default_value = "data/cache")]
     cache_dir: PathBuf,
     /// Fail instead of downloading when the dataset is missing.
@@ -156,6 +164,11 @@ struct StudyArgs {
 
 impl StudyArgs {
     fn into_config(self, data_dir: PathBuf) -> ReproduceConfig {
+        let ablation_models = if self.no_resize_ablation {
+            Vec::new()
+        } else {
+            ABLATION_MODELS.to_vec()
+        };
         let study = StudyConfig {
             profile: self.profile,
             device: self.device,
@@ -171,6 +184,7 @@ impl StudyArgs {
                 resamples: self.resamples,
                 seed: self.seed,
             },
+            ablation_models,
             ..ReproduceConfig::new(study)
         }
     }
@@ -240,6 +254,9 @@ struct PrepareArgs {
     /// Largest accepted image side, in pixels.
     #[arg(long, default_value_t = 8192)]
     max_side: usize,
+    /// How images are shrunk: TF's bilinear (the report's) or antialiased.
+    #[arg(long, value_enum, default_value_t = Resize::Bilinear)]
+    resize: Resize,
     /// Fail instead of downloading when the dataset is missing.
     #[arg(long)]
     no_download: bool,
@@ -559,6 +576,7 @@ fn run_prepare(data_dir: PathBuf, args: PrepareArgs) -> Result<()> {
             skip_bad: args.skip_bad,
             max_side: args.max_side,
             show_progress: true,
+            resize: args.resize,
         },
         download: !args.no_download,
     };
@@ -619,6 +637,7 @@ fn run_train(data_dir: PathBuf, args: TrainArgs) -> Result<()> {
             args.per_class.map(PoolSize::PerClass)
         },
         early_stopping_patience: args.early_stopping,
+        resize: args.resize,
         cache_dir: args.cache_dir,
         download: !args.no_download,
         resume: args.resume,

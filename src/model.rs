@@ -165,7 +165,7 @@ impl Autoencoder {
     }
 }
 
-fn conv3x3(input: usize, output: usize, stride: usize, device: &Device) -> Conv2d {
+pub(crate) fn conv3x3(input: usize, output: usize, stride: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([input, output], [3, 3])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -242,13 +242,13 @@ impl Baseline {
 
 /// A conv (or transposed conv) stage with optional batch norm and a ReLU.
 #[derive(Module, Debug)]
-struct Stage<L: Module> {
+pub(crate) struct Stage<L: Module> {
     layer: L,
     norm: Option<BatchNorm>,
 }
 
 impl<L: Module + ConvLayer> Stage<L> {
-    fn new(layer: L, channels: usize, batch_norm: bool, device: &Device) -> Self {
+    pub(crate) fn new(layer: L, channels: usize, batch_norm: bool, device: &Device) -> Self {
         Self {
             layer,
             norm: batch_norm.then(|| BatchNormConfig::new(channels).init(device)),
@@ -258,7 +258,7 @@ impl<L: Module + ConvLayer> Stage<L> {
     /// # Shapes
     /// - x: `[batch, in, H, W]`
     /// - output: `[batch, channels, H', W']`
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match &self.norm {
             Some(norm) => relu(norm.forward(self.layer.apply(x))),
             None => self.layer.apply_then(x, Activation::Relu),

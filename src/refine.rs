@@ -193,6 +193,34 @@ pub fn unseen_comparison(
     compare_scored(&scored, bootstrap)
 }
 
+/// The resize ablation: model `i` trained on TF's resize (`tf[i]`, with
+/// its unseen scores) and on the antialiased one (`antialiased[i]`), on the
+/// same images; the second row of each pair carries the paired AUROC
+/// difference (antialiased minus TF).
+pub fn resize_ablation(
+    tf: &[(&Trained, &[UnseenRow])],
+    antialiased: &[(&Trained, &[UnseenRow])],
+    bootstrap: Bootstrap,
+) -> Result<Vec<UnseenComparisonRow>> {
+    if tf.len() != antialiased.len() {
+        return Err(Error::InvalidParameter(format!(
+            "{} runs with TF's resize but {} antialiased ones",
+            tf.len(),
+            antialiased.len()
+        )));
+    }
+    let scored = |(run, rows): &(&Trained, &[UnseenRow])| {
+        let r = &run.record;
+        let label = format!("{}, {} resize", r.architecture, r.resize);
+        (run.dir.clone(), label, rows.to_vec())
+    };
+    let mut rows = Vec::with_capacity(2 * tf.len());
+    for (a, b) in tf.iter().zip(antialiased) {
+        rows.extend(compare_scored(&[scored(a), scored(b)], bootstrap)?);
+    }
+    Ok(rows)
+}
+
 /// Each (run, model, unseen scores) with its AUROC and its paired gain over
 /// the one before.
 fn compare_scored(

@@ -1,4 +1,5 @@
-//! `caltech-anomaly reproduce`: report sections 4-8 end to end, into one
+//! `caltech-anomaly reproduce`: report sections 4-8 end to end, and two
+//! beyond it (9: the detector ladder; 10: the resize ablation), into one
 //! study directory holding every figure, every table (CSV), `metrics.json`
 //! and the index `report.md` / `report.html`.
 //!
@@ -21,15 +22,18 @@ use crate::claims::{
     ClaimCheck, ClaimTable, Evidence, MeasuredAt, ModelScores, Verdict, check, dataset_counts,
     report_claims,
 };
-use crate::data::{Prepared, Split, SplitConfig};
+use crate::classifier::{
+    ClassIndex, ClassifierConfig, ClassifierTrainingConfig, classifier_detectors,
+};
+use crate::data::{Prepared, Resize, Split, SplitConfig};
 use crate::detect::{
     DEFAULT_PERCENTILES, DetectionRow, GALLERY_PERCENTILE, REPORT_PERCENTILE, class_counts,
     class_counts_dataframe, detection_dataframe, detection_table, missed_anomalies, outliers,
     outliers_dataframe, recommendations,
 };
 use crate::detectors::{
-    FeatureBank, LadderRow, autoencoder_detectors, best_of, false_positives, feature_detectors,
-    fused, ladder, ladder_summary, ladder_table, position, trivial_detectors,
+    DetectorScores, FeatureBank, LadderRow, autoencoder_detectors, best_of, false_positives,
+    feature_detectors, fused, ladder, ladder_summary, ladder_table, position, trivial_detectors,
 };
 use crate::error::{Error, Result};
 use crate::evaluate::{
@@ -42,8 +46,8 @@ use crate::plot;
 use crate::pretrained::{EfficientNetLite0, weights_path};
 use crate::profile::Profile;
 use crate::refine::{
-    ComparisonRow, SeedSummary, comparison_table, refinement, same_images, seeds_table,
-    unseen_comparison, unseen_comparison_table, unseen_scores,
+    ComparisonRow, SeedSummary, UnseenComparisonRow, comparison_table, refinement, resize_ablation,
+    same_images, seeds_table, unseen_comparison, unseen_comparison_table, unseen_scores,
 };
 use crate::report::Report;
 use crate::run::Trained;
@@ -52,6 +56,9 @@ use crate::study::{Study, StudyConfig};
 use crate::train::TrainingConfig;
 
 pub const METRICS_FILE: &str = "metrics.json";
+/// The models of the resize ablation (section 10): the report's and the
+/// best without pretraining.
+pub const ABLATION_MODELS: [Architecture; 2] = [Architecture::Baseline, Architecture::Improved3];
 
 /// What `reproduce` (and `refine`) run, beyond the study directory.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +75,9 @@ pub struct ReproduceConfig {
     /// The operating point of the confusion matrix and the model rates.
     pub percentile: f64,
     pub bootstrap: Bootstrap,
+    /// Models trained again on antialiased images (section 10); empty
+    /// skips it.
+    pub ablation_models: Vec<Architecture>,
 }
 
 impl ReproduceConfig {
@@ -82,6 +92,7 @@ impl ReproduceConfig {
             percentiles: DEFAULT_PERCENTILES.to_vec(),
             percentile: REPORT_PERCENTILE,
             bootstrap: Bootstrap::default(),
+            ablation_models: ABLATION_MODELS.to_vec(),
         }
     }
 
@@ -128,6 +139,21 @@ impl ReproduceConfig {
                     .with_seed(self.seed)
             })
             .collect()
+    }
+
+    /// The label-aware classifier for `prepared`'s classes: the profile's
+    /// image size, batch and classifier epochs, at the first seed.
+    pub fn classifier_config(
+        &self,
+        profile: Profile,
+        prepared: &Prepared,
+    ) -> ClassifierTrainingConfig {
+        let s = profile.settings();
+        let classes = ClassIndex::of(prepared).names.len();
+        ClassifierTrainingConfig::new(ClassifierConfig::new(s.image_size, classes))
+            .with_epochs(s.classifier_epochs)
+            .with_batch_size(s.batch_size)
+            .with_seed(self.seed)
     }
 
     /// The training seeds of the refinement.
@@ -182,6 +208,8 @@ pub struct Metrics {
     pub refinement: Vec<ComparisonRow>,
     pub refinement_over_seeds: Vec<SeedSummary>,
     pub beyond_reconstruction: Beyond,
+    /// Section 10; empty without ablation models.
+    pub resize_ablation: Vec<UnseenComparisonRow>,
     /// The report's claims beside ours (`tables/claims.csv`).
     pub claims: Vec<ClaimCheck>,
 }
@@ -193,6 +221,9 @@ pub struct Beyond {
     pub feature_size: usize,
     /// Wall-clock seconds of extracting the features of every image.
     pub feature_seconds: f64,
+    /// Top-1 accuracy of the label-aware classifier on the validation split.
+    pub classifier_validation_accuracy: f64,
+    pub classifier_train_seconds: f64,
     pub ladder: Vec<LadderRow>,
     /// The detector every gain is measured against.
     pub reference: String,
@@ -236,7 +267,8 @@ impl Context<'_> {
     }
 }
 
-/// Runs report sections 4-8 into `config.study.out`.
+/// Runs report sections 4-8, the ladder (9) and the resize ablation (10)
+/// into `config.study.out`.
 pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
     config.check()?;
     let started = Instant::now();
@@ -275,6 +307,12 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
     let (refined, unseen) = section8(&mut cx, &runs)?;
     step("section 9: beyond reconstruction (pretrained features; extracted once, then cached)");
     let beyond = section9(&mut cx, &runs[0], &unseen, &evaluation.trivial_scores)?;
+    let resize_ablation = if config.ablation_models.is_empty() {
+        Vec::new()
+    } else {
+        step("section 10: the resize ablation (trains the ablation's models again)");
+        section10(&mut cx, &runs[0], &unseen)?
+    };
     step("the report's claims beside ours");
     let claims = claims_section(&mut cx, &baseline, &evaluation, &runs[0])?;
     let metrics = Metrics {
@@ -289,6 +327,7 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
         refinement: refined.rows,
         refinement_over_seeds: refined.over_seeds,
         beyond_reconstruction: beyond,
+        resize_ablation,
         claims: claims.rows,
     };
     let outcome = write_outputs(cx, metrics)?;
@@ -578,9 +617,10 @@ fn section8(
     Ok((refined, unseen))
 }
 
-/// Section 9, beyond the report: trivial scores, the autoencoders,
-/// ImageNet-pretrained features (kNN and Gaussian) and the fusion of the
-/// reference autoencoder with the best of those, on one ladder.
+/// Section 9, beyond the report: trivial scores, the autoencoders, the
+/// label-aware classifier, ImageNet-pretrained features (kNN and Gaussian)
+/// and the fusion of the reference autoencoder with the best of those, on
+/// one ladder.
 fn section9(
     cx: &mut Context,
     runs: &[Trained],
@@ -593,19 +633,26 @@ fn section9(
     let size = cx.study.profile.settings().feature_size;
     let (data_dir, cache_dir) = (&cx.study.config.data_dir, &cx.study.config.cache_dir);
     let bank = FeatureBank::of_dataset(&extractor, data_dir, size, cache_dir, &device, show)?;
+    let classifier_config = config.classifier_config(cx.study.profile, &cx.prepared);
+    let classifier = cx
+        .study
+        .train_classifier(&cx.prepared, &classifier_config)?;
     let test = &runs[0].scores;
     let mut detectors = trivial_detectors(trivial, test);
     detectors.extend(autoencoder_detectors(runs, unseen));
-    let first_feature = detectors.len();
-    detectors.extend(feature_detectors(
-        &bank,
-        &cx.prepared,
+    let (p, u) = (&cx.prepared, &unseen[0]);
+    detectors.extend(classifier_detectors(
+        &classifier,
+        p,
         test,
-        &unseen[0],
-        5,
+        u,
         0.01,
+        &device,
+        show,
     )?);
-    let reference = position(&detectors, "improved3").unwrap_or(first_feature - 1);
+    let first_feature = detectors.len();
+    detectors.extend(feature_detectors(&bank, p, test, u, 5, 0.01)?);
+    let reference = position(&detectors, "improved3").unwrap_or(first_feature - 3);
     let best = best_of(&detectors, &[first_feature, first_feature + 1])?;
     detectors.push(fused(&detectors[reference], &detectors[best])?);
     let rows = ladder(&detectors, reference, config.percentile, config.bootstrap)?;
@@ -613,25 +660,48 @@ fn section9(
     cx.report
         .heading(2, "9. Beyond the report: detectors beyond reconstruction");
     cx.report.text(format!(
-        "Every detector on the same split: scores without a network, the autoencoders, and \
-         ImageNet-pretrained EfficientNet-Lite0 features ({size}×{size} px input, (x − 127) / \
-         128; extracted for all {} images in {:.0} s) scored by the mean cosine distance to \
-         the 5 nearest train images and by the Mahalanobis distance to a Gaussian fitted on \
-         them, and the rank average of {} with the best of these. Gains are paired against \
-         {} on every image outside the pool.",
+        "Every detector on the same split: scores without a network, the autoencoders, a \
+         classifier of the {} normal classes trained from scratch on the train split (its \
+         energy and the Mahalanobis distance of its penultimate features to the nearest class \
+         mean; validation accuracy {:.3}), ImageNet-pretrained EfficientNet-Lite0 features \
+         ({size}×{size} px input, (x − 127) / 128; extracted for all {} images in {:.0} s) \
+         scored by the mean cosine distance to the 5 nearest train images and by the \
+         Mahalanobis distance to a Gaussian fitted on them, and the rank average of {} with \
+         the best of these. Gains are paired against {} on every image outside the pool.",
+        classifier.config.model.classes,
+        classifier.record.validation_accuracy,
         bank.paths.len(),
         bank.seconds,
         detectors[reference].name,
         detectors[reference].name,
     ));
-    cx.report.text(ladder_summary(&rows, reference)?.0);
-    cx.table("ladder", "The detector ladder", ladder_table(&rows)?)?;
-    let false_alarms = false_positives(&detectors, config.percentile, 3)?;
+    ladder_report(cx, &detectors, &rows, reference, best)?;
+    Ok(Beyond {
+        feature_size: size,
+        feature_seconds: bank.seconds,
+        classifier_validation_accuracy: classifier.record.validation_accuracy,
+        classifier_train_seconds: classifier.record.train_s,
+        ladder: rows,
+        reference: detectors[reference].name.clone(),
+    })
+}
+
+/// Section 9's summary, tables and figures.
+fn ladder_report(
+    cx: &mut Context,
+    detectors: &[DetectorScores],
+    rows: &[LadderRow],
+    reference: usize,
+    best: usize,
+) -> Result<()> {
+    cx.report.text(ladder_summary(rows, reference)?.0);
+    cx.table("ladder", "The detector ladder", ladder_table(rows)?)?;
+    let false_alarms = false_positives(detectors, cx.config.percentile, 3)?;
     let caption = "The object classes each detector flags most often";
     cx.table("ladder_false_positives", caption, false_alarms)?;
     let stem = cx.study.figure("disagreements");
     let figures = [
-        plot::ladder_roc(&detectors, &cx.study.figure("ladder_roc"))?,
+        plot::ladder_roc(detectors, &cx.study.figure("ladder_roc"))?,
         plot::disagreements(
             &cx.prepared,
             &detectors[reference],
@@ -643,12 +713,53 @@ fn section9(
     for figure in &figures {
         cx.report.figure(figure);
     }
-    Ok(Beyond {
-        feature_size: size,
-        feature_seconds: bank.seconds,
-        ladder: rows,
-        reference: detectors[reference].name.clone(),
-    })
+    Ok(())
+}
+
+/// Section 10, the resize ablation: the ablation's models trained again on
+/// the same split resized with the antialiased filter, paired against
+/// TF's resize on the unseen images.
+fn section10(
+    cx: &mut Context,
+    runs: &[Trained],
+    unseen: &[Vec<UnseenRow>],
+) -> Result<Vec<UnseenComparisonRow>> {
+    let (config, profile) = (cx.config, cx.study.profile);
+    let size = profile.settings().image_size;
+    let prepared = cx
+        .study
+        .prepare_resized(config.split(profile), size, Resize::Antialiased)?;
+    let device = cx.study.device.device.clone();
+    let show = cx.study.config.show_progress;
+    let (mut tf, mut antialiased) = (Vec::new(), Vec::new());
+    for (run, rows) in runs.iter().zip(unseen) {
+        if config.ablation_models.contains(&run.record.architecture) {
+            let again = cx.study.train(&prepared, &run.config)?;
+            let again_unseen = unseen_scores(&again, &prepared, &device, show)?;
+            tf.push((run, rows.as_slice()));
+            antialiased.push((again, again_unseen));
+        }
+    }
+    let antialiased: Vec<_> = antialiased.iter().map(|(r, u)| (r, u.as_slice())).collect();
+    let rows = resize_ablation(&tf, &antialiased, config.bootstrap)?;
+    cx.report.heading(2, "10. The resize ablation");
+    cx.report.text(format!(
+        "The report shrinks images with `tf.image.resize`'s bilinear kernel, which reads 2 of \
+         every `scale` source pixels per axis (no antialiasing). Here {} are trained again on \
+         the same split resized with PIL's antialiased bilinear filter (every source pixel \
+         contributes), everything else equal, and compared on the same unseen images; the \
+         gain is antialiased minus TF, paired.",
+        tf.iter()
+            .map(|(r, _)| r.record.architecture.to_string())
+            .collect::<Vec<_>>()
+            .join(" and "),
+    ));
+    cx.table(
+        "resize_ablation",
+        "Unseen AUROC by resize method",
+        unseen_comparison_table(&rows)?,
+    )?;
+    Ok(rows)
 }
 
 /// The report's claims beside this study's values (`tables/claims.csv`),

@@ -18,9 +18,8 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::data::cache::RESIZE_METHOD;
 use crate::data::{
-    PoolSize, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig, prepare_split,
+    PoolSize, PrepareConfig, Prepared, PreprocessConfig, Resize, Split, SplitConfig, prepare_split,
 };
 use crate::detect::{Calibration, REPORT_PERCENTILE, calibrate};
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
@@ -55,7 +54,7 @@ pub fn run_key(prepared: &Prepared, config: &TrainingConfig) -> Result<String> {
     let identity = RunIdentity {
         training: &config.resolved(),
         manifest_sha256: &prepared.manifest_sha256,
-        resize: RESIZE_METHOD,
+        resize: prepared.config.preprocess.resize.description(),
         crate_version: env!("CARGO_PKG_VERSION"),
     };
     let digest = Sha256::digest(serde_json::to_vec(&identity)?);
@@ -97,6 +96,9 @@ pub struct RunRecord {
     pub mean_test_error: f64,
     /// AUROC of the error for the held-out class against the rest of test.
     pub test_auroc: f64,
+    /// How the images were resized (new images are resized the same way).
+    #[serde(default)]
+    pub resize: Resize,
     /// The threshold new images are judged by (`score --images`): the
     /// report's percentile of the validation errors (normal images only).
     #[serde(default)]
@@ -275,6 +277,7 @@ fn train_and_record(
         test_images: scores.len(),
         mean_test_error: scores.mean_error(),
         test_auroc: auroc(&scores.errors(), &scores.labels()),
+        resize: prepared.config.preprocess.resize,
         calibration: Some(calibration),
     };
     write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
@@ -308,6 +311,7 @@ pub struct RunSpec {
     pub encoding_dim: Option<usize>,
     pub pool: Option<PoolSize>,
     pub early_stopping_patience: Option<usize>,
+    pub resize: Resize,
     pub cache_dir: PathBuf,
     pub download: bool,
     pub resume: bool,
@@ -332,6 +336,7 @@ impl RunSpec {
             encoding_dim: None,
             pool: None,
             early_stopping_patience: None,
+            resize: Resize::Bilinear,
             cache_dir: PathBuf::from("data/cache"),
             download: true,
             resume: false,
@@ -354,6 +359,7 @@ impl RunSpec {
                 size: self.image_size.unwrap_or(settings.image_size),
                 cache_dir: self.cache_dir.clone(),
                 show_progress: self.show_progress,
+                resize: self.resize,
                 ..PreprocessConfig::default()
             },
             download: self.download,

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::cache::hwc_u8_to_chw_unit;
-use crate::data::image::read_resized;
+use crate::data::image::{Resize, read_resized};
 use crate::data::{Caltech101, ImageBatcher, ImageCache, Prepared, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{read_csv, write_csv_atomic};
@@ -248,6 +248,7 @@ pub fn image_paths(input: &Path) -> Result<Vec<PathBuf>> {
 pub fn score_files(
     model: &Autoencoder,
     image_size: usize,
+    resize: Resize,
     paths: &[PathBuf],
     device: &Device,
 ) -> Result<Vec<(PathBuf, f64)>> {
@@ -256,7 +257,7 @@ pub fn score_files(
         let plane = image_size * image_size;
         let mut values = vec![0f32; chunk.len() * 3 * plane];
         for (i, path) in chunk.iter().enumerate() {
-            let resized = read_resized(path, image_size)?;
+            let resized = read_resized(path, image_size, resize)?;
             hwc_u8_to_chw_unit(&resized, &mut values[i * 3 * plane..(i + 1) * 3 * plane]);
         }
         let x = Tensor::<4>::from_data(
@@ -329,7 +330,13 @@ pub fn score_unseen(
     let mut rows = Vec::with_capacity(unseen.len());
     for chunk in unseen.chunks(256) {
         let paths: Vec<PathBuf> = chunk.iter().map(|i| dataset.root().join(&i.path)).collect();
-        let scored = score_files(model, image_size, &paths, device)?;
+        let scored = score_files(
+            model,
+            image_size,
+            prepared.config.preprocess.resize,
+            &paths,
+            device,
+        )?;
         for (image, (_, error)) in chunk.iter().zip(scored) {
             let class = class_names[image.label as usize].clone();
             rows.push(UnseenRow {
@@ -348,8 +355,13 @@ pub fn score_unseen(
 /// Whether `run_dir` holds an `unseen_scores.csv` written after its model
 /// (a retrained run's old scores are stale).
 pub fn has_current_unseen_scores(run_dir: &Path) -> bool {
+    newer_than_model(run_dir, UNSEEN_SCORES_FILE)
+}
+
+/// Whether `run_dir/name` exists and was written after the run's weights.
+pub fn newer_than_model(run_dir: &Path, name: &str) -> bool {
     let modified = |name: &str| std::fs::metadata(run_dir.join(name)).and_then(|m| m.modified());
-    match (modified(UNSEEN_SCORES_FILE), modified(MODEL_FILE)) {
+    match (modified(name), modified(MODEL_FILE)) {
         (Ok(scores), Ok(model)) => scores >= model,
         _ => false,
     }

@@ -21,7 +21,8 @@ use burn::tensor::Device;
 use polars::prelude::DataFrame;
 use sha2::{Digest, Sha256};
 
-use crate::data::{PrepareConfig, Prepared, PreprocessConfig, SplitConfig, prepare};
+use crate::classifier::{ClassifierTrainingConfig, TrainedClassifier, trained_classifier};
+use crate::data::{PrepareConfig, Prepared, PreprocessConfig, Resize, SplitConfig, prepare};
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
 use crate::error::{Error, IoContext, Result};
 use crate::profile::Profile;
@@ -147,13 +148,25 @@ impl Study {
     /// and preprocessed into the image cache (reused when it exists), its
     /// manifest kept in `DIR/splits/<key>/`.
     pub fn prepare(&self, split: SplitConfig, image_size: usize) -> Result<Prepared> {
+        self.prepare_resized(split, image_size, Resize::default())
+    }
+
+    /// [`Self::prepare`] with another resize method (the resize ablation's
+    /// antialiased filter).
+    pub fn prepare_resized(
+        &self,
+        split: SplitConfig,
+        image_size: usize,
+        resize: Resize,
+    ) -> Result<Prepared> {
         let preprocess = PreprocessConfig {
             size: image_size,
             cache_dir: self.config.cache_dir.clone(),
             show_progress: self.config.show_progress,
+            resize,
             ..PreprocessConfig::default()
         };
-        let identity = serde_json::to_vec(&(&split, &preprocess.size, &preprocess.skip_bad))?;
+        let identity = serde_json::to_vec(&(&split, image_size, preprocess.skip_bad, resize))?;
         let key: String = Sha256::digest(identity)[..6]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -176,6 +189,23 @@ impl Study {
             prepared,
             config,
             &self.device,
+            self.config.show_progress,
+        )
+    }
+
+    /// The label-aware classifier of `config` on `prepared`: loaded when
+    /// this study finished it before with the same settings, else trained
+    /// (resuming an interrupted run).
+    pub fn train_classifier(
+        &self,
+        prepared: &Prepared,
+        config: &ClassifierTrainingConfig,
+    ) -> Result<TrainedClassifier> {
+        trained_classifier(
+            &self.config.out.join("runs"),
+            prepared,
+            config,
+            self.device(),
             self.config.show_progress,
         )
     }

@@ -97,22 +97,7 @@ impl TrainingConfig {
                 self.ssim_weight()
             )));
         }
-        if self.epochs == 0 || self.batch_size == 0 {
-            return Err(Error::InvalidParameter(
-                "epochs and batch size must be positive".into(),
-            ));
-        }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::InvalidParameter(format!(
-                "learning rate {} must be positive",
-                self.learning_rate
-            )));
-        }
-        if self.early_stopping_patience == Some(0) {
-            return Err(Error::InvalidParameter(
-                "early-stopping patience must be at least 1".into(),
-            ));
-        }
+        self.schedule().check(self.learning_rate)?;
         Ok(())
     }
 }
@@ -128,11 +113,11 @@ pub struct EpochRecord {
 
 /// What the checkpoint commits after each epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct CheckpointState {
-    history: Vec<EpochRecord>,
-    best_epoch: usize,
+pub(crate) struct CheckpointState {
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
     best_val_loss: f64,
-    stopped_early: bool,
+    pub stopped_early: bool,
 }
 
 /// Options that do not change the result.
@@ -271,47 +256,179 @@ pub fn train(
     options: TrainOptions,
 ) -> Result<TrainedModel> {
     let (train_rows, val_rows) = check_inputs(prepared, config)?;
-    let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
     claim_run_dir(run_dir, config, options.resume)?;
-
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let mut model = config.model.init(&train_device)?;
-    let mut optimizer = config.optimizer();
-    let mut state = CheckpointState::default();
-    if options.resume && checkpoint_dir.join(CHECKPOINT_STATE).exists() {
-        (model, optimizer, state) = load_checkpoint(&checkpoint_dir, model, optimizer)?;
+    let objective = Reconstruction {
+        cache: &prepared.cache,
+        val_rows,
+        config,
+        train_device: &train_device,
+        device,
+    };
+    let state = fit(
+        run_dir,
+        &objective,
+        config.schedule(),
+        config.model.init(&train_device)?,
+        config.optimizer(),
+        train_rows,
+        options,
+    )?;
+    let (model, state) = publish(run_dir, config.model.init(device)?, state)?;
+    Ok(TrainedModel {
+        config: config.clone(),
+        model,
+        history: state.history,
+        best_epoch: state.best_epoch,
+        stopped_early: state.stopped_early,
+    })
+}
+
+/// The autoencoders' objective ([`train_step`]), validated by the MSE.
+struct Reconstruction<'a> {
+    cache: &'a ImageCache,
+    val_rows: Vec<usize>,
+    config: &'a TrainingConfig,
+    train_device: &'a Device,
+    device: &'a Device,
+}
+
+impl Objective for Reconstruction<'_> {
+    type Model = Autoencoder;
+
+    fn step(
+        &self,
+        model: Autoencoder,
+        optimizer: &mut ModuleOptimizer,
+        rows: &[usize],
+        _epoch: usize,
+    ) -> (Autoencoder, Tensor<1>) {
+        let x = ImageBatcher::new(self.cache).batch(rows, self.train_device);
+        let (ssim_weight, lr) = (self.config.ssim_weight(), self.config.learning_rate);
+        train_step(model, optimizer, x, ssim_weight, lr)
     }
 
-    let batches_per_epoch = train_rows.len().div_ceil(config.batch_size);
+    fn validation_loss(&self, model: &Autoencoder) -> f64 {
+        let batch = self.config.batch_size;
+        mean_error(
+            &model.valid(),
+            self.cache,
+            &self.val_rows,
+            batch,
+            self.device,
+        )
+    }
+}
+
+/// The epochs, batch order and stopping rule of a resumable run: what the
+/// autoencoders and the classifier share.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Schedule {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Seeds the batch order (stream `e` for epoch `e`).
+    pub seed: u64,
+    pub patience: Option<usize>,
+}
+
+impl Schedule {
+    /// Rejects zero epochs or batch size, zero patience and a learning
+    /// rate that is not positive and finite.
+    pub(crate) fn check(&self, learning_rate: f64) -> Result<()> {
+        if self.epochs == 0 || self.batch_size == 0 {
+            return Err(Error::InvalidParameter(
+                "epochs and batch size must be positive".into(),
+            ));
+        }
+        if !(learning_rate > 0.0 && learning_rate.is_finite()) {
+            return Err(Error::InvalidParameter(format!(
+                "learning rate {learning_rate} must be positive"
+            )));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::InvalidParameter(
+                "early-stopping patience must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl TrainingConfig {
+    pub(crate) fn schedule(&self) -> Schedule {
+        Schedule {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            patience: self.early_stopping_patience,
+        }
+    }
+}
+
+/// What a model is trained on: one optimisation step on a batch of cache
+/// rows, and the loss that picks the best epoch.
+pub(crate) trait Objective {
+    type Model: Module;
+
+    /// One step on the batch `rows` of epoch `epoch`: the updated model and
+    /// the batch's mean loss, detached and still on the device.
+    fn step(
+        &self,
+        model: Self::Model,
+        optimizer: &mut ModuleOptimizer,
+        rows: &[usize],
+        epoch: usize,
+    ) -> (Self::Model, Tensor<1>);
+
+    /// The validation loss of `model` (lower is better).
+    fn validation_loss(&self, model: &Self::Model) -> f64;
+}
+
+/// The training loop every model shares: epochs of shuffled batches, a
+/// validation loss per epoch, the best weights and a checkpoint after each
+/// epoch, early stopping. Resumes from `run_dir`'s checkpoint when
+/// `options.resume`; the caller has claimed `run_dir` and seeded the
+/// device, and [`publish`]es the result.
+pub(crate) fn fit<O: Objective>(
+    run_dir: &Path,
+    objective: &O,
+    schedule: Schedule,
+    model: O::Model,
+    optimizer: ModuleOptimizer,
+    train_rows: Vec<usize>,
+    options: TrainOptions,
+) -> Result<CheckpointState> {
+    let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
+    let (mut model, mut optimizer, mut state) =
+        if options.resume && checkpoint_dir.join(CHECKPOINT_STATE).exists() {
+            load_checkpoint(&checkpoint_dir, model, optimizer)?
+        } else {
+            (model, optimizer, CheckpointState::default())
+        };
+    let batches_per_epoch = train_rows.len().div_ceil(schedule.batch_size);
     let progress = progress_bar(
         options.show_progress,
-        config.epochs * batches_per_epoch,
+        schedule.epochs * batches_per_epoch,
         state.history.len() * batches_per_epoch,
     );
     let mut order = train_rows;
-    while state.history.len() < config.epochs && !state.stopped_early {
+    while state.history.len() < schedule.epochs && !state.stopped_early {
         let epoch = state.history.len() + 1;
         let started = Instant::now();
-        shuffle_for_epoch(&mut order, config.seed, epoch);
+        shuffle_for_epoch(&mut order, schedule.seed, epoch);
+        progress.set_prefix(format!("epoch {epoch}/{}", schedule.epochs));
         let train_loss;
-        (model, train_loss) = train_epoch(
+        (model, train_loss) = run_epoch(
+            objective,
             model,
             &mut optimizer,
-            &prepared.cache,
             &order,
-            config,
-            &train_device,
-            &progress,
+            schedule,
             epoch,
+            &progress,
         );
-        let val_loss = mean_error(
-            &model.valid(),
-            &prepared.cache,
-            &val_rows,
-            config.batch_size,
-            device,
-        );
+        let val_loss = objective.validation_loss(&model);
         if !train_loss.is_finite() || !val_loss.is_finite() {
             return Err(Error::InvalidParameter(format!(
                 "training diverged at epoch {epoch} (train loss {train_loss}, validation loss \
@@ -330,17 +447,17 @@ pub fn train(
             progress.suspend(|| {
                 eprintln!(
                     "epoch {epoch}/{}: train loss {train_loss:.6}, validation loss {val_loss:.6}",
-                    config.epochs
+                    schedule.epochs
                 )
             });
         }
-        if state.record(record, config.early_stopping_patience) {
+        if state.record(record, schedule.patience) {
             save_module(&model, &checkpoint_dir.join("best.bpk"))?;
         }
         save_checkpoint(&checkpoint_dir, epoch, &model, &optimizer, &state)?;
     }
     progress.finish_and_clear();
-    publish(run_dir, config, state, device)
+    Ok(state)
 }
 
 /// The train and validation rows, once the inputs are known to fit.
@@ -365,7 +482,11 @@ fn check_inputs(prepared: &Prepared, config: &TrainingConfig) -> Result<(Vec<usi
 
 /// Writes `config.json` into `run_dir`, refusing an unfinished run without
 /// `resume` and a resume with other settings.
-fn claim_run_dir(run_dir: &Path, config: &TrainingConfig, resume: bool) -> Result<()> {
+pub(crate) fn claim_run_dir<C: Config + PartialEq + std::fmt::Display>(
+    run_dir: &Path,
+    config: &C,
+    resume: bool,
+) -> Result<()> {
     let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
     let config_path = run_dir.join(CONFIG_FILE);
     if checkpoint_dir.join(CHECKPOINT_STATE).exists() && !resume {
@@ -375,8 +496,7 @@ fn claim_run_dir(run_dir: &Path, config: &TrainingConfig, resume: bool) -> Resul
         )));
     }
     if resume && config_path.exists() {
-        let saved =
-            TrainingConfig::load(&config_path).map_err(|e| record_error(&config_path, e))?;
+        let saved = C::load(&config_path).map_err(|e| record_error(&config_path, e))?;
         if &saved != config {
             return Err(Error::InvalidParameter(format!(
                 "--resume with settings other than those in {}",
@@ -417,11 +537,11 @@ impl CheckpointState {
 }
 
 /// The model, optimizer and state of the last finished epoch.
-fn load_checkpoint(
+fn load_checkpoint<M: Module>(
     dir: &Path,
-    model: Autoencoder,
+    model: M,
     optimizer: ModuleOptimizer,
-) -> Result<(Autoencoder, ModuleOptimizer, CheckpointState)> {
+) -> Result<(M, ModuleOptimizer, CheckpointState)> {
     let state_path = dir.join(CHECKPOINT_STATE);
     let state: CheckpointState =
         serde_json::from_slice(&std::fs::read(&state_path).at(&state_path)?)?;
@@ -443,7 +563,7 @@ fn progress_bar(show: bool, batches: usize, done: usize) -> ProgressBar {
     };
     progress.set_style(
         ProgressStyle::with_template(
-            "train {msg} {bar:30} {pos}/{len} batches, {elapsed} elapsed, ETA {eta}",
+            "train {prefix} {msg} {bar:30} {pos}/{len} batches, {elapsed} elapsed, ETA {eta}",
         )
         .expect("valid template"),
     );
@@ -460,31 +580,22 @@ fn shuffle_for_epoch(order: &mut [usize], seed: u64, epoch: usize) {
     order.shuffle(&mut rng);
 }
 
-/// One pass over `order`; returns the model and the mean training MSE.
-#[allow(clippy::too_many_arguments)]
-fn train_epoch(
-    mut model: Autoencoder,
+/// One pass over `order` in batches; returns the model and the mean
+/// training loss per image.
+fn run_epoch<O: Objective>(
+    objective: &O,
+    mut model: O::Model,
     optimizer: &mut ModuleOptimizer,
-    cache: &ImageCache,
     order: &[usize],
-    config: &TrainingConfig,
-    device: &Device,
-    progress: &ProgressBar,
+    schedule: Schedule,
     epoch: usize,
-) -> (Autoencoder, f64) {
-    let batcher = ImageBatcher::new(cache);
+    progress: &ProgressBar,
+) -> (O::Model, f64) {
     // Losses stay on the device; one read per epoch (and a few for the
     // progress bar) instead of a host sync per batch.
     let mut loss_sum: Option<Tensor<1>> = None;
-    for (i, rows) in order.chunks(config.batch_size).enumerate() {
-        let x = batcher.batch(rows, device);
-        let (next, loss) = train_step(
-            model,
-            optimizer,
-            x,
-            config.ssim_weight(),
-            config.learning_rate,
-        );
+    for (i, rows) in order.chunks(schedule.batch_size).enumerate() {
+        let (next, loss) = objective.step(model, optimizer, rows, epoch);
         model = next;
         let weighted = loss.mul_scalar(rows.len() as f64);
         loss_sum = Some(match loss_sum {
@@ -496,42 +607,29 @@ fn train_epoch(
             let so_far = loss_sum
                 .clone()
                 .map_or(f32::NAN, |s| s.into_scalar::<f32>());
-            let seen = ((i + 1) * config.batch_size).min(order.len());
-            progress.set_message(format!(
-                "epoch {epoch}/{} loss {:.5}",
-                config.epochs,
-                f64::from(so_far) / seen as f64
-            ));
+            let seen = ((i + 1) * schedule.batch_size).min(order.len());
+            progress.set_message(format!("loss {:.5}", f64::from(so_far) / seen as f64));
         }
     }
     let sum = loss_sum.map_or(f64::NAN, |s| f64::from(s.into_scalar::<f32>()));
     (model, sum / order.len() as f64)
 }
 
-/// Restores the best weights, then publishes the run's files and drops the
-/// checkpoint.
-fn publish(
+/// Loads the best weights into `fresh` (a model on the inference device),
+/// publishes them and the history into `run_dir` and drops the checkpoint.
+pub(crate) fn publish<M: Module>(
     run_dir: &Path,
-    config: &TrainingConfig,
+    fresh: M,
     state: CheckpointState,
-    device: &Device,
-) -> Result<TrainedModel> {
+) -> Result<(M, CheckpointState)> {
     let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
-    let best = config
-        .model
-        .init(device)?
+    let best = fresh
         .try_load_file(checkpoint_dir.join("best.bpk"))
         .map_err(|e| record_error(&checkpoint_dir, e))?;
     save_module(&best, &run_dir.join(MODEL_FILE))?;
     write_history(&run_dir.join(HISTORY_FILE), &state.history)?;
     std::fs::remove_dir_all(&checkpoint_dir).at(&checkpoint_dir)?;
-    Ok(TrainedModel {
-        config: config.clone(),
-        model: best,
-        history: state.history,
-        best_epoch: state.best_epoch,
-        stopped_early: state.stopped_early,
-    })
+    Ok((best, state))
 }
 
 /// Loads a finished run's model and configuration on `device`.
@@ -568,7 +666,7 @@ fn write_history(path: &Path, history: &[EpochRecord]) -> Result<()> {
     })
 }
 
-fn record_error(path: &Path, e: impl std::fmt::Display) -> Error {
+pub(crate) fn record_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Corrupt {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -576,7 +674,7 @@ fn record_error(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 /// Saves weights through a temporary file and a rename.
-fn save_module(model: &Autoencoder, path: &Path) -> Result<()> {
+fn save_module<M: Module>(model: &M, path: &Path) -> Result<()> {
     let tmp = temp_sibling(path);
     model
         .clone()
@@ -588,10 +686,10 @@ fn save_module(model: &Autoencoder, path: &Path) -> Result<()> {
 /// Epoch-numbered weights and optimizer state, then the state file that
 /// names them: a kill at any point leaves the previous epoch's checkpoint
 /// whole.
-fn save_checkpoint(
+fn save_checkpoint<M: Module>(
     dir: &Path,
     epoch: usize,
-    model: &Autoencoder,
+    model: &M,
     optimizer: &ModuleOptimizer,
     state: &CheckpointState,
 ) -> Result<()> {

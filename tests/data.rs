@@ -6,10 +6,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use caltech_anomaly::Error;
-use caltech_anomaly::data::image::{DecodeLimits, decode_jpeg_rgb};
+use caltech_anomaly::data::image::{DecodeLimits, RgbImage, decode_jpeg_rgb};
 use caltech_anomaly::data::{
-    Caltech101, Manifest, PoolSize, PrepareConfig, Prepared, PreprocessConfig, Split, SplitConfig,
-    prepare,
+    Caltech101, Manifest, PoolSize, PrepareConfig, Prepared, PreprocessConfig, Resize, Split,
+    SplitConfig, prepare,
 };
 use common::TempDir;
 use common::{jpeg_bytes, synthetic_dataset};
@@ -422,4 +422,121 @@ fn missing_dataset_folder() {
         stderr.contains("CALTECH101_DIR") && !stderr.contains("panicked"),
         "{stderr}"
     );
+}
+
+/// `(y·31 + x·17 + c·101 + (x·y mod 13)·7) mod 256`, a pattern with
+/// texture at every scale; the fixture below was computed on it.
+fn pattern(width: usize, height: usize) -> RgbImage {
+    let pixels = (0..height)
+        .flat_map(|y| (0..width).flat_map(move |x| (0..3).map(move |c| (y, x, c))))
+        .map(|(y, x, c)| ((y * 31 + x * 17 + c * 101 + (x * y % 13) * 7) % 256) as u8)
+        .collect();
+    RgbImage {
+        width,
+        height,
+        pixels,
+    }
+}
+
+/// PyTorch 2.9's `F.interpolate(x, (6, 8), mode="bilinear", antialias=True,
+/// align_corners=False)` of the 37×23 [`pattern`] in float64, rounded: the
+/// filter PIL's `Image.resize(BILINEAR)` uses.
+const ANTIALIASED_8X6: [u8; 144] = [
+    108, 135, 111, 150, 114, 145, 115, 133, 132, 122, 138, 121, 142, 116, 130, 115, 121, 152, 124,
+    140, 117, 147, 128, 118, 115, 107, 150, 96, 144, 133, 133, 138, 110, 140, 105, 146, 101, 129,
+    137, 117, 152, 92, 149, 118, 140, 119, 121, 137, 118, 147, 110, 139, 122, 132, 122, 109, 174,
+    111, 148, 121, 135, 103, 125, 152, 100, 155, 107, 145, 121, 136, 167, 100, 166, 94, 142, 108,
+    127, 156, 105, 135, 130, 152, 113, 128, 131, 112, 149, 100, 138, 136, 141, 121, 113, 160, 105,
+    145, 120, 149, 113, 150, 129, 117, 147, 103, 157, 113, 135, 114, 132, 126, 110, 152, 101, 144,
+    107, 141, 130, 116, 147, 103, 160, 110, 141, 123, 116, 162, 109, 157, 101, 147, 103, 119, 131,
+    108, 152, 95, 155, 118, 145, 127, 110, 142, 97, 162,
+];
+
+#[test]
+fn antialiased_resize_matches_pytorch() {
+    let mut out = vec![0u8; 8 * 6 * 3];
+    Resize::Antialiased.apply(&pattern(37, 23), 8, 6, &mut out);
+    for (i, (&ours, &torch)) in out.iter().zip(&ANTIALIASED_8X6).enumerate() {
+        // PyTorch rounds half to even, we round half up.
+        assert!(ours.abs_diff(torch) <= 1, "value {i}: {ours} vs {torch}");
+    }
+}
+
+#[test]
+fn tf_resize_aliases_fine_stripes_and_the_antialiased_one_averages_them() {
+    // One white column in four: a quarter of the light.
+    let (width, height) = (64, 16);
+    let pixels = (0..height * width)
+        .flat_map(|i| [if i % width % 4 == 0 { 255 } else { 0 }; 3])
+        .collect();
+    let stripes = RgbImage {
+        width,
+        height,
+        pixels,
+    };
+    let mean = |resize: Resize| {
+        let mut out = vec![0u8; 8 * 2 * 3];
+        resize.apply(&stripes, 8, 2, &mut out);
+        out.iter().map(|&v| f64::from(v)).sum::<f64>() / out.len() as f64
+    };
+    let (tf, antialiased) = (mean(Resize::Bilinear), mean(Resize::Antialiased));
+    assert!(
+        (antialiased - 63.75).abs() < 2.0,
+        "antialiased {antialiased}"
+    );
+    assert!(
+        (tf - 127.5).abs() < 1.0,
+        "TF's two taps land on one white, one black column: {tf}"
+    );
+    // Both keep a flat image flat.
+    let flat = RgbImage {
+        width: 37,
+        height: 23,
+        pixels: vec![77; 37 * 23 * 3],
+    };
+    for resize in [Resize::Bilinear, Resize::Antialiased] {
+        let mut out = vec![0u8; 5 * 4 * 3];
+        resize.apply(&flat, 5, 4, &mut out);
+        assert!(out.iter().all(|&v| v == 77), "{resize}: {out:?}");
+    }
+}
+
+#[test]
+fn a_preprocess_record_without_a_resize_method_is_tf_bilinear() {
+    let mut json = serde_json::to_value(PreprocessConfig::default()).unwrap();
+    json.as_object_mut().unwrap().remove("resize");
+    let config: PreprocessConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(config.resize, Resize::Bilinear);
+}
+
+#[test]
+fn the_resize_method_keys_the_cache() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 4, true);
+    let prepare_with = |resize: Resize, run: &str| {
+        prepare(&PrepareConfig {
+            data_dir: root.clone(),
+            run_dir: tmp.path().join(run),
+            split: SplitConfig {
+                pool: PoolSize::All,
+                ..SplitConfig::default()
+            },
+            preprocess: PreprocessConfig {
+                size: 16,
+                cache_dir: tmp.path().join("cache"),
+                show_progress: false,
+                resize,
+                ..PreprocessConfig::default()
+            },
+            download: false,
+        })
+        .unwrap()
+    };
+    let tf = prepare_with(Resize::Bilinear, "tf");
+    let antialiased = prepare_with(Resize::Antialiased, "aa");
+    assert_eq!(tf.manifest, antialiased.manifest);
+    assert!(!antialiased.reused_cache, "another method, another cache");
+    assert_ne!(tf.cache.image(0), antialiased.cache.image(0));
+    let again = prepare_with(Resize::Antialiased, "aa");
+    assert!(again.reused_cache);
 }

@@ -60,6 +60,7 @@ fn fake_run(dir: &Path, architecture: Architecture, errors: &[f64], anomalies: u
         test_images: n,
         mean_test_error: 0.0,
         test_auroc: 0.0,
+        resize: Default::default(),
         calibration: None,
     };
     std::fs::write(dir.join(RUN_FILE), serde_json::to_vec(&record).unwrap()).unwrap();

@@ -56,6 +56,7 @@ const EXPECTED: &[&str] = &[
     "tables/claims.csv",
     "tables/ladder.csv",
     "tables/ladder_false_positives.csv",
+    "tables/resize_ablation.csv",
     "figures/ladder_roc.png",
     "figures/ladder_roc.svg",
     "figures/disagreements.png",
@@ -206,13 +207,21 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
         );
     }
 
-    // The ladder: 2 trivial scores, 4 autoencoders, 2 feature scores and
-    // the fusion; the autoencoders' rows are their own scores, and the
-    // reference's gain over itself is 0.
+    // The ladder: 2 trivial scores, 4 autoencoders, 2 classifier scores, 2
+    // feature scores and the fusion; the autoencoders' rows are their own
+    // scores, and the reference's gain over itself is 0.
     let ladder = metrics["beyond_reconstruction"]["ladder"]
         .as_array()
         .unwrap();
-    assert_eq!(ladder.len(), 9);
+    assert_eq!(ladder.len(), 11);
+    assert_eq!(ladder[6]["detector"], "classifier energy");
+    assert_eq!(ladder[7]["detector"], "classifier Mahalanobis");
+    assert!(ladder[6..8].iter().all(|r| r["pretrained"] == false));
+    let accuracy = number(
+        &metrics,
+        "/beyond_reconstruction/classifier_validation_accuracy",
+    );
+    assert!((0.0..=1.0).contains(&accuracy));
     assert_eq!(metrics["beyond_reconstruction"]["feature_size"], 64);
     for (row, refined) in ladder[2..6].iter().zip(rows) {
         assert_eq!(row["test_auroc"]["estimate"], refined["auroc"]["estimate"]);
@@ -231,6 +240,29 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
             .iter()
             .all(|r| r["unseen_auroc"]["estimate"].is_number())
     );
+
+    // The resize ablation: baseline and improved3 under each resize, the
+    // antialiased row of each pair with its paired gain over TF's.
+    let ablation = metrics["resize_ablation"].as_array().unwrap();
+    let models: Vec<&str> = ablation
+        .iter()
+        .map(|r| r["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        models,
+        [
+            "baseline, bilinear resize",
+            "baseline, antialiased resize",
+            "improved3, bilinear resize",
+            "improved3, antialiased resize"
+        ]
+    );
+    for (i, row) in ablation.iter().enumerate() {
+        assert_eq!(row["auroc_gain"].is_null(), i % 2 == 0, "row {i}");
+    }
+    // The TF rows are the refinement's own unseen AUROCs.
+    assert_eq!(ablation[0]["auroc"], ladder[2]["unseen_auroc"]);
+    assert_eq!(ablation[2]["auroc"], ladder[5]["unseen_auroc"]);
 
     // The report links what it shows, the report's claims first.
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use caltech_anomaly::data::{PoolSize, Prepared};
+use caltech_anomaly::data::{PoolSize, Prepared, Resize};
 use caltech_anomaly::device::DeviceChoice;
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::profile::Profile;
@@ -346,7 +346,14 @@ fn unseen_images_are_every_image_outside_the_pool() {
     assert_eq!(outcome.scores.len(), outcome.record.test_images);
     let (config, model) = load_trained(&spec.out, &cpu()).unwrap();
     let paths: Vec<PathBuf> = unseen.iter().map(|r| root.join(&r.path)).collect();
-    let direct = score_files(&model, config.model.image_size, &paths, &cpu()).unwrap();
+    let direct = score_files(
+        &model,
+        config.model.image_size,
+        Resize::Bilinear,
+        &paths,
+        &cpu(),
+    )
+    .unwrap();
     for (row, (_, error)) in unseen.iter().zip(direct) {
         approx::assert_relative_eq!(row.error, error, max_relative = 1e-5);
     }

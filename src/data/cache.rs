@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::image::{DecodeLimits, RgbImage, decode_jpeg_rgb_into, resize_bilinear};
+use super::image::{DecodeLimits, Resize, RgbImage, decode_jpeg_rgb_into};
 use super::split::{Manifest, hex};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{temp_sibling, write_bytes_atomic};
@@ -35,8 +35,6 @@ use crate::fsutil::{temp_sibling, write_bytes_atomic};
 const MAGIC: &[u8; 8] = b"CA101IMG";
 const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 64;
-/// The resize method's name in cache keys and metadata.
-pub const RESIZE_METHOD: &str = "bilinear-half-pixel (tf.image.resize default)";
 
 /// How images are preprocessed and where the cache lives. Checked by
 /// [`PreprocessConfig::check`] before use.
@@ -52,6 +50,9 @@ pub struct PreprocessConfig {
     pub max_side: usize,
     /// Show a progress bar (hidden anyway when stderr is not a terminal).
     pub show_progress: bool,
+    /// TF's bilinear (the report's) or the antialiased filter.
+    #[serde(default)]
+    pub resize: Resize,
 }
 
 impl Default for PreprocessConfig {
@@ -62,6 +63,7 @@ impl Default for PreprocessConfig {
             skip_bad: false,
             max_side: DecodeLimits::default().max_side,
             show_progress: true,
+            resize: Resize::default(),
         }
     }
 }
@@ -209,9 +211,10 @@ pub fn hwc_u8_to_chw_unit(src: &[u8], dst: &mut [f32]) {
 }
 
 /// The cache key: manifest paths with file length and mtime, size, method.
-fn cache_key(root: &Path, manifest: &Manifest, size: usize) -> String {
+fn cache_key(root: &Path, manifest: &Manifest, size: usize, resize: Resize) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(format!("v{FORMAT_VERSION}\n{size}\n{RESIZE_METHOD}\n"));
+    let method = resize.description();
+    hasher.update(format!("v{FORMAT_VERSION}\n{size}\n{method}\n"));
     for entry in &manifest.entries {
         // An unreadable file keys as (0, 0); it fails at decode time.
         let (len, mtime) = fs::metadata(root.join(&entry.path))
@@ -248,7 +251,7 @@ pub fn preprocess(
     config: &PreprocessConfig,
 ) -> Result<Preprocessed> {
     config.check()?;
-    let key = cache_key(root, manifest, config.size);
+    let key = cache_key(root, manifest, config.size, config.resize);
     let data_path = config.cache_dir.join(format!("{key}.u8"));
     let meta_path = config.cache_dir.join(format!("{key}.json"));
 
@@ -277,7 +280,7 @@ pub fn preprocess(
     let meta = CacheMeta {
         key,
         size: config.size,
-        method: RESIZE_METHOD.into(),
+        method: config.resize.description().into(),
         count: manifest.len() - skipped_rows.len(),
         skipped_rows,
         skipped,
@@ -315,6 +318,7 @@ struct Scratch {
 fn load_resized(
     path: &Path,
     size: usize,
+    resize: Resize,
     limits: DecodeLimits,
     scratch: &mut Scratch,
 ) -> std::result::Result<(), String> {
@@ -323,7 +327,7 @@ fn load_resized(
         .and_then(|mut f| f.read_to_end(&mut scratch.file))
         .map_err(|e| format!("cannot read ({e})"))?;
     decode_jpeg_rgb_into(&scratch.file, limits, &mut scratch.decoded)?;
-    resize_bilinear(&scratch.decoded, size, size, &mut scratch.resized);
+    resize.apply(&scratch.decoded, size, size, &mut scratch.resized);
     Ok(())
 }
 
@@ -418,7 +422,7 @@ fn decode_all(
                 return Ok(None);
             }
             let path = root.join(&entry.path);
-            let result = match load_resized(&path, config.size, limits, scratch) {
+            let result = match load_resized(&path, config.size, config.resize, limits, scratch) {
                 Ok(()) => file
                     .write_all_at(&scratch.resized, (HEADER_LEN + row * image_len) as u64)
                     .at(tmp)

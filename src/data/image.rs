@@ -16,11 +16,66 @@
 //! values computed with PyTorch. TensorFlow returns `float32` in 0..=255; we
 //! round to `u8` for the cache, so a cached pixel differs from TF's by at
 //! most 0.5/255 after scaling to [0, 1].
+//!
+//! Shrinking that way reads only 2 of every `scale` source pixels per axis,
+//! so fine texture aliases into the small image. [`Resize::Antialiased`]
+//! is the alternative for measuring what that does: PIL's
+//! `Image.resize(size, BILINEAR)`, the triangle filter widened by the
+//! scale so that every source pixel contributes.
 
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
+
+/// How images are resized to the model's input.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Resize {
+    /// `tf.image.resize`'s default, the report's: [`resize_bilinear`].
+    #[default]
+    Bilinear,
+    /// PIL's antialiased bilinear: [`resize_antialiased`].
+    Antialiased,
+}
+
+impl Resize {
+    /// The method's name in cache keys, run keys and metadata.
+    pub fn description(self) -> &'static str {
+        match self {
+            Resize::Bilinear => "bilinear-half-pixel (tf.image.resize default)",
+            Resize::Antialiased => "triangle-antialiased (PIL Image.resize BILINEAR)",
+        }
+    }
+
+    /// Resizes `src` into `out` (`out_width * out_height * 3` bytes).
+    pub fn apply(self, src: &RgbImage, out_width: usize, out_height: usize, out: &mut [u8]) {
+        match self {
+            Resize::Bilinear => resize_bilinear(src, out_width, out_height, out),
+            Resize::Antialiased => resize_antialiased(src, out_width, out_height, out),
+        }
+    }
+}
+
+impl std::fmt::Display for Resize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Resize::Bilinear => "bilinear",
+            Resize::Antialiased => "antialiased",
+        })
+    }
+}
 
 /// Bounds on what the decoder accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,9 +250,82 @@ pub fn resize_bilinear(src: &RgbImage, out_width: usize, out_height: usize, out:
     }
 }
 
-/// The JPEG at `path` decoded and resized to `size` × `size` (HWC `u8`),
-/// as the cache holds its images.
-pub fn read_resized(path: &std::path::Path, size: usize) -> crate::Result<Vec<u8>> {
+/// One output sample of [`resize_antialiased`]: the weights of the source
+/// samples from `start` on, summing to 1.
+struct Footprint {
+    start: usize,
+    weights: Vec<f32>,
+}
+
+/// PIL's `precompute_coeffs` for the triangle filter: centred at
+/// `(o + 0.5) · scale`, support `max(scale, 1)` source samples each side.
+fn footprints(in_size: usize, out_size: usize) -> Vec<Footprint> {
+    let scale = in_size as f64 / out_size as f64;
+    let filter_scale = scale.max(1.0);
+    (0..out_size)
+        .map(|o| {
+            let centre = (o as f64 + 0.5) * scale;
+            let start = ((centre - filter_scale + 0.5).floor().max(0.0)) as usize;
+            let end = ((centre + filter_scale + 0.5).floor() as usize).clamp(start + 1, in_size);
+            let raw: Vec<f64> = (start..end)
+                .map(|i| (1.0 - ((i as f64 - centre + 0.5) / filter_scale).abs()).max(0.0))
+                .collect();
+            let total: f64 = raw.iter().sum();
+            let weights = if total > 0.0 {
+                raw.iter().map(|w| (w / total) as f32).collect()
+            } else {
+                vec![1.0 / raw.len() as f32; raw.len()]
+            };
+            Footprint { start, weights }
+        })
+        .collect()
+}
+
+/// Resizes with PIL's antialiased bilinear filter (see the module docs):
+/// a horizontal then a vertical pass, in `f32`, rounded to `u8` once.
+///
+/// # Panics
+/// If `out` has the wrong length or the source is empty.
+pub fn resize_antialiased(src: &RgbImage, out_width: usize, out_height: usize, out: &mut [u8]) {
+    assert_eq!(out.len(), out_width * out_height * 3, "output buffer size");
+    assert!(src.width > 0 && src.height > 0, "empty source image");
+    let (xs, ys) = (
+        footprints(src.width, out_width),
+        footprints(src.height, out_height),
+    );
+    let (row_len, out_row_len) = (src.width * 3, out_width * 3);
+    let mut horizontal = vec![0f32; src.height * out_row_len];
+    for (source, dst) in src
+        .pixels
+        .chunks_exact(row_len)
+        .zip(horizontal.chunks_exact_mut(out_row_len))
+    {
+        for (fx, o) in xs.iter().zip(dst.chunks_exact_mut(3)) {
+            for (k, &w) in fx.weights.iter().enumerate() {
+                let p = &source[(fx.start + k) * 3..][..3];
+                for c in 0..3 {
+                    o[c] += w * f32::from(p[c]);
+                }
+            }
+        }
+    }
+    for (fy, out_row) in ys.iter().zip(out.chunks_exact_mut(out_row_len)) {
+        let mut acc = vec![0f32; out_row_len];
+        for (k, &w) in fy.weights.iter().enumerate() {
+            let row = &horizontal[(fy.start + k) * out_row_len..][..out_row_len];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += w * v;
+            }
+        }
+        for (o, a) in out_row.iter_mut().zip(acc) {
+            *o = round_to_u8(a.clamp(0.0, 255.0));
+        }
+    }
+}
+
+/// The JPEG at `path` decoded and resized to `size` × `size` (HWC `u8`)
+/// with `resize`, as the cache holds its images.
+pub fn read_resized(path: &std::path::Path, size: usize, resize: Resize) -> crate::Result<Vec<u8>> {
     use crate::error::IoContext;
     let bytes = std::fs::read(path).at(path)?;
     let image = decode_jpeg_rgb(&bytes, DecodeLimits::default()).map_err(|reason| {
@@ -207,7 +335,7 @@ pub fn read_resized(path: &std::path::Path, size: usize) -> crate::Result<Vec<u8
         }
     })?;
     let mut out = vec![0u8; size * size * 3];
-    resize_bilinear(&image, size, size, &mut out);
+    resize.apply(&image, size, size, &mut out);
     Ok(out)
 }
 

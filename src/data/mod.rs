@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use batcher::ImageBatcher;
 pub use cache::{ImageCache, PreprocessConfig, Preprocessed, SkippedImage, preprocess};
 pub use caltech::{BACKGROUND_CLASS, Caltech101, DATA_DIR_ENV, resolve_data_dir};
+pub use image::Resize;
 pub use split::{Manifest, ManifestEntry, PoolSize, Split, SplitConfig, SplitSummary};
 
 use crate::error::{Error, IoContext, Result};
