@@ -28,13 +28,10 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ndarray::Array2;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::data::cache::hwc_u8_to_chw_unit;
-use crate::data::image::read_resized;
-use crate::data::{ImageCache, Prepared, Resize, Split};
+use crate::data::{ImageCache, Prepared, Resize, Split, files_batch};
 use crate::detectors::{ClassGaussian, DetectorScores, rescored, rescored_unseen};
 use crate::error::{Error, Result};
 use crate::fsutil::{read_csv, write_bytes_atomic, write_csv_atomic};
@@ -577,22 +574,9 @@ fn file_outputs(
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let plane = 3 * size * size;
     let mut parts = Vec::new();
     for chunk in paths.chunks(64) {
-        let decoded = chunk
-            .par_iter()
-            .map(|p| read_resized(p, size, resize))
-            .collect::<Result<Vec<_>>>()?;
-        let mut values = vec![0f32; chunk.len() * plane];
-        for (image, dst) in decoded.iter().zip(values.chunks_exact_mut(plane)) {
-            hwc_u8_to_chw_unit(image, dst);
-        }
-        let x = Tensor::from_data(
-            TensorData::new(values, [chunk.len(), 3, size, size]),
-            device,
-        );
-        parts.push(outputs(model, x));
+        parts.push(outputs(model, files_batch(chunk, size, resize, device)?));
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();

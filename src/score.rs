@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::data::cache::hwc_u8_to_chw_unit;
-use crate::data::image::{Resize, read_resized};
+use crate::data::files_batch;
+use crate::data::image::Resize;
 use crate::data::{Caltech101, ImageBatcher, ImageCache, Prepared, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{read_csv, write_csv_atomic};
@@ -254,16 +254,7 @@ pub fn score_files(
 ) -> Result<Vec<(PathBuf, f64)>> {
     let mut results = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(32) {
-        let plane = image_size * image_size;
-        let mut values = vec![0f32; chunk.len() * 3 * plane];
-        for (i, path) in chunk.iter().enumerate() {
-            let resized = read_resized(path, image_size, resize)?;
-            hwc_u8_to_chw_unit(&resized, &mut values[i * 3 * plane..(i + 1) * 3 * plane]);
-        }
-        let x = Tensor::<4>::from_data(
-            burn::tensor::TensorData::new(values, [chunk.len(), 3, image_size, image_size]),
-            device,
-        );
+        let x = files_batch(chunk, image_size, resize, device)?;
         let errors = per_image_mse(x.clone(), model.forward(x));
         results.extend(
             chunk

@@ -4,9 +4,14 @@
 //! which would add `burn-dataset` and its dependencies to every build (and
 //! to every notebook kernel's), for a loader this crate does not use.
 
+use std::path::PathBuf;
+
 use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
 
 use super::ImageCache;
+use super::cache::hwc_u8_to_chw_unit;
+use super::image::{Resize, read_resized};
 
 /// Builds `[n, 3, S, S]` batches, values in [0, 1], from rows of a cache.
 #[derive(Debug, Clone, Copy)]
@@ -29,4 +34,30 @@ impl<'a> ImageBatcher<'a> {
         self.cache.write_batch_nchw(rows, &mut values);
         Tensor::from_data(TensorData::new(values, [rows.len(), 3, s, s]), device)
     }
+}
+
+/// Image files decoded and resized as a cache holds its images (one file
+/// per core), as one batch of values in [0, 1].
+///
+/// # Shapes
+/// - output: `[paths.len(), 3, size, size]`
+pub fn files_batch(
+    paths: &[PathBuf],
+    size: usize,
+    resize: Resize,
+    device: &Device,
+) -> crate::Result<Tensor<4>> {
+    let decoded = paths
+        .par_iter()
+        .map(|p| read_resized(p, size, resize))
+        .collect::<crate::Result<Vec<_>>>()?;
+    let plane = 3 * size * size;
+    let mut values = vec![0f32; paths.len() * plane];
+    for (image, dst) in decoded.iter().zip(values.chunks_exact_mut(plane)) {
+        hwc_u8_to_chw_unit(image, dst);
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(values, [paths.len(), 3, size, size]),
+        device,
+    ))
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use batcher::ImageBatcher;
+pub use batcher::{ImageBatcher, files_batch};
 pub use cache::{ImageCache, PreprocessConfig, Preprocessed, SkippedImage, preprocess};
 pub use caltech::{BACKGROUND_CLASS, Caltech101, DATA_DIR_ENV, resolve_data_dir};
 pub use image::Resize;
