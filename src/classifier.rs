@@ -32,20 +32,26 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::{ImageCache, Prepared, Resize, Split, files_batch};
-use crate::detectors::{ClassGaussian, DetectorScores, rescored, rescored_unseen};
-use crate::error::{Error, Result};
-use crate::fsutil::{read_csv, write_bytes_atomic, write_csv_atomic};
+use crate::detect::{Calibration, ImageScorer};
+use crate::detectors::{
+    ClassGaussian, DetectorScores, TRAIN_FEATURES_FILE, rescored, rescored_unseen,
+};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{read_csv, read_f32s, write_bytes_atomic, write_csv_atomic, write_f32s_atomic};
 use crate::model::{Stage, conv3x3};
 use crate::run::{RUN_FILE, RunLock};
-use crate::score::{Scores, UnseenRow, newer_than_model};
+use crate::score::{Scores, UnseenRow, newer_than, newer_than_model};
 use crate::train::{
     HISTORY_FILE, MODEL_FILE, Objective, Schedule, TrainOptions, claim_run_dir, fit, publish,
     read_history, record_error,
 };
 
 /// Per-image detector scores of a classifier run, reused while newer than
-/// its weights.
+/// its fit.
 pub const DETECTOR_SCORES_FILE: &str = "detector_scores.csv";
+/// A classifier run's [`ClassifierFit`], beside the train split's
+/// penultimate features ([`TRAIN_FEATURES_FILE`]).
+pub const FIT_FILE: &str = "detector_fit.json";
 
 /// The classifier's architecture, saved beside its weights.
 #[derive(Config, Debug, PartialEq)]
@@ -465,6 +471,8 @@ fn train_classifier(
         targets[row] = target;
     }
     claim_run_dir(dir, config, options.resume)?;
+    // The split beside the weights: `score --run` fits the detectors from it.
+    prepared.record_in(dir)?;
     let started = Instant::now();
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
@@ -607,6 +615,167 @@ pub fn energy(logits: &Array2<f32>) -> Vec<f64> {
         .collect()
 }
 
+/// Which of the classifier's scores judges an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassifierScore {
+    Energy,
+    Mahalanobis,
+}
+
+impl ClassifierScore {
+    /// The detector's name, as on the ladder.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Energy => "classifier energy",
+            Self::Mahalanobis => "classifier Mahalanobis",
+        }
+    }
+}
+
+impl std::str::FromStr for ClassifierScore {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "energy" => Ok(Self::Energy),
+            "mahalanobis" => Ok(Self::Mahalanobis),
+            other => Err(Error::InvalidParameter(format!(
+                "a classifier run scores by `energy` or `mahalanobis`, not `{other}`"
+            ))),
+        }
+    }
+}
+
+/// What [`FIT_FILE`] holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FitRecord {
+    ridge: f64,
+    manifest_sha256: String,
+    /// The class of each train image, in the order of the saved features.
+    train_classes: Vec<usize>,
+    /// Each score of the validation split's (normal) images.
+    validation_energy: Vec<f64>,
+    validation_mahalanobis: Vec<f64>,
+}
+
+/// The classifier's detectors, fitted: the class Gaussian of the train
+/// split's penultimate features, and each score on the validation split,
+/// which calibrates its threshold at any percentile. Saved in the run, so
+/// new images are judged without the image cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifierFit {
+    record: FitRecord,
+    gaussian: ClassGaussian,
+}
+
+impl ClassifierFit {
+    /// The fit of `run` on `prepared` with `ridge`: the saved one when it
+    /// was written after the weights for the same split and ridge, else
+    /// fitted and saved.
+    pub fn of(
+        run: &TrainedClassifier,
+        prepared: &Prepared,
+        ridge: f64,
+        device: &Device,
+    ) -> Result<Self> {
+        if let Some(fit) = Self::saved(run)?
+            && fit.record.ridge == ridge
+            && fit.record.manifest_sha256 == prepared.manifest_sha256
+        {
+            return Ok(fit);
+        }
+        let (batch, manifest) = (run.config.batch_size, &prepared.manifest);
+        let train_rows = manifest.indices(Split::Train);
+        let (_, train_features) =
+            cache_outputs(&run.model, &prepared.cache, &train_rows, batch, device);
+        let train_classes: Vec<usize> = (run.record.classes)
+            .targets(prepared, &train_rows)?
+            .into_iter()
+            .map(|c| c as usize)
+            .collect();
+        let gaussian = ClassGaussian::fit(&train_features, &train_classes, ridge)?;
+        let val_rows = manifest.indices(Split::Validation);
+        let (logits, features) =
+            cache_outputs(&run.model, &prepared.cache, &val_rows, batch, device);
+        let record = FitRecord {
+            ridge,
+            manifest_sha256: prepared.manifest_sha256.clone(),
+            train_classes,
+            validation_energy: energy(&logits),
+            validation_mahalanobis: gaussian.distances(&features),
+        };
+        let values: Vec<f32> = train_features.iter().copied().collect();
+        write_f32s_atomic(&run.dir.join(TRAIN_FEATURES_FILE), &values)?;
+        write_bytes_atomic(&run.dir.join(FIT_FILE), &serde_json::to_vec(&record)?)?;
+        Ok(Self { record, gaussian })
+    }
+
+    /// The fit saved in `run`'s directory after its weights, if any (the
+    /// class Gaussian refitted from the saved features: milliseconds).
+    pub fn saved(run: &TrainedClassifier) -> Result<Option<Self>> {
+        if !newer_than_model(&run.dir, FIT_FILE) {
+            return Ok(None);
+        }
+        let path = run.dir.join(FIT_FILE);
+        let record: FitRecord = serde_json::from_slice(&std::fs::read(&path).at(&path)?)?;
+        let (n, width) = (record.train_classes.len(), 4 * run.config.model.width);
+        let values = read_f32s(&run.dir.join(TRAIN_FEATURES_FILE), n * width)?;
+        let features = Array2::from_shape_vec((n, width), values).expect("n·width values");
+        let gaussian = ClassGaussian::fit(&features, &record.train_classes, record.ridge)?;
+        Ok(Some(Self { record, gaussian }))
+    }
+
+    /// The ridge of the class Gaussian's covariance.
+    pub fn ridge(&self) -> f64 {
+        self.record.ridge
+    }
+
+    /// The threshold of `score` at the `percentile`-th percentile of its
+    /// validation scores.
+    pub fn calibration(&self, score: ClassifierScore, percentile: f64) -> Result<Calibration> {
+        let validation = match score {
+            ClassifierScore::Energy => &self.record.validation_energy,
+            ClassifierScore::Mahalanobis => &self.record.validation_mahalanobis,
+        };
+        Calibration::of(validation, percentile)
+    }
+
+    /// `run` judging image files by `score`.
+    pub fn scorer<'a>(
+        &'a self,
+        run: &'a TrainedClassifier,
+        score: ClassifierScore,
+    ) -> ClassifierScorer<'a> {
+        ClassifierScorer {
+            run,
+            fit: self,
+            score,
+        }
+    }
+}
+
+/// A classifier run and its fit, scoring image files by one score.
+#[derive(Debug)]
+pub struct ClassifierScorer<'a> {
+    run: &'a TrainedClassifier,
+    fit: &'a ClassifierFit,
+    score: ClassifierScore,
+}
+
+impl ImageScorer for ClassifierScorer<'_> {
+    fn name(&self) -> String {
+        self.score.name().into()
+    }
+
+    fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
+        let (size, resize) = (self.run.config.model.image_size, self.run.record.resize);
+        let (logits, features) = file_outputs(&self.run.model, paths, size, resize, device, false)?;
+        Ok(match self.score {
+            ClassifierScore::Energy => energy(&logits),
+            ClassifierScore::Mahalanobis => self.fit.gaussian.distances(&features),
+        })
+    }
+}
+
 /// One image's classifier scores, as `detector_scores.csv` keeps them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct ScoredImage {
@@ -617,15 +786,15 @@ struct ScoredImage {
     mahalanobis: f64,
 }
 
-/// The classifier's two detectors (energy, class Mahalanobis with `ridge`),
-/// on the test split (`test`'s rows) and the unseen images (`unseen`'s).
+/// The classifier's two detectors (energy, class Mahalanobis of `fit`), on
+/// the test split (`test`'s rows) and the unseen images (`unseen`'s).
 /// Scores are cached in the run directory.
 pub fn classifier_detectors(
     run: &TrainedClassifier,
+    fit: &ClassifierFit,
     prepared: &Prepared,
     test: &Scores,
     unseen: &[UnseenRow],
-    ridge: f64,
     device: &Device,
     show_progress: bool,
 ) -> Result<Vec<DetectorScores>> {
@@ -636,7 +805,7 @@ pub fn classifier_detectors(
         .chain(unseen.iter().map(|r| ("unseen", r.path.as_str())))
         .collect();
     let path = run.dir.join(DETECTOR_SCORES_FILE);
-    let cached = newer_than_model(&run.dir, DETECTOR_SCORES_FILE)
+    let cached = newer_than(&run.dir, DETECTOR_SCORES_FILE, FIT_FILE)
         .then(|| read_csv::<ScoredImage>(&path))
         .transpose()?
         .filter(|rows| {
@@ -649,15 +818,15 @@ pub fn classifier_detectors(
     let scored = match cached {
         Some(rows) => rows,
         None => {
-            let rows = score_images(run, prepared, &wanted, ridge, device, show_progress)?;
+            let rows = score_images(run, fit, prepared, &wanted, device, show_progress)?;
             write_csv_atomic(&path, &rows)?;
             rows
         }
     };
     let (test_rows, unseen_rows) = scored.split_at(test.len());
     let seconds = run.record.train_s + started.elapsed().as_secs_f64();
-    let detector = |name: &str, value: fn(&ScoredImage) -> f64| DetectorScores {
-        name: name.into(),
+    let detector = |score: ClassifierScore, value: fn(&ScoredImage) -> f64| DetectorScores {
+        name: score.name().into(),
         pretrained: false,
         test: rescored(test, &test_rows.iter().map(value).collect::<Vec<_>>()),
         unseen: Some(rescored_unseen(
@@ -667,30 +836,22 @@ pub fn classifier_detectors(
         seconds,
     };
     Ok(vec![
-        detector("classifier energy", |r| r.energy),
-        detector("classifier Mahalanobis", |r| r.mahalanobis),
+        detector(ClassifierScore::Energy, |r| r.energy),
+        detector(ClassifierScore::Mahalanobis, |r| r.mahalanobis),
     ])
 }
 
 /// Scores `wanted` (set, path): test images from the cache, unseen ones
-/// from their files; the class Gaussian fitted on the train split.
+/// from their files.
 fn score_images(
     run: &TrainedClassifier,
+    fit: &ClassifierFit,
     prepared: &Prepared,
     wanted: &[(&str, &str)],
-    ridge: f64,
     device: &Device,
     show_progress: bool,
 ) -> Result<Vec<ScoredImage>> {
-    let batch = run.config.batch_size;
     let manifest = &prepared.manifest;
-    let train_rows = manifest.indices(Split::Train);
-    let (_, train_features) =
-        cache_outputs(&run.model, &prepared.cache, &train_rows, batch, device);
-    let train_classes = run.record.classes.targets(prepared, &train_rows)?;
-    let classes: Vec<usize> = train_classes.iter().map(|&c| c as usize).collect();
-    let gaussian = ClassGaussian::fit(&train_features, &classes, ridge)?;
-
     let test_rows = manifest.indices(Split::Test);
     let test_wanted = wanted
         .iter()
@@ -701,6 +862,7 @@ fn score_images(
             "the test scores are not the prepared split's test images, in its order".into(),
         ));
     }
+    let batch = run.config.batch_size;
     let (test_logits, test_features) =
         cache_outputs(&run.model, &prepared.cache, &test_rows, batch, device);
     let files: Vec<PathBuf> = wanted
@@ -719,10 +881,8 @@ fn score_images(
     let energies = energy(&test_logits)
         .into_iter()
         .chain(energy(&unseen_logits));
-    let distances = gaussian
-        .distances(&test_features)
-        .into_iter()
-        .chain(gaussian.distances(&unseen_features));
+    let distances = (fit.gaussian.distances(&test_features).into_iter())
+        .chain(fit.gaussian.distances(&unseen_features));
     Ok(wanted
         .iter()
         .zip(energies.zip(distances))

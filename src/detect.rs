@@ -420,6 +420,17 @@ pub struct Calibration {
     pub threshold: f64,
 }
 
+impl Calibration {
+    /// The `percentile`-th percentile of a detector's scores on normal
+    /// validation images.
+    pub fn of(validation: &[f64], percentile: f64) -> Result<Self> {
+        Ok(Self {
+            percentile,
+            threshold: self::percentile(validation, percentile)?,
+        })
+    }
+}
+
 /// The `percentile`-th percentile of `model`'s errors on the validation
 /// split of `prepared`.
 pub fn calibrate(
@@ -430,47 +441,71 @@ pub fn calibrate(
     device: &Device,
 ) -> Result<Calibration> {
     let validation = score_split(model, prepared, Split::Validation, batch_size, device);
-    Ok(Calibration {
-        percentile,
-        threshold: validation.threshold(percentile)?,
-    })
+    Calibration::of(&validation.errors(), percentile)
+}
+
+/// A detector that judges image files: an autoencoder's error, a
+/// classifier's score, a score on pretrained features (higher is more
+/// anomalous for each).
+pub trait ImageScorer {
+    /// The detector's name, as on the ladder.
+    fn name(&self) -> String;
+    /// The score of each file, in order, the files decoded and resized as
+    /// the detector's training images were.
+    fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>>;
+}
+
+impl ImageScorer for Trained {
+    fn name(&self) -> String {
+        format!("{} error", self.record.architecture)
+    }
+
+    fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
+        let size = self.config.model.image_size;
+        Ok(
+            score_files(&self.model, size, self.record.resize, paths, device)?
+                .into_iter()
+                .map(|(_, error)| error)
+                .collect(),
+        )
+    }
 }
 
 /// One new image's score and verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub path: String,
-    pub error: f64,
-    /// Whether the error lies above the calibrated threshold.
+    /// The detector's score (an autoencoder's: the per-image MSE).
+    pub score: f64,
+    /// Whether the score lies above the calibrated threshold.
     pub anomaly: bool,
 }
 
-/// Scores image files with a run and flags those above its calibrated
-/// threshold.
+/// Scores image files with a detector and flags those above its
+/// calibrated threshold.
 pub fn verdicts(
-    run: &Trained,
+    scorer: &dyn ImageScorer,
     calibration: &Calibration,
     paths: &[PathBuf],
     device: &Device,
 ) -> Result<Vec<Verdict>> {
-    let size = run.config.model.image_size;
-    Ok(
-        score_files(&run.model, size, run.record.resize, paths, device)?
-            .into_iter()
-            .map(|(path, error)| Verdict {
-                path: path.display().to_string(),
-                error,
-                anomaly: is_flagged(error, calibration.threshold),
-            })
-            .collect(),
-    )
+    let scores = scorer.score_files(paths, device)?;
+    Ok(paths
+        .iter()
+        .zip(scores)
+        .map(|(path, score)| Verdict {
+            path: path.display().to_string(),
+            score,
+            anomaly: is_flagged(score, calibration.threshold),
+        })
+        .collect())
 }
 
 /// The verdicts as a table.
 pub fn verdicts_dataframe(rows: &[Verdict]) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(vec![
         column("path", rows, |r| r.path.as_str()),
-        column("error", rows, |r| r.error),
+        column("score", rows, |r| r.score),
         column("anomaly", rows, |r| r.anomaly),
     ])
 }

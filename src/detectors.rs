@@ -11,23 +11,23 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use linfa_linalg::cholesky::InverseC;
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2, Axis, s};
 use polars::prelude::{DataFrame, PolarsResult};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aggregate::TrivialScore;
 use crate::data::{Caltech101, Prepared, Split};
+use crate::detect::{Calibration, ImageScorer};
 use crate::error::{Error, IoContext, Result};
 use crate::evaluate::{
     Bootstrap, ConfidenceInterval, ConfusionMatrix, PerClassRow, auprc, auroc, operating_point,
     paired_bootstrap_delta, per_class,
 };
-use crate::fsutil::write_bytes_atomic;
+use crate::fsutil::{read_f32s, write_bytes_atomic, write_f32s_atomic};
 use crate::pretrained::{EfficientNetLite0, FEATURES, WEIGHTS_SHA256, file_features};
 use crate::report::Markdown;
-use crate::run::Trained;
+use crate::run::{RUN_FILE, RunLock, Trained};
 use crate::score::{ScoreRow, Scores, UnseenRow};
 use crate::table::column;
 
@@ -39,6 +39,8 @@ pub struct FeatureBank {
     /// `paths.len() × FEATURES` values, row-major.
     pub values: Vec<f32>,
     index: HashMap<String, usize>,
+    /// A digest of the dataset's files, the input size and the weights.
+    pub key: String,
     /// The network's input side.
     pub input_size: usize,
     /// Wall-clock seconds of the extraction (as measured when it ran).
@@ -82,9 +84,7 @@ impl FeatureBank {
         let rows = file_features(model, &files, input_size, device, show_progress)?;
         let seconds = started.elapsed().as_secs_f64();
         let values: Vec<f32> = rows.into_iter().flatten().collect();
-        std::fs::create_dir_all(cache_dir).at(cache_dir)?;
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        write_bytes_atomic(&bin, &bytes)?;
+        write_f32s_atomic(&bin, &values)?;
         let record = BankRecord {
             key,
             paths,
@@ -106,26 +106,24 @@ impl FeatureBank {
             paths: record.paths,
             values,
             index,
+            key: record.key,
             input_size: record.input_size,
             seconds: record.seconds,
         }
     }
 
     fn load(json: &Path, bin: &Path, key: &str) -> Result<Option<Self>> {
-        let (Ok(record), Ok(bytes)) = (std::fs::read(json), std::fs::read(bin)) else {
+        let (Ok(record), true) = (std::fs::read(json), bin.exists()) else {
             return Ok(None);
         };
         let record: BankRecord = serde_json::from_slice(&record)?;
-        if record.key != key || bytes.len() != record.paths.len() * FEATURES * 4 {
+        if record.key != key {
             return Err(Error::Corrupt {
-                path: bin.to_path_buf(),
-                reason: "does not match its record".into(),
+                path: json.to_path_buf(),
+                reason: format!("records key {}, its name says {key}", record.key),
             });
         }
-        let values = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values = read_f32s(bin, record.paths.len() * FEATURES)?;
         Ok(Some(Self::new(record, values)))
     }
 
@@ -226,9 +224,7 @@ impl Gaussian {
         let centred = &x - &mean;
         let mut covariance = centred.t().dot(&centred) / (x.nrows() - 1) as f64;
         covariance.diag_mut().mapv_inplace(|v| v + ridge);
-        let precision = covariance.invc().map_err(|e| {
-            Error::InvalidParameter(format!("the covariance cannot be inverted: {e}"))
-        })?;
+        let precision = spd_inverse(&covariance)?;
         Ok(Self { mean, precision })
     }
 
@@ -242,6 +238,47 @@ impl Gaussian {
             .map(|d| d.max(0.0).sqrt())
             .collect()
     }
+}
+
+/// The inverse of a symmetric positive-definite matrix through its
+/// Cholesky factor `L` (`A⁻¹ = L⁻ᵀ L⁻¹`), every inner loop over contiguous
+/// rows: a 1,280-wide covariance in well under a second.
+pub fn spd_inverse(a: &Array2<f64>) -> Result<Array2<f64>> {
+    let n = a.nrows();
+    assert_eq!(n, a.ncols(), "a square matrix");
+    let not_positive = |j: usize| {
+        Error::InvalidParameter(format!(
+            "the covariance cannot be inverted: not positive definite at pivot {j}"
+        ))
+    };
+    let mut l = Array2::<f64>::zeros((n, n));
+    for j in 0..n {
+        let row_j = l.row(j).to_owned();
+        let pivot = a[[j, j]] - row_j.slice(s![..j]).dot(&row_j.slice(s![..j]));
+        if !(pivot > 0.0 && pivot.is_finite()) {
+            return Err(not_positive(j));
+        }
+        let diagonal = pivot.sqrt();
+        l[[j, j]] = diagonal;
+        for i in j + 1..n {
+            let dot = l.slice(s![i, ..j]).dot(&row_j.slice(s![..j]));
+            l[[i, j]] = (a[[i, j]] - dot) / diagonal;
+        }
+    }
+    // L⁻¹ row by row: row i of L·W = I gives W_i = (e_i − Σ_{k<i} L_ik W_k) / L_ii.
+    let mut w = Array2::<f64>::zeros((n, n));
+    for i in 0..n {
+        let mut row = Array1::<f64>::zeros(n);
+        row[i] = 1.0;
+        for k in 0..i {
+            // Row k of the lower-triangular W ends at column k.
+            row.slice_mut(s![..=k])
+                .scaled_add(-l[[i, k]], &w.slice(s![k, ..=k]));
+        }
+        row /= l[[i, i]];
+        w.row_mut(i).assign(&row);
+    }
+    Ok(w.t().dot(&w))
 }
 
 /// Gaussians with one mean per class and a covariance they share, fitted
@@ -293,9 +330,7 @@ impl ClassGaussian {
         }
         let mut covariance = centred.t().dot(&centred) / (centred.nrows() - k) as f64;
         covariance.diag_mut().mapv_inplace(|v| v + ridge);
-        let precision = covariance.invc().map_err(|e| {
-            Error::InvalidParameter(format!("the covariance cannot be inverted: {e}"))
-        })?;
+        let precision = spd_inverse(&covariance)?;
         Ok(Self { means, precision })
     }
 
@@ -398,53 +433,245 @@ pub fn rescored_unseen(unseen: &[UnseenRow], values: &[f64]) -> Vec<UnseenRow> {
         .collect()
 }
 
-/// The kNN and Gaussian detectors on the pretrained features: fitted on
-/// the train split's (normal) images, scored on the test split and on
-/// `unseen` (the images outside the pool).
-pub fn feature_detectors(
-    bank: &FeatureBank,
-    prepared: &Prepared,
-    test: &Scores,
-    unseen: &[UnseenRow],
-    k: usize,
-    ridge: f64,
-) -> Result<Vec<DetectorScores>> {
-    let manifest = &prepared.manifest;
-    let train_paths = manifest.indices(Split::Train);
-    let train = bank.matrix(
-        train_paths
-            .iter()
-            .map(|&r| manifest.entries[r].path.as_str()),
-    )?;
-    let test_x = bank.matrix(test.iter().map(|r| r.path.as_str()))?;
-    let unseen_x = bank.matrix(unseen.iter().map(|r| r.path.as_str()))?;
+/// The ridge of every Gaussian's covariance, PaDiM's.
+pub const DEFAULT_RIDGE: f64 = 0.01;
 
-    let started = Instant::now();
-    let knn = (
-        knn_distances(&train, &test_x, k)?,
-        knn_distances(&train, &unseen_x, k)?,
-    );
-    let knn_s = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let gaussian = Gaussian::fit(&train, ridge)?;
-    let maha = (gaussian.distances(&test_x), gaussian.distances(&unseen_x));
-    let maha_s = started.elapsed().as_secs_f64();
-    Ok(vec![
-        DetectorScores {
-            name: format!("kNN, EfficientNet-Lite0 (k = {k})"),
-            pretrained: true,
-            test: rescored(test, &knn.0),
-            unseen: Some(rescored_unseen(unseen, &knn.1)),
-            seconds: knn_s,
-        },
-        DetectorScores {
-            name: "Mahalanobis, EfficientNet-Lite0".into(),
-            pretrained: true,
-            test: rescored(test, &maha.0),
-            unseen: Some(rescored_unseen(unseen, &maha.1)),
-            seconds: maha_s,
-        },
-    ])
+/// The normal images' features a detector is fitted on, as a run saves
+/// them (little-endian `f32`, one row per image).
+pub const TRAIN_FEATURES_FILE: &str = "train_features.f32";
+
+/// Which score of the pretrained features judges an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureScore {
+    Knn,
+    Mahalanobis,
+}
+
+impl std::str::FromStr for FeatureScore {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "knn" => Ok(Self::Knn),
+            "mahalanobis" => Ok(Self::Mahalanobis),
+            other => Err(Error::InvalidParameter(format!(
+                "a feature run scores by `knn` or `mahalanobis`, not `{other}`"
+            ))),
+        }
+    }
+}
+
+/// `run.json` of a [`FeatureRun`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureRecord {
+    pub key: String,
+    /// The feature bank's key (the dataset's files, input size, weights).
+    pub bank_key: String,
+    pub weights_sha256: String,
+    /// The extractor's input side.
+    pub input_size: usize,
+    /// Neighbours of the kNN score.
+    pub k: usize,
+    /// Ridge of the Gaussian's covariance.
+    pub ridge: f64,
+    pub manifest_sha256: String,
+    pub train_images: usize,
+    /// Each score of the validation split's (normal) images.
+    pub validation_knn: Vec<f64>,
+    pub validation_mahalanobis: Vec<f64>,
+    pub crate_version: String,
+}
+
+/// The detectors on pretrained features, fitted on a split: the train
+/// images' features (the kNN's neighbours, the Gaussian's sample) and each
+/// score on the validation split, which calibrates its threshold at any
+/// percentile. Lives in `runs/features-<key>/`, so `score --run` judges new
+/// images with it.
+#[derive(Debug, Clone)]
+pub struct FeatureRun {
+    pub dir: PathBuf,
+    pub record: FeatureRecord,
+    train: Array2<f32>,
+    gaussian: Gaussian,
+    /// Seconds the Gaussian's fit took in this process.
+    gaussian_s: f64,
+}
+
+impl FeatureRun {
+    /// The run of `bank`'s features on `prepared`'s split under `runs_dir`:
+    /// loaded when one with the same key exists, else fitted and saved.
+    pub fn fit(
+        runs_dir: &Path,
+        bank: &FeatureBank,
+        prepared: &Prepared,
+        k: usize,
+        ridge: f64,
+    ) -> Result<Self> {
+        let identity = serde_json::to_vec(&(
+            &bank.key,
+            k,
+            ridge,
+            &prepared.manifest_sha256,
+            env!("CARGO_PKG_VERSION"),
+        ))?;
+        let key: String = Sha256::digest(identity)[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let dir = runs_dir.join(format!("features-{key}"));
+        let _lock = RunLock::acquire(&dir)?;
+        if let Ok(run) = Self::load(&dir)
+            && run.record.key == key
+        {
+            return Ok(run);
+        }
+        let manifest = &prepared.manifest;
+        let paths = |split| {
+            let rows = manifest.indices(split);
+            bank.matrix(rows.iter().map(|&r| manifest.entries[r].path.as_str()))
+        };
+        let (train, validation) = (paths(Split::Train)?, paths(Split::Validation)?);
+        let started = Instant::now();
+        let gaussian = Gaussian::fit(&train, ridge)?;
+        let gaussian_s = started.elapsed().as_secs_f64();
+        let record = FeatureRecord {
+            key,
+            bank_key: bank.key.clone(),
+            weights_sha256: WEIGHTS_SHA256.into(),
+            input_size: bank.input_size,
+            k,
+            ridge,
+            manifest_sha256: prepared.manifest_sha256.clone(),
+            train_images: train.nrows(),
+            validation_knn: knn_distances(&train, &validation, k)?,
+            validation_mahalanobis: gaussian.distances(&validation),
+            crate_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        prepared.record_in(&dir)?;
+        let values: Vec<f32> = train.iter().copied().collect();
+        write_f32s_atomic(&dir.join(TRAIN_FEATURES_FILE), &values)?;
+        // Written last: a run.json says the run is complete.
+        write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
+        Ok(Self {
+            dir,
+            record,
+            train,
+            gaussian,
+            gaussian_s,
+        })
+    }
+
+    /// Loads the run in `dir` (its Gaussian refitted from the saved
+    /// features).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(RUN_FILE);
+        let record: FeatureRecord = serde_json::from_slice(&std::fs::read(&path).at(&path)?)?;
+        let n = record.train_images;
+        let values = read_f32s(&dir.join(TRAIN_FEATURES_FILE), n * FEATURES)?;
+        let train = Array2::from_shape_vec((n, FEATURES), values).expect("n·FEATURES values");
+        let started = Instant::now();
+        let gaussian = Gaussian::fit(&train, record.ridge)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            record,
+            train,
+            gaussian,
+            gaussian_s: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The detector's name, as on the ladder.
+    pub fn name(&self, score: FeatureScore) -> String {
+        match score {
+            FeatureScore::Knn => format!("kNN, EfficientNet-Lite0 (k = {})", self.record.k),
+            FeatureScore::Mahalanobis => "Mahalanobis, EfficientNet-Lite0".into(),
+        }
+    }
+
+    /// `score` of each row of `features`.
+    pub fn scores(&self, score: FeatureScore, features: &Array2<f32>) -> Result<Vec<f64>> {
+        match score {
+            FeatureScore::Knn => knn_distances(&self.train, features, self.record.k),
+            FeatureScore::Mahalanobis => Ok(self.gaussian.distances(features)),
+        }
+    }
+
+    /// The threshold of `score` at the `percentile`-th percentile of its
+    /// validation scores.
+    pub fn calibration(&self, score: FeatureScore, percentile: f64) -> Result<Calibration> {
+        let validation = match score {
+            FeatureScore::Knn => &self.record.validation_knn,
+            FeatureScore::Mahalanobis => &self.record.validation_mahalanobis,
+        };
+        Calibration::of(validation, percentile)
+    }
+
+    /// The run judging image files by `score`, their features extracted by
+    /// `extractor` (which must carry the run's weights).
+    pub fn scorer<'a>(
+        &'a self,
+        extractor: &'a EfficientNetLite0,
+        score: FeatureScore,
+    ) -> FeatureScorer<'a> {
+        FeatureScorer {
+            run: self,
+            extractor,
+            score,
+        }
+    }
+
+    /// Both detectors on the test split (`test`'s rows) and on `unseen`
+    /// (the images outside the pool), their features from `bank`.
+    pub fn detectors(
+        &self,
+        bank: &FeatureBank,
+        test: &Scores,
+        unseen: &[UnseenRow],
+    ) -> Result<Vec<DetectorScores>> {
+        let test_x = bank.matrix(test.iter().map(|r| r.path.as_str()))?;
+        let unseen_x = bank.matrix(unseen.iter().map(|r| r.path.as_str()))?;
+        [FeatureScore::Knn, FeatureScore::Mahalanobis]
+            .into_iter()
+            .map(|score| {
+                let started = Instant::now();
+                let (on_test, on_unseen) =
+                    (self.scores(score, &test_x)?, self.scores(score, &unseen_x)?);
+                let fit_s = if score == FeatureScore::Mahalanobis {
+                    self.gaussian_s
+                } else {
+                    0.0
+                };
+                Ok(DetectorScores {
+                    name: self.name(score),
+                    pretrained: true,
+                    test: rescored(test, &on_test),
+                    unseen: Some(rescored_unseen(unseen, &on_unseen)),
+                    seconds: fit_s + started.elapsed().as_secs_f64(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A [`FeatureRun`] scoring image files by one score.
+#[derive(Debug)]
+pub struct FeatureScorer<'a> {
+    run: &'a FeatureRun,
+    extractor: &'a EfficientNetLite0,
+    score: FeatureScore,
+}
+
+impl ImageScorer for FeatureScorer<'_> {
+    fn name(&self) -> String {
+        self.run.name(self.score)
+    }
+
+    fn score_files(&self, paths: &[PathBuf], device: &burn::tensor::Device) -> Result<Vec<f64>> {
+        let size = self.run.record.input_size;
+        let rows = file_features(self.extractor, paths, size, device, false)?;
+        let features = Array2::from_shape_vec((rows.len(), FEATURES), rows.concat())
+            .expect("FEATURES values per file");
+        self.run.scores(self.score, &features)
+    }
 }
 
 /// The autoencoders as detectors: each run's test errors and its unseen

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// A sibling path for writing `path` before it is renamed into place. The
 /// process id keeps two concurrent writers apart.
@@ -64,6 +64,28 @@ pub fn write_csv_atomic<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
         }
         writer.flush().at(path)
     })
+}
+
+/// Writes `values` as little-endian `f32`s, atomically.
+pub fn write_f32s_atomic(path: &Path, values: &[f32]) -> Result<()> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_bytes_atomic(path, &bytes)
+}
+
+/// Reads a file written by [`write_f32s_atomic`] that must hold `len`
+/// values.
+pub fn read_f32s(path: &Path, len: usize) -> Result<Vec<f32>> {
+    let bytes = fs::read(path).at(path)?;
+    if bytes.len() != len * 4 {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!("{} bytes, expected {len} f32 values", bytes.len()),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
 }
 
 /// Reads a CSV file written by [`write_csv_atomic`].

@@ -56,8 +56,8 @@ pub mod prelude {
     };
     pub use crate::claims::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
     pub use crate::classifier::{
-        ClassIndex, ClassifierConfig, ClassifierTrainingConfig, TrainedClassifier,
-        classifier_detectors,
+        ClassIndex, ClassifierConfig, ClassifierFit, ClassifierScore, ClassifierTrainingConfig,
+        TrainedClassifier, classifier_detectors,
     };
     pub use crate::data::{
         Caltech101, ImageBatcher, ImageCache, Manifest, ManifestEntry, PoolSize, PrepareConfig,
@@ -69,8 +69,8 @@ pub mod prelude {
         verdicts_dataframe,
     };
     pub use crate::detectors::{
-        FeatureBank, autoencoder_detectors, best_of, false_positives, feature_detectors, fused,
-        ladder, ladder_summary, ladder_table, position, trivial_detectors,
+        DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore, autoencoder_detectors, best_of,
+        false_positives, fused, ladder, ladder_summary, ladder_table, position, trivial_detectors,
     };
     pub use crate::device::{DeviceChoice, select_device};
     pub use crate::error::{Error, Result};

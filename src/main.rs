@@ -6,24 +6,27 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use caltech_anomaly::bench::{Comparison, bench_prepare, bench_train, run_peer, venv_python};
+use caltech_anomaly::classifier::{ClassifierFit, ClassifierScore, TrainedClassifier};
 use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
 use caltech_anomaly::data::{
     PoolSize, PrepareConfig, Prepared, PreprocessConfig, Resize, SplitConfig, prepare,
     resolve_data_dir,
 };
-use caltech_anomaly::detect::{REPORT_PERCENTILE, verdicts};
-use caltech_anomaly::device::{DeviceChoice, select_device};
+use caltech_anomaly::detect::{Calibration, ImageScorer, REPORT_PERCENTILE, Verdict, verdicts};
+use caltech_anomaly::detectors::{DEFAULT_RIDGE, FeatureRun, FeatureScore};
+use caltech_anomaly::device::{DeviceChoice, SelectedDevice, select_device};
 use caltech_anomaly::evaluate::Bootstrap;
 use caltech_anomaly::fsutil::write_csv_atomic;
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::plot;
+use caltech_anomaly::pretrained::{EfficientNetLite0, weights_path};
 use caltech_anomaly::profile::Profile;
 use caltech_anomaly::refine::{
     ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen, comparison_table,
     refinement, same_images, seeds_table, unseen_auroc,
 };
 use caltech_anomaly::reproduce::{ABLATION_MODELS, ReproduceConfig, reproduce};
-use caltech_anomaly::run::{RunSpec, Trained, run as run_training};
+use caltech_anomaly::run::{RunKind, RunSpec, Trained, run as run_training};
 use caltech_anomaly::score::{
     UNSEEN_SCORES_FILE, has_current_unseen_scores, image_paths, score_unseen, write_unseen_scores,
 };
@@ -192,7 +195,8 @@ impl StudyArgs {
 
 #[derive(Args)]
 struct ScoreArgs {
-    /// A run directory written by `train`.
+    /// A run directory: an autoencoder's (`train`), or the classifier's or
+    /// the pretrained features' that `reproduce` writes into its runs/.
     #[arg(long)]
     run: PathBuf,
     /// A folder of .jpg images or one image: prints and writes (--out) each
@@ -204,6 +208,11 @@ struct ScoreArgs {
     /// 1 - p/100).
     #[arg(long, default_value_t = REPORT_PERCENTILE)]
     percentile: f64,
+    /// The run's score that judges: `error` (an autoencoder run),
+    /// `mahalanobis` or `energy` (a classifier run), `knn` or `mahalanobis`
+    /// (a feature run). Default: the first of the run's kind.
+    #[arg(long)]
+    detector: Option<String>,
     /// Where --images writes its verdicts (CSV).
     #[arg(long, default_value = "verdicts.csv")]
     out: PathBuf,
@@ -436,6 +445,13 @@ fn run_compare(runs: &[PathBuf], seed: u64) -> Result<()> {
 }
 
 fn run_score_unseen(data_dir: PathBuf, args: ScoreArgs) -> Result<()> {
+    if RunKind::of(&args.run)? != RunKind::Autoencoder {
+        return Err(Error::InvalidParameter(format!(
+            "--unseen scores autoencoder runs; {} is not one (reproduce's section 9 scores the \
+             classifier and the pretrained features on the unseen images)",
+            args.run.display()
+        )));
+    }
     let device = select_device(args.device)?;
     let (_, model) = load_trained(&args.run, &device.device)?;
     let prepared = Prepared::open(&args.run)?;
@@ -458,18 +474,16 @@ fn run_score_unseen(data_dir: PathBuf, args: ScoreArgs) -> Result<()> {
 
 fn run_score_images(args: ScoreArgs) -> Result<()> {
     let device = select_device(args.device)?;
-    let run = Trained::load(&args.run, &device)?;
-    let prepared = Prepared::open(&args.run)?;
-    let calibration = run.calibration(&prepared, args.percentile, &device.device)?;
     let images = args
         .images
+        .as_ref()
         .expect("clap requires --images without --unseen");
-    let rows = verdicts(&run, &calibration, &image_paths(&images)?, &device.device)?;
+    let paths = image_paths(images)?;
+    let (name, calibration, rows) = judge(&args, &paths, &device)?;
     eprintln!(
-        "threshold {:.6}: the p{} of {}'s validation errors; {} of {} images flagged",
+        "{name}, threshold {:.6}: the p{} of its validation scores; {} of {} images flagged",
         calibration.threshold,
         calibration.percentile,
-        run.record.architecture,
         rows.iter().filter(|r| r.anomaly).count(),
         rows.len()
     );
@@ -480,6 +494,57 @@ fn run_score_images(args: ScoreArgs) -> Result<()> {
     }
     out.flush().map_err(csv::Error::from)?;
     Ok(())
+}
+
+/// The verdicts on `paths` of the run's detector (`--detector`, else the
+/// run's best), its name and its threshold.
+fn judge(
+    args: &ScoreArgs,
+    paths: &[PathBuf],
+    device: &SelectedDevice,
+) -> Result<(String, Calibration, Vec<Verdict>)> {
+    let dir = &args.run;
+    let detector = args.detector.as_deref();
+    let judged = |scorer: &dyn ImageScorer, calibration: Calibration| {
+        let rows = verdicts(scorer, &calibration, paths, &device.device)?;
+        Ok((scorer.name(), calibration, rows))
+    };
+    match RunKind::of(dir)? {
+        RunKind::Autoencoder => {
+            if let Some(other) = detector.filter(|&d| d != "error") {
+                return Err(Error::InvalidParameter(format!(
+                    "an autoencoder run scores by its `error`, not `{other}`"
+                )));
+            }
+            let run = Trained::load(dir, device)?;
+            let calibration =
+                run.calibration(&Prepared::open(dir)?, args.percentile, &device.device)?;
+            judged(&run, calibration)
+        }
+        RunKind::Classifier => {
+            let score: ClassifierScore = detector.unwrap_or("mahalanobis").parse()?;
+            let run = TrainedClassifier::load(dir, &device.device)?;
+            let fit = match ClassifierFit::saved(&run)? {
+                Some(fit) => fit,
+                None => {
+                    ClassifierFit::of(&run, &Prepared::open(dir)?, DEFAULT_RIDGE, &device.device)?
+                }
+            };
+            judged(
+                &fit.scorer(&run, score),
+                fit.calibration(score, args.percentile)?,
+            )
+        }
+        RunKind::Features => {
+            let score: FeatureScore = detector.unwrap_or("knn").parse()?;
+            let run = FeatureRun::load(dir)?;
+            let extractor = EfficientNetLite0::load(&weights_path(), &device.device)?;
+            judged(
+                &run.scorer(&extractor, score),
+                run.calibration(score, args.percentile)?,
+            )
+        }
+    }
 }
 
 fn run_bench_train(args: BenchTrainArgs) -> Result<()> {

@@ -23,7 +23,7 @@ use crate::claims::{
     report_claims,
 };
 use crate::classifier::{
-    ClassIndex, ClassifierConfig, ClassifierTrainingConfig, classifier_detectors,
+    ClassIndex, ClassifierConfig, ClassifierFit, ClassifierTrainingConfig, classifier_detectors,
 };
 use crate::data::{Prepared, Resize, Split, SplitConfig};
 use crate::detect::{
@@ -32,8 +32,8 @@ use crate::detect::{
     outliers_dataframe, recommendations,
 };
 use crate::detectors::{
-    DetectorScores, FeatureBank, LadderRow, autoencoder_detectors, best_of, false_positives,
-    feature_detectors, fused, ladder, ladder_summary, ladder_table, position, trivial_detectors,
+    DEFAULT_RIDGE, DetectorScores, FeatureBank, LadderRow, autoencoder_detectors, best_of,
+    false_positives, fused, ladder, ladder_summary, ladder_table, position, trivial_detectors,
 };
 use crate::error::{Error, Result};
 use crate::evaluate::{
@@ -641,17 +641,19 @@ fn section9(
     let mut detectors = trivial_detectors(trivial, test);
     detectors.extend(autoencoder_detectors(runs, unseen));
     let (p, u) = (&cx.prepared, &unseen[0]);
+    let fit = ClassifierFit::of(&classifier, p, DEFAULT_RIDGE, &device)?;
     detectors.extend(classifier_detectors(
         &classifier,
+        &fit,
         p,
         test,
         u,
-        0.01,
         &device,
         show,
     )?);
     let first_feature = detectors.len();
-    detectors.extend(feature_detectors(&bank, p, test, u, 5, 0.01)?);
+    let features = cx.study.fit_features(&bank, p, 5, DEFAULT_RIDGE)?;
+    detectors.extend(features.detectors(&bank, test, u)?);
     let reference = position(&detectors, "improved3").unwrap_or(first_feature - 3);
     let best = best_of(&detectors, &[first_feature, first_feature + 1])?;
     detectors.push(fused(&detectors[reference], &detectors[best])?);

