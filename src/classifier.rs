@@ -703,6 +703,7 @@ impl ClassifierFit {
             validation_energy: energy(&logits),
             validation_mahalanobis: gaussian.distances(&features),
         };
+        prepared.record_in(&run.dir)?;
         let values: Vec<f32> = train_features.iter().copied().collect();
         write_f32s_atomic(&run.dir.join(TRAIN_FEATURES_FILE), &values)?;
         write_bytes_atomic(&run.dir.join(FIT_FILE), &serde_json::to_vec(&record)?)?;

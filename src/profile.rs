@@ -1,8 +1,11 @@
 //! Run profiles: the report's settings, a CPU-friendly variant, and a tiny
 //! one for tests. Every value can be overridden on the command line.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
+use crate::bench::{full_projection, measure_full_speed};
 use crate::data::PoolSize;
 use crate::device::SelectedDevice;
 
@@ -46,6 +49,24 @@ impl Profile {
             ),
             other => (other, "requested".into()),
         }
+    }
+
+    /// [`Self::resolve`], and when `auto` picks `quick` on a CPU, what
+    /// `full` would cost here: measured once per machine (about 10 s),
+    /// cached in `cache_dir`.
+    pub fn resolve_projected(self, device: &SelectedDevice, cache_dir: &Path) -> (Profile, String) {
+        let (profile, reason) = self.resolve(device);
+        if self != Profile::Auto || profile != Profile::Quick {
+            return (profile, reason);
+        }
+        let measured = full_projection(cache_dir, &device.choice.to_string(), || {
+            measure_full_speed(&device.device)
+        });
+        let projection = match measured {
+            Ok(p) => p.to_string(),
+            Err(e) => format!("full's cost could not be measured: {e}"),
+        };
+        (profile, format!("{reason}; {projection}"))
     }
 
     /// The settings of a concrete profile (`auto` resolves as on CPU).

@@ -385,7 +385,7 @@ impl RunSpec {
 /// is overwritten.
 pub fn run(spec: &RunSpec) -> Result<Trained> {
     let device = select_device(spec.device)?;
-    let (profile, profile_reason) = spec.profile.resolve(&device);
+    let (profile, profile_reason) = (spec.profile).resolve_projected(&device, &spec.cache_dir);
     if spec.show_progress {
         eprintln!("device: {} ({})", device.choice, device.reason);
         eprintln!("profile: {} ({profile_reason})", profile.name());

@@ -128,7 +128,8 @@ impl Study {
     /// Opens (or starts) the study in `config.out` and picks the device.
     pub fn open(config: StudyConfig) -> Result<Self> {
         let device = select_device(config.device)?;
-        let (profile, profile_reason) = config.profile.resolve(&device);
+        let (profile, profile_reason) =
+            (config.profile).resolve_projected(&device, &config.cache_dir);
         if config.show_progress {
             eprintln!("device: {} ({})", device.choice, device.reason);
             eprintln!("profile: {} ({profile_reason})", profile.name());
