@@ -9,9 +9,10 @@ Prints one JSON line: {"name", "images", "seconds", "peak_rss_bytes"}.
 import argparse
 import json
 import os
-import resource
 import sys
 import time
+
+from peak_rss import peak_rss_bytes
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -45,7 +46,7 @@ def main() -> int:
     array = np.array(images)
     seconds = time.perf_counter() - start
     assert array.shape == (len(paths), args.size, args.size, 3)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()
     print(json.dumps({
         "name": f"TensorFlow {tf.__version__} loop",
         "images": len(paths),

@@ -7,9 +7,10 @@ back once at the end). Prints one JSON line:
 
 import argparse
 import json
-import resource
 import sys
 import time
+
+from peak_rss import peak_rss_bytes
 
 import torch
 from torch import nn
@@ -78,7 +79,7 @@ def main() -> int:
         "name": f"PyTorch {torch.__version__} eager ({params} params, {torch.get_num_threads()} threads)",
         "images": args.steps * args.batch,
         "seconds": seconds,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss_bytes(),
     }))
     return 0
 

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use caltech_anomaly::bench::{Comparison, bench_prepare, bench_train, run_peer, venv_python};
+use caltech_anomaly::bench::{
+    Comparison, Work, baseline_train_flops, bench_prepare, bench_train, cpu_peak, run_peer,
+    venv_python,
+};
 use caltech_anomaly::classifier::{ClassifierFit, ClassifierScore, TrainedClassifier};
 use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
 use caltech_anomaly::data::{
@@ -302,7 +305,9 @@ struct BenchTrainArgs {
     warmup: usize,
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// Skip the PyTorch peer (it exists for the baseline only).
+    /// Skip the peers, PyTorch eager and (on a CPU) Keras on TensorFlow
+    /// (they exist for the baseline only; `make bench-deps` installs
+    /// TensorFlow).
     #[arg(long)]
     no_peer: bool,
     /// Differentiate convolutions with burn's generic formulas instead
@@ -496,8 +501,8 @@ fn run_score_images(args: ScoreArgs) -> Result<()> {
     Ok(())
 }
 
-/// The verdicts on `paths` of the run's detector (`--detector`, else the
-/// run's best), its name and its threshold.
+/// The verdicts on `paths` of the run's detector (`--detector`, else its
+/// kind's default), the detector's name and its threshold.
 fn judge(
     args: &ScoreArgs,
     paths: &[PathBuf],
@@ -559,8 +564,9 @@ fn run_bench_train(args: BenchTrainArgs) -> Result<()> {
         args.warmup,
         &device.device,
     )?;
-    let peer = if args.no_peer || args.model != Architecture::Baseline {
-        None
+    let baseline = args.model == Architecture::Baseline;
+    let peers = if args.no_peer || !baseline {
+        Vec::new()
     } else {
         let peer_args = [
             ("--size", args.size.to_string()),
@@ -573,16 +579,31 @@ fn run_bench_train(args: BenchTrainArgs) -> Result<()> {
         .flat_map(|(k, v)| [k.to_string(), v])
         .collect::<Vec<_>>();
         let python = args.python.unwrap_or_else(venv_python);
-        let script = PathBuf::from("bench/torch_train.py");
-        Some(run_peer(&python, &script, &peer_args)?)
+        let mut peers = vec![run_peer(
+            &python,
+            "bench/torch_train.py".as_ref(),
+            &peer_args,
+        )?];
+        if !device.is_cuda() {
+            peers.push(run_peer(
+                &python,
+                "bench/keras_train.py".as_ref(),
+                &peer_args,
+            )?);
+        }
+        peers
     };
-    let data_bytes = None;
+    let work = baseline.then(|| Work {
+        flops_per_image: baseline_train_flops(args.size),
+        peak: if device.is_cuda() { None } else { cpu_peak() },
+    });
     println!(
         "{}",
         Comparison {
             ours,
-            peer,
-            data_bytes
+            peers,
+            data_bytes: None,
+            work,
         }
     );
     Ok(())
@@ -614,8 +635,9 @@ fn run_bench_prepare(
         "{}",
         Comparison {
             ours,
-            peer,
-            data_bytes
+            peers: peer.into_iter().collect(),
+            data_bytes,
+            work: None,
         }
     );
     Ok(())

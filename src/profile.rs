@@ -62,11 +62,16 @@ impl Profile {
         let measured = full_projection(cache_dir, &device.choice.to_string(), || {
             measure_full_speed(&device.device)
         });
-        let projection = match measured {
-            Ok(p) => p.to_string(),
-            Err(e) => format!("full's cost could not be measured: {e}"),
-        };
-        (profile, format!("{reason}; {projection}"))
+        match measured {
+            Ok(projection) => (
+                profile,
+                format!("auto: no GPU → quick (64 px); {projection}"),
+            ),
+            Err(e) => (
+                profile,
+                format!("{reason}; full's cost could not be measured: {e}"),
+            ),
+        }
     }
 
     /// The settings of a concrete profile (`auto` resolves as on CPU).
