@@ -119,6 +119,7 @@ impl std::fmt::Debug for Study {
         f.debug_struct("Study")
             .field("out", &self.config.out)
             .field("profile", &self.profile)
+            .field("profile_reason", &self.profile_reason)
             .field("device", &self.device.choice)
             .finish_non_exhaustive()
     }
