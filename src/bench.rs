@@ -213,15 +213,9 @@ pub fn baseline_train_flops(size: usize) -> f64 {
 /// clock it reports. An upper bound (SMT threads share their core's pipes;
 /// the clock is nominal under a hypervisor).
 pub fn cpu_peak() -> Option<Peak> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let field = |name: &str| {
-        info.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split(':').nth(1))
-            .map(str::trim)
-    };
-    let flags: Vec<&str> = field("flags")?.split_whitespace().collect();
-    let mhz: f64 = field("cpu MHz")?.parse().ok()?;
+    let flags = cpuinfo("flags")?;
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    let mhz: f64 = cpuinfo("cpu MHz")?.parse().ok()?;
     let threads = std::thread::available_parallelism().ok()?.get();
     let (lanes, isa) = if flags.contains(&"avx512f") {
         (16, "AVX-512")
@@ -238,6 +232,13 @@ pub fn cpu_peak() -> Option<Peak> {
             mhz / 1000.0
         ),
     })
+}
+
+/// The first CPU's `name` field in `/proc/cpuinfo`.
+fn cpuinfo(name: &str) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with(name))?;
+    Some(line.split(':').nth(1)?.trim().to_string())
 }
 
 /// Ours against peers, as printed and put in the README.
@@ -386,14 +387,7 @@ pub fn full_projection(
     device_name: &str,
     measure: impl FnOnce() -> Result<f64>,
 ) -> Result<FullProjection> {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpu = cpuinfo("model name").unwrap_or_default();
     let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
     let identity = format!(
         "{cpu} {threads} {device_name} {} {} {}",
