@@ -7,12 +7,11 @@ CPU. Prints one JSON line: {"name", "images", "seconds", "peak_rss_bytes"}.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
-from peak_rss import peak_rss_bytes
+from measurement import print_measurement
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -72,13 +71,9 @@ def main() -> int:
     float(total.numpy())
     seconds = time.perf_counter() - start
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    print(json.dumps({
-        "name": f"Keras {keras.__version__} / TensorFlow {tf.__version__} "
-                f"({model.count_params()} params, {threads} threads)",
-        "images": args.steps * args.batch,
-        "seconds": seconds,
-        "peak_rss_bytes": peak_rss_bytes(),
-    }))
+    name = (f"Keras {keras.__version__} / TensorFlow {tf.__version__} "
+            f"({model.count_params()} params, {threads} threads)")
+    print_measurement(name, args.steps * args.batch, seconds)
     return 0
 
 

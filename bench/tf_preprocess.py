@@ -7,12 +7,11 @@ Prints one JSON line: {"name", "images", "seconds", "peak_rss_bytes"}.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
-from peak_rss import peak_rss_bytes
+from measurement import print_measurement
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -46,13 +45,7 @@ def main() -> int:
     array = np.array(images)
     seconds = time.perf_counter() - start
     assert array.shape == (len(paths), args.size, args.size, 3)
-    peak = peak_rss_bytes()
-    print(json.dumps({
-        "name": f"TensorFlow {tf.__version__} loop",
-        "images": len(paths),
-        "seconds": seconds,
-        "peak_rss_bytes": peak,
-    }))
+    print_measurement(f"TensorFlow {tf.__version__} loop", len(paths), seconds)
     return 0
 
 

@@ -6,11 +6,10 @@ back once at the end). Prints one JSON line:
 """
 
 import argparse
-import json
 import sys
 import time
 
-from peak_rss import peak_rss_bytes
+from measurement import print_measurement
 
 import torch
 from torch import nn
@@ -75,12 +74,8 @@ def main() -> int:
         total += step()
     total.item()
     seconds = time.perf_counter() - start
-    print(json.dumps({
-        "name": f"PyTorch {torch.__version__} eager ({params} params, {torch.get_num_threads()} threads)",
-        "images": args.steps * args.batch,
-        "seconds": seconds,
-        "peak_rss_bytes": peak_rss_bytes(),
-    }))
+    name = f"PyTorch {torch.__version__} eager ({params} params, {torch.get_num_threads()} threads)"
+    print_measurement(name, args.steps * args.batch, seconds)
     return 0
 
 

@@ -137,7 +137,10 @@ pub fn bench_train(
 pub fn run_peer(python: &Path, script: &Path, args: &[String]) -> Result<Measurement> {
     let mut command = Command::new(python);
     if crate::device::freed_memory_kept() {
-        command.env("GLIBC_TUNABLES", crate::device::KEEP_FREED_MEMORY_TUNABLES);
+        command.env(
+            "GLIBC_TUNABLES",
+            crate::device::keep_freed_memory_tunables(),
+        );
     }
     let output = command.arg(script).args(args).output().at(python)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -395,10 +398,7 @@ pub fn full_projection(
         crate::run::libtorch_version(),
         crate::device::freed_memory_kept()
     );
-    let key: String = sha2::Sha256::digest(identity.as_bytes())[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key = crate::data::split::hex(&sha2::Sha256::digest(identity.as_bytes())[..8]);
     let path = cache_dir.join(format!("full-projection-{key}.json"));
     if let Some(saved) = std::fs::read(&path)
         .ok()

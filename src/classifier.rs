@@ -265,8 +265,7 @@ pub fn classifier_key(prepared: &Prepared, config: &ClassifierTrainingConfig) ->
         prepared.config.preprocess.resize.description(),
         env!("CARGO_PKG_VERSION"),
     ))?;
-    let digest = Sha256::digest(identity);
-    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::data::split::hex(&Sha256::digest(identity)[..8]))
 }
 
 /// The classifier run of `config` on `prepared` under `runs_dir`: loaded
@@ -723,11 +722,6 @@ impl ClassifierFit {
         let features = Array2::from_shape_vec((n, width), values).expect("n·width values");
         let gaussian = ClassGaussian::fit(&features, &record.train_classes, record.ridge)?;
         Ok(Some(Self { record, gaussian }))
-    }
-
-    /// The ridge of the class Gaussian's covariance.
-    pub fn ridge(&self) -> f64 {
-        self.record.ridge
     }
 
     /// The threshold of `score` at the `percentile`-th percentile of its

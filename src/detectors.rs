@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aggregate::TrivialScore;
+use crate::data::split::hex;
 use crate::data::{Caltech101, Prepared, Split};
 use crate::detect::{Calibration, ImageScorer};
 use crate::error::{Error, IoContext, Result};
@@ -513,10 +514,7 @@ impl FeatureRun {
             &prepared.manifest_sha256,
             env!("CARGO_PKG_VERSION"),
         ))?;
-        let key: String = Sha256::digest(identity)[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let key = hex(&Sha256::digest(identity)[..8]);
         let dir = runs_dir.join(format!("features-{key}"));
         let _lock = RunLock::acquire(&dir)?;
         if let Ok(run) = Self::load(&dir)

@@ -126,8 +126,8 @@ pub fn keep_freed_memory() -> bool {
         // SAFETY: mallopt only sets glibc's allocator parameters; it is
         // called once, and allocations in flight stay valid under them.
         unsafe {
-            let mmap = libc::mallopt(libc::M_MMAP_THRESHOLD, i32::MAX);
-            let trim = libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+            let mmap = libc::mallopt(libc::M_MMAP_THRESHOLD, KEPT_BELOW);
+            let trim = libc::mallopt(libc::M_TRIM_THRESHOLD, KEPT_BELOW);
             mmap == 1 && trim == 1
         }
         #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -142,10 +142,14 @@ pub fn freed_memory_kept() -> bool {
     FREED_MEMORY_KEPT.get() == Some(&true)
 }
 
+/// The mmap and trim thresholds [`keep_freed_memory`] sets, in bytes.
+const KEPT_BELOW: i32 = i32::MAX;
+
 /// The `GLIBC_TUNABLES` value with [`keep_freed_memory`]'s settings, for a
 /// peer process that should run under the same allocator.
-pub const KEEP_FREED_MEMORY_TUNABLES: &str =
-    "glibc.malloc.mmap_threshold=2147483647:glibc.malloc.trim_threshold=2147483647";
+pub fn keep_freed_memory_tunables() -> String {
+    format!("glibc.malloc.mmap_threshold={KEPT_BELOW}:glibc.malloc.trim_threshold={KEPT_BELOW}")
+}
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use approx::assert_relative_eq;
 
@@ -22,7 +21,7 @@ use caltech_anomaly::profile::Profile;
 use caltech_anomaly::refine::unseen_scores;
 use caltech_anomaly::study::{Study, StudyConfig};
 use caltech_anomaly::train::TrainingConfig;
-use common::{TempDir, synthetic_dataset};
+use common::{TempDir, assert_verdicts_agree, score_command, scored, synthetic_dataset};
 use ndarray::{Array2, array};
 
 const CLASSES: [&str; 4] = ["accordion", "BACKGROUND_Google", "airplanes", "ant"];
@@ -263,37 +262,13 @@ fn judges_new_images_as_it_scored_the_test_split(
         assert_eq!(score.name(), detector.name);
         let calibration = fit.calibration(score, 80.0).unwrap();
         let judged = verdicts(&fit.scorer(run, score), &calibration, &paths, &cpu()).unwrap();
-        for (verdict, row) in judged.iter().zip(detector.test.iter()) {
-            assert_relative_eq!(
-                verdict.score,
-                row.error,
-                max_relative = 1e-4,
-                epsilon = 1e-6
-            );
-            assert_eq!(verdict.anomaly, verdict.score > calibration.threshold);
-        }
+        assert_verdicts_agree(&judged, &detector.test, calibration.threshold);
         let strictest = fit.calibration(score, 100.0).unwrap().threshold;
         assert!(calibration.threshold <= strictest);
     }
 
     let out = tmp.path().join("classifier_verdicts.csv");
-    let score = |detector: &str| {
-        Command::new(env!("CARGO_BIN_EXE_caltech-anomaly"))
-            .args(["score", "--device", "cpu", "--detector", detector, "--run"])
-            .arg(&run.dir)
-            .arg("--images")
-            .arg(&paths[0])
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap()
-    };
-    let output = score("energy");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    scored(&run.dir, &paths[0], &out, Some("energy"));
     let written = std::fs::read_to_string(&out).unwrap();
     assert_eq!(written.lines().next(), Some("path,score,anomaly"));
     let fields: Vec<&str> = written.lines().nth(1).unwrap().split(',').collect();
@@ -305,7 +280,7 @@ fn judges_new_images_as_it_scored_the_test_split(
         .threshold;
     assert_eq!(fields[2], (energy_score > threshold).to_string());
     // A score the run does not have is refused, naming those it has.
-    let refused = score("knn");
+    let refused = score_command(&run.dir, &paths[0], &out, Some("knn"));
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("`energy` or `mahalanobis`"));
 }

@@ -19,7 +19,7 @@ use caltech_anomaly::pretrained::{EfficientNetLite0, FEATURES, weights_path};
 use caltech_anomaly::profile::Profile;
 use caltech_anomaly::score::{ScoreRow, Scores};
 use caltech_anomaly::study::{Study, StudyConfig};
-use common::{TempDir, synthetic_dataset};
+use common::{TempDir, assert_verdicts_agree, scored, synthetic_dataset};
 
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
 fn cpu() -> Device {
@@ -170,15 +170,7 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
         let scorer = reloaded.scorer(&extractor, score);
         let calibration = reloaded.calibration(score, 80.0).unwrap();
         let judged = verdicts(&scorer, &calibration, &paths(&test), &device).unwrap();
-        for (verdict, row) in judged.iter().zip(detector.test.iter()) {
-            assert_relative_eq!(
-                verdict.score,
-                row.error,
-                max_relative = 1e-4,
-                epsilon = 1e-6
-            );
-            assert_eq!(verdict.anomaly, verdict.score > calibration.threshold);
-        }
+        assert_verdicts_agree(&judged, &detector.test, calibration.threshold);
         // The calibration is the validation images' own scores.
         let recorded = match score {
             FeatureScore::Knn => &run.record.validation_knn,
@@ -193,21 +185,11 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
 
     // `score --run` judges a file from the run directory alone.
     let out = tmp.path().join("verdicts.csv");
-    let output = Command::new(env!("CARGO_BIN_EXE_caltech-anomaly"))
-        .args(["score", "--device", "cpu", "--run"])
-        .arg(&run.dir)
-        .arg("--images")
-        .arg(&paths(&test)[0])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let (_, stderr) = scored(&run.dir, &paths(&test)[0], &out, None);
     assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        stderr.starts_with("kNN, EfficientNet-Lite0 (k = 3)"),
+        "{stderr}"
     );
-    assert!(String::from_utf8_lossy(&output.stderr).starts_with("kNN, EfficientNet-Lite0 (k = 3)"));
     let written = std::fs::read_to_string(&out).unwrap();
     let knn: f64 = written
         .lines()

@@ -256,21 +256,9 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
             .find(|d| d.file_name().unwrap().to_string_lossy().starts_with(prefix))
             .unwrap_or_else(|| panic!("no {prefix} run in {runs:?}"));
         assert!(dir.join(fit).is_file(), "{dir:?} lacks {fit}");
-        let output = Command::new(env!("CARGO_BIN_EXE_caltech-anomaly"))
-            .args(["score", "--device", "cpu", "--detector", detector, "--run"])
-            .arg(dir)
-            .arg("--images")
-            .arg(data.join("101_ObjectCategories/BACKGROUND_Google/image_0001.jpg"))
-            .arg("--out")
-            .arg(tmp.path().join(format!("{prefix}verdicts.csv")))
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let csv = String::from_utf8_lossy(&output.stdout);
+        let image = data.join("101_ObjectCategories/BACKGROUND_Google/image_0001.jpg");
+        let out = tmp.path().join(format!("{prefix}verdicts.csv"));
+        let (csv, _) = common::scored(dir, &image, &out, Some(detector));
         assert_eq!(csv.lines().count(), 2, "{csv}");
         assert!(csv.starts_with("path,score,anomaly"), "{csv}");
     }

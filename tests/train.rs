@@ -102,21 +102,8 @@ fn a_run_writes_every_artifact_and_reloads() {
     }
 
     // Scoring image files with the CLI gives the same errors.
-    let output = cli()
-        .args(["score", "--device", "cpu", "--run"])
-        .arg(&spec.out)
-        .arg("--images")
-        .arg(root.join(&scores[0].path))
-        .arg("--out")
-        .arg(tmp.path().join("verdicts.csv"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let image = root.join(&scores[0].path);
+    let (stdout, _) = common::scored(&spec.out, &image, &tmp.path().join("verdicts.csv"), None);
     let fields: Vec<&str> = stdout.lines().nth(1).unwrap().split(',').collect();
     let error: f64 = fields[1].parse().unwrap();
     approx::assert_relative_eq!(error, scores[0].error, max_relative = 1e-5);

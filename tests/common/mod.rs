@@ -98,3 +98,54 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// `caltech-anomaly score --device cpu --run RUN --images IMAGES --out OUT`,
+/// with `--detector` when given.
+pub fn score_command(
+    run: &Path,
+    images: &Path,
+    out: &Path,
+    detector: Option<&str>,
+) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_caltech-anomaly"));
+    command.args(["score", "--device", "cpu", "--run"]).arg(run);
+    if let Some(detector) = detector {
+        command.args(["--detector", detector]);
+    }
+    command
+        .arg("--images")
+        .arg(images)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run caltech-anomaly score")
+}
+
+/// [`score_command`], which must succeed: its stdout (the verdicts CSV) and
+/// its stderr.
+pub fn scored(run: &Path, images: &Path, out: &Path, detector: Option<&str>) -> (String, String) {
+    let output = score_command(run, images, out, detector);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    (String::from_utf8_lossy(&output.stdout).into_owned(), stderr)
+}
+
+/// Verdicts on image files agree with a detector's scores of the same
+/// images (`expected`, in order) and lie above `threshold` exactly when
+/// flagged.
+pub fn assert_verdicts_agree(
+    judged: &[caltech_anomaly::detect::Verdict],
+    expected: &caltech_anomaly::score::Scores,
+    threshold: f64,
+) {
+    assert_eq!(judged.len(), expected.len());
+    for (verdict, row) in judged.iter().zip(expected.iter()) {
+        approx::assert_relative_eq!(
+            verdict.score,
+            row.error,
+            max_relative = 1e-4,
+            epsilon = 1e-6
+        );
+        assert_eq!(verdict.anomaly, verdict.score > threshold);
+    }
+}
