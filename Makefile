@@ -1,7 +1,8 @@
 # Two commands for a fresh machine (Rust, Python 3, make, bash):
 #   make reproduce   the main job
 #   make test        every test
-# Both bootstrap what is missing first (scripts/setup.sh) and skip the rest.
+# Both bootstrap what is missing first (scripts/setup.sh, scripts/setup-kernel.sh)
+# and skip the rest.
 # `cargo test`, `cargo run` and the notebook kernel share one build of the
 # dependencies (.cargo/config.toml says how).
 
@@ -21,13 +22,18 @@ setup:
 reproduce: setup
 	$(LINK) $(CARGO) run -- reproduce $(ARGS)
 
-test: setup
+test:
+	@bash scripts/setup.sh --no-kernel
 	@if [ -z "$${CALTECH101_DIR:-}" ]; then \
 	  echo "!!! CALTECH101_DIR is unset: the real-data tests are IGNORED (cargo lists them)."; \
 	  echo "!!! Set it to a Caltech-101 copy (holding 101_ObjectCategories/) to run them."; \
 	fi
 	$(CARGO) fmt --all -- --check
-	$(LINK) $(CARGO) test $(TEST_ARGS)
+	@# The kernel builds while cargo test compiles: neither keeps both cores busy.
+	@mkdir -p .tools; bash scripts/setup-kernel.sh > .tools/setup-kernel.log 2>&1 & kernel=$$!; \
+	  $(LINK) $(CARGO) test $(TEST_ARGS) || exit 1; \
+	  wait $$kernel || { cat .tools/setup-kernel.log; echo "!!! the kernel build failed"; exit 1; }; \
+	  tail -n 1 .tools/setup-kernel.log
 	@if [ -n "$${CALTECH101_DIR:-}" ]; then \
 	  .venv/bin/python scripts/run_notebooks.py; \
 	else \

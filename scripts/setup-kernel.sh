@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds the notebook kernel, after scripts/setup.sh made .venv, and skips it
+# when it is in place:
+#   .tools/bin/evcxr_jupyter  evcxr_jupyter 0.22.0 from its crates.io sources,
+#                             with scripts/evcxr/lazy-analysis.patch applied to
+#                             evcxr (its header says why); .tools/evcxr.stamp
+#                             records the version and the patch
+#   .venv/share/jupyter/kernels/rust/  its kernelspec, which carries libtorch
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+EVCXR_VERSION=0.22.0
+EVCXR_SHA256=ee69caeeefc311959b85962458e370d8eccb165123edbc5270134aaee6d7ed80
+EVCXR_JUPYTER_SHA256=3ce0d7b3058f68a9673df4f1266b641942fea0ec131881d095306e509a382764
+
+log() { printf '[setup-kernel] %s\n' "$*" >&2; }
+
+evcxr=.tools/bin/evcxr_jupyter
+evcxr_stamp="evcxr_jupyter $EVCXR_VERSION $(sha256sum scripts/evcxr/lazy-analysis.patch | cut -d' ' -f1)"
+if [ ! -x "$evcxr" ] || [ "$(cat .tools/evcxr.stamp 2>/dev/null)" != "$evcxr_stamp" ]; then
+  log "building evcxr_jupyter $EVCXR_VERSION with scripts/evcxr/lazy-analysis.patch (minutes, once)"
+  src=.tools/src
+  rm -rf "$src" .tools/target
+  .venv/bin/python scripts/fetch_crate.py evcxr "$EVCXR_VERSION" "$EVCXR_SHA256" "$src"
+  .venv/bin/python scripts/fetch_crate.py evcxr_jupyter "$EVCXR_VERSION" "$EVCXR_JUPYTER_SHA256" "$src"
+  git apply -p1 --directory="$src/evcxr-$EVCXR_VERSION" scripts/evcxr/lazy-analysis.patch
+  printf '\n[patch.crates-io]\nevcxr = { path = "../evcxr-%s" }\n' "$EVCXR_VERSION" \
+    >> "$src/evcxr_jupyter-$EVCXR_VERSION/Cargo.toml"
+  # From / so that this checkout's .cargo/config.toml (evcxr's RUSTFLAGS and
+  # target) does not apply. The packaged Cargo.lock pins every dependency;
+  # cargo changes only evcxr's entry, to the patched path.
+  (cd / && cargo build --release --quiet \
+    --manifest-path "$root/$src/evcxr_jupyter-$EVCXR_VERSION/Cargo.toml" \
+    --target-dir "$root/.tools/target")
+  mkdir -p .tools/bin
+  install -m 755 .tools/target/release/evcxr_jupyter "$evcxr.tmp"
+  mv "$evcxr.tmp" "$evcxr"
+  rm -rf .tools/target "$src"
+  echo "$evcxr_stamp" > .tools/evcxr.stamp
+fi
+
+# The kernelspec lives in the venv, so the venv's Jupyter finds it. Its env
+# carries libtorch: the kernel links the crate into its own process.
+kernel_dir=.venv/share/jupyter/kernels/rust
+mkdir -p "$kernel_dir"
+cat > "$kernel_dir/kernel.json.tmp" <<JSON
+{
+  "argv": ["$root/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
+  "display_name": "Rust (caltech_anomaly)",
+  "language": "rust",
+  "interrupt_mode": "message",
+  "env": {
+    "LIBTORCH": "$root/.venv/libtorch",
+    "LD_LIBRARY_PATH": "$root/.venv/libtorch/lib",
+    "CALTECH_ANOMALY_ROOT": "$root"
+  }
+}
+JSON
+mv "$kernel_dir/kernel.json.tmp" "$kernel_dir/kernel.json"
+log "ready: evcxr_jupyter $EVCXR_VERSION (patched)"
