@@ -22,18 +22,13 @@ setup:
 reproduce: setup
 	$(LINK) $(CARGO) run -- reproduce $(ARGS)
 
-test:
-	@bash scripts/setup.sh --no-kernel
+test: setup
 	@if [ -z "$${CALTECH101_DIR:-}" ]; then \
 	  echo "!!! CALTECH101_DIR is unset: the real-data tests are IGNORED (cargo lists them)."; \
 	  echo "!!! Set it to a Caltech-101 copy (holding 101_ObjectCategories/) to run them."; \
 	fi
 	$(CARGO) fmt --all -- --check
-	@# The kernel builds while cargo test compiles: neither keeps both cores busy.
-	@mkdir -p .tools; bash scripts/setup-kernel.sh > .tools/setup-kernel.log 2>&1 & kernel=$$!; \
-	  $(LINK) $(CARGO) test $(TEST_ARGS) || exit 1; \
-	  wait $$kernel || { cat .tools/setup-kernel.log; echo "!!! the kernel build failed"; exit 1; }; \
-	  tail -n 1 .tools/setup-kernel.log
+	$(LINK) $(CARGO) test $(TEST_ARGS)
 	@if [ -n "$${CALTECH101_DIR:-}" ]; then \
 	  .venv/bin/python scripts/run_notebooks.py; \
 	else \

@@ -76,7 +76,7 @@ def run(path: pathlib.Path, out_dir: pathlib.Path, timeout: int) -> None:
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     figures = sum(figures_in(c) for c in code_cells)
     empty = [i for i, c in enumerate(nb.cells)
-             if c.cell_type == "code" and not c.get("outputs") and i > 2]
+             if c.cell_type == "code" and not c.get("outputs") and i > 1]
     if empty:
         sys.exit(f"{path.name}: cells {empty} display nothing")
     shown = f"{first_figure:.0f} s" if first_figure is not None else "none"
