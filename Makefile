@@ -22,13 +22,19 @@ setup:
 reproduce: setup
 	$(LINK) $(CARGO) run -- reproduce $(ARGS)
 
-test: setup
+test:
+	@bash scripts/setup.sh --no-kernel
 	@if [ -z "$${CALTECH101_DIR:-}" ]; then \
 	  echo "!!! CALTECH101_DIR is unset: the real-data tests are IGNORED (cargo lists them)."; \
 	  echo "!!! Set it to a Caltech-101 copy (holding 101_ObjectCategories/) to run them."; \
 	fi
 	$(CARGO) fmt --all -- --check
-	$(LINK) $(CARGO) test $(TEST_ARGS)
+	@# The kernel builds while cargo test compiles: 25 min for both on 2 cores,
+	@# against 25-27 min one after the other (measured 2026-12-01).
+	@mkdir -p .tools; bash scripts/setup-kernel.sh > .tools/setup-kernel.log 2>&1 & kernel=$$!; \
+	  $(LINK) $(CARGO) test $(TEST_ARGS) || exit 1; \
+	  wait $$kernel || { cat .tools/setup-kernel.log; echo "!!! the kernel build failed"; exit 1; }; \
+	  tail -n 1 .tools/setup-kernel.log
 	@if [ -n "$${CALTECH101_DIR:-}" ]; then \
 	  .venv/bin/python scripts/run_notebooks.py; \
 	else \

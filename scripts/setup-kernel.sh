@@ -20,8 +20,10 @@ evcxr=.tools/bin/evcxr_jupyter
 evcxr_stamp="evcxr_jupyter $EVCXR_VERSION $(sha256sum scripts/evcxr/lazy-analysis.patch | cut -d' ' -f1)"
 if [ ! -x "$evcxr" ] || [ "$(cat .tools/evcxr.stamp 2>/dev/null)" != "$evcxr_stamp" ]; then
   log "building evcxr_jupyter $EVCXR_VERSION with scripts/evcxr/lazy-analysis.patch (minutes, once)"
+  # .tools/target survives an interrupted build, so a rerun compiles only
+  # what it had not finished.
   src=.tools/src
-  rm -rf "$src" .tools/target
+  rm -rf "$src"
   .venv/bin/python scripts/fetch_crate.py evcxr "$EVCXR_VERSION" "$EVCXR_SHA256" "$src"
   .venv/bin/python scripts/fetch_crate.py evcxr_jupyter "$EVCXR_VERSION" "$EVCXR_JUPYTER_SHA256" "$src"
   git apply -p1 --directory="$src/evcxr-$EVCXR_VERSION" scripts/evcxr/lazy-analysis.patch
@@ -37,7 +39,8 @@ if [ ! -x "$evcxr" ] || [ "$(cat .tools/evcxr.stamp 2>/dev/null)" != "$evcxr_sta
   install -m 755 .tools/target/release/evcxr_jupyter "$evcxr.tmp"
   mv "$evcxr.tmp" "$evcxr"
   rm -rf .tools/target "$src"
-  echo "$evcxr_stamp" > .tools/evcxr.stamp
+  echo "$evcxr_stamp" > .tools/evcxr.stamp.tmp
+  mv .tools/evcxr.stamp.tmp .tools/evcxr.stamp
 fi
 
 # The kernelspec lives in the venv, so the venv's Jupyter finds it. Its env
