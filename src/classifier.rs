@@ -25,7 +25,7 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,7 @@ use crate::detectors::{
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{read_csv, read_f32s, write_bytes_atomic, write_csv_atomic, write_f32s_atomic};
 use crate::model::{Stage, conv3x3};
+use crate::optim::FusedAdam;
 use crate::run::{RUN_FILE, RunLock};
 use crate::score::{Scores, UnseenRow, newer_than, newer_than_model};
 use crate::train::{
@@ -483,7 +484,8 @@ fn train_classifier(
         train_device: &train_device,
         device,
     };
-    let optimizer = AdamConfig::new().init();
+    // burn's default ε, which this classifier has always trained with.
+    let optimizer = FusedAdam::new(1e-5).init();
     let model = config.model.init(&train_device)?;
     let state = fit(
         dir,

@@ -253,8 +253,13 @@ mod native {
         bias: &tch::Tensor,
         spec: &ConvSpec,
     ) -> tch::Tensor {
+        let (x, weight) = if x.device() == tch::Device::Cpu {
+            (channels_last(x), channels_last(weight))
+        } else {
+            (x.shallow_clone(), weight.shallow_clone())
+        };
         let mut y = x.convolution(
-            weight,
+            &weight,
             Some(bias),
             spec.stride,
             spec.padding,
@@ -271,6 +276,26 @@ mod native {
             (Activation::Relu, false) => y.relu_(),
             (Activation::Sigmoid, false) => y.sigmoid_(),
         }
+    }
+
+    /// NCHW: NHWC's permutation when `t` is laid out channels-last,
+    /// otherwise the identity; `t.permute(order)` is then contiguous.
+    fn memory_order(t: &tch::Tensor) -> [i64; 4] {
+        const NHWC: [i64; 4] = [0, 2, 3, 1];
+        if t.permute(NHWC).is_contiguous() {
+            NHWC
+        } else {
+            [0, 1, 2, 3]
+        }
+    }
+
+    /// `t` with its sizes unchanged and its memory channels-last (NHWC),
+    /// oneDNN's native layout on the CPU: in NCHW every convolution and its
+    /// backward reorder their tensors to it and back. A no-op when `t`
+    /// already is; recorded by libtorch's autograd when `t` requires a
+    /// gradient.
+    fn channels_last(t: &tch::Tensor) -> tch::Tensor {
+        t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
     }
 
     impl NativeConvBackend for LibTorch {
@@ -317,10 +342,11 @@ mod native {
             }
             // ∂ sum(y · g) / ∂θ = gᵀ ∂y/∂θ: one libtorch backward through the
             // recorded convolution, for the inputs that need a gradient only.
-            let objective = output
-                .tensor
-                .reshape([-1])
-                .dot(&output_grad.tensor.reshape([-1]));
+            // Both flattened in the output's memory order, so that neither
+            // is copied into the other's layout.
+            let order = memory_order(&output.tensor);
+            let flat = |t: &tch::Tensor| t.permute(order).contiguous().reshape([-1]);
+            let objective = flat(&output.tensor).dot(&flat(&output_grad.tensor));
             let inputs: Vec<&tch::Tensor> = wanted.iter().map(|(_, leaf)| *leaf).collect();
             let gradients = tch::Tensor::run_backward(&[objective], &inputs, false, false);
             for ((id, _), gradient) in wanted.into_iter().zip(gradients) {

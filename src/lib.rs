@@ -35,6 +35,7 @@ pub mod evaluate;
 pub mod figures;
 pub mod fsutil;
 pub mod model;
+pub mod optim;
 pub mod plot;
 pub mod pretrained;
 pub mod profile;

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor};
@@ -35,6 +35,7 @@ use crate::data::{ImageBatcher, ImageCache, Prepared, Split};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{temp_sibling, write_atomic, write_bytes_atomic};
 use crate::model::{Autoencoder, ModelConfig};
+use crate::optim::FusedAdam;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const MODEL_FILE: &str = "model.bpk";
@@ -70,7 +71,7 @@ impl TrainingConfig {
     /// Adam with this configuration's epsilon (the learning rate is given
     /// per step).
     pub fn optimizer(&self) -> ModuleOptimizer {
-        AdamConfig::new().with_epsilon(self.adam_epsilon).init()
+        FusedAdam::new(self.adam_epsilon).init()
     }
 
     /// The same settings with every architecture default written out

@@ -356,3 +356,34 @@ fn unseen_images_are_every_image_outside_the_pool() {
     assert!(stdout.contains("| 16 (4) |"), "{stdout}");
     assert!(stdout.contains("+0.0000 [+0.0000, +0.0000]"), "{stdout}");
 }
+
+/// The baseline trained for a few steps with the fused Adam and with burn's
+/// own: the same losses to float rounding, step after step (the fused
+/// update writes parameters in place, so a wrong alias would show here).
+#[test]
+fn fused_adam_trains_like_burns_adam() {
+    use burn::optim::AdamConfig;
+    use burn::tensor::{Distribution, Tensor};
+    use caltech_anomaly::model::ModelConfig;
+    use caltech_anomaly::optim::FusedAdam;
+    use caltech_anomaly::train::train_step;
+
+    let device = cpu().autodiff();
+    let images = Tensor::<4>::random([8, 3, 32, 32], Distribution::Default, &device);
+    let model = ModelConfig::new(Architecture::Baseline, 32)
+        .init(&device)
+        .unwrap();
+    let mut fused = FusedAdam::new(1e-7).init();
+    let mut generic = AdamConfig::new().with_epsilon(1e-7).init();
+    let (mut a, mut b) = (model.clone(), model);
+    for step in 0..8 {
+        let (next_a, loss_a) = train_step(a, &mut fused, images.clone(), 0.0, 1e-3);
+        let (next_b, loss_b) = train_step(b, &mut generic, images.clone(), 0.0, 1e-3);
+        let (loss_a, loss_b): (f32, f32) = (loss_a.into_scalar(), loss_b.into_scalar());
+        assert!(
+            (loss_a / loss_b - 1.0).abs() < 1e-4,
+            "step {step}: {loss_a} against {loss_b}"
+        );
+        (a, b) = (next_a, next_b);
+    }
+}
