@@ -120,8 +120,8 @@ impl Optimizer for FusedAdam {
     }
 }
 
-/// burn's update of one element, term for term: the moments, then
-/// `θ − lr · m · c / (√v + ε')`.
+/// burn's update of one element: the moments, then
+/// `θ − lr · c · m / (√v + ε')` with the scalars of [`AdamStep`].
 #[inline(always)]
 fn update(k: AdamStep, param: &mut f32, grad: f32, m: &mut f32, v: &mut f32) {
     *m = *m * k.beta_1 + grad * (1.0 - k.beta_1);
@@ -131,13 +131,7 @@ fn update(k: AdamStep, param: &mut f32, grad: f32, m: &mut f32, v: &mut f32) {
 
 /// [`update`] over whole arrays of equal length, split across rayon's
 /// threads in blocks that stay in cache.
-pub(crate) fn update_all(
-    k: AdamStep,
-    params: &mut [f32],
-    grads: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-) {
+fn update_all(k: AdamStep, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
     use rayon::prelude::*;
     const BLOCK: usize = 1 << 14;
     assert!(grads.len() == params.len() && m.len() == params.len() && v.len() == params.len());
