@@ -2,7 +2,9 @@
 //! so that they run without LD_LIBRARY_PATH: libtorch's (torch-sys reports
 //! it through its `links = "tch"` metadata) and the Rust standard library's
 //! (`.cargo/config.toml` links it dynamically, as the notebook kernel does).
-//! Also records libtorch's version for `run.json`.
+//! Also records libtorch's version for `run.json`, and compiles
+//! `src/conv_backward.cpp` (libtorch's convolution backward, for
+//! `src/conv.rs`) against libtorch's headers.
 use std::path::Path;
 use std::process::Command;
 
@@ -15,6 +17,7 @@ fn main() {
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    compile_conv_backward(Path::new(&lib));
     // A PyTorch wheel keeps `__version__ = '2.9.0+cu128'` beside lib/.
     let version_py = Path::new(&lib).join("../version.py");
     println!("cargo:rerun-if-changed={}", version_py.display());
@@ -39,4 +42,20 @@ fn std_library_dir() -> Option<String> {
         .ok()?;
     let dir = String::from_utf8(output.stdout).ok()?;
     output.status.success().then(|| dir.trim().to_string())
+}
+
+/// `src/conv_backward.cpp`, with the C++ ABI torch-sys builds its own
+/// bindings with (`LIBTORCH_CXX11_ABI`, default 1: PyTorch's wheels).
+fn compile_conv_backward(lib: &Path) {
+    println!("cargo:rerun-if-changed=src/conv_backward.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .file("src/conv_backward.cpp")
+        .include(lib.join("../include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .warnings(false)
+        .compile("caltech_conv_backward");
 }

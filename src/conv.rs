@@ -10,11 +10,14 @@
 //!
 //! `NativeConvBackend` (private) is a burn backend extension with one
 //! operation: a convolution (plain or transposed) recorded as a single
-//! autodiff node. On LibTorch its forward runs under libtorch's autograd and
-//! its backward asks libtorch for the gradients, which calls the same fused
-//! kernels as PyTorch (oneDNN on CPU, cuDNN on CUDA). [`conv2d`] and [`conv_transpose2d`] take
-//! burn's own modules, so weights, records and initialisation are unchanged;
-//! on any other backend they are exactly the module's `forward`.
+//! autodiff node. On LibTorch its forward is libtorch's convolution (on the
+//! CPU channels-last, oneDNN's own layout) and its backward one call of
+//! libtorch's `convolution_backward` (`src/conv_backward.cpp`: tch binds
+//! neither it nor an autograd backward with given gradients), the fused
+//! kernels PyTorch runs (oneDNN on CPU, cuDNN on CUDA). [`conv2d`] and
+//! [`conv_transpose2d`] take burn's own modules, so weights, records and
+//! initialisation are unchanged; on any other backend they are exactly the
+//! module's `forward`.
 //!
 //! An [`Activation`] (ReLU, sigmoid) right after the convolution runs inside
 //! the same node, so its backward is libtorch's single kernel too.
@@ -245,22 +248,29 @@ mod native {
         ) -> FloatTensor<Self>;
     }
 
-    /// The convolution and its activation; in place where no graph is
-    /// recorded.
+    /// `t` with its sizes unchanged and its memory channels-last (NHWC),
+    /// oneDNN's native layout, on the CPU: in NCHW every convolution and its
+    /// backward reorder their tensors to it and back. Shares `t`'s memory
+    /// (and burn's storage handle) when `t` already is laid out so.
+    fn channels_last(t: &TchTensor) -> TchTensor {
+        if t.tensor.device() != tch::Device::Cpu {
+            return t.clone();
+        }
+        let nhwc = t.tensor.permute([0, 2, 3, 1]).contiguous();
+        TchTensor::from_existing(nhwc.permute([0, 3, 1, 2]), t.storage.clone())
+    }
+
+    /// The convolution and its activation, in place.
     fn torch_conv(
-        x: &tch::Tensor,
-        weight: &tch::Tensor,
-        bias: &tch::Tensor,
+        x: &TchTensor,
+        weight: &TchTensor,
+        bias: &TchTensor,
         spec: &ConvSpec,
     ) -> tch::Tensor {
-        let (x, weight) = if x.device() == tch::Device::Cpu {
-            (channels_last(x), channels_last(weight))
-        } else {
-            (x.shallow_clone(), weight.shallow_clone())
-        };
-        let mut y = x.convolution(
-            &weight,
-            Some(bias),
+        let _no_graph = tch::no_grad_guard();
+        let mut y = x.tensor.convolution(
+            &weight.tensor,
+            Some(&bias.tensor),
             spec.stride,
             spec.padding,
             spec.dilation,
@@ -268,34 +278,75 @@ mod native {
             spec.output_padding,
             spec.groups,
         );
-        let recording = y.requires_grad();
-        match (spec.activation, recording) {
-            (Activation::Identity, _) => y,
-            (Activation::Relu, true) => y.relu(),
-            (Activation::Sigmoid, true) => y.sigmoid(),
-            (Activation::Relu, false) => y.relu_(),
-            (Activation::Sigmoid, false) => y.sigmoid_(),
+        match spec.activation {
+            Activation::Identity => y,
+            Activation::Relu => y.relu_(),
+            Activation::Sigmoid => y.sigmoid_(),
         }
     }
 
-    /// NCHW: NHWC's permutation when `t` is laid out channels-last,
-    /// otherwise the identity; `t.permute(order)` is then contiguous.
-    fn memory_order(t: &tch::Tensor) -> [i64; 4] {
-        const NHWC: [i64; 4] = [0, 2, 3, 1];
-        if t.permute(NHWC).is_contiguous() {
-            NHWC
-        } else {
-            [0, 1, 2, 3]
-        }
+    unsafe extern "C" {
+        /// `src/conv_backward.cpp`.
+        fn caltech_convolution_backward(
+            grad_output: *const torch_sys::C_tensor,
+            input: *const torch_sys::C_tensor,
+            weight: *const torch_sys::C_tensor,
+            bias_size: i64,
+            stride: *const i64,
+            padding: *const i64,
+            dilation: *const i64,
+            transposed: std::ffi::c_int,
+            output_padding: *const i64,
+            groups: i64,
+            mask: *const std::ffi::c_int,
+            grads: *mut *mut torch_sys::C_tensor,
+            error: *mut std::ffi::c_char,
+            error_len: usize,
+        ) -> std::ffi::c_int;
     }
 
-    /// `t` with its sizes unchanged and its memory channels-last (NHWC),
-    /// oneDNN's native layout on the CPU: in NCHW every convolution and its
-    /// backward reorder their tensors to it and back. A no-op when `t`
-    /// already is; recorded by libtorch's autograd when `t` requires a
-    /// gradient.
-    fn channels_last(t: &tch::Tensor) -> tch::Tensor {
-        t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    /// libtorch's `convolution_backward`: the gradients of `x`, `weight` and
+    /// `bias` that `wanted` asks for.
+    fn convolution_backward(
+        grad_output: &tch::Tensor,
+        [x, weight]: [&tch::Tensor; 2],
+        bias_size: i64,
+        spec: &ConvSpec,
+        wanted: [bool; 3],
+    ) -> [Option<tch::Tensor>; 3] {
+        let mut grads = [std::ptr::null_mut(); 3];
+        let mut error = [0 as std::ffi::c_char; 512];
+        let mask = wanted.map(std::ffi::c_int::from);
+        // SAFETY: every pointer is a live tensor or array of the lengths the
+        // C++ side reads (2 per pair, 3 for the mask and the outputs); each
+        // non-null output is a fresh `at::Tensor*` that tch then owns.
+        let status = unsafe {
+            caltech_convolution_backward(
+                grad_output.as_ptr(),
+                x.as_ptr(),
+                weight.as_ptr(),
+                bias_size,
+                spec.stride.as_ptr(),
+                spec.padding.as_ptr(),
+                spec.dilation.as_ptr(),
+                spec.transposed.into(),
+                spec.output_padding.as_ptr(),
+                spec.groups,
+                mask.as_ptr(),
+                grads.as_mut_ptr(),
+                error.as_mut_ptr(),
+                error.len(),
+            )
+        };
+        if status != 0 {
+            // SAFETY: the C++ side wrote a NUL-terminated message.
+            let message = unsafe { std::ffi::CStr::from_ptr(error.as_ptr()) };
+            panic!(
+                "libtorch convolution_backward: {}",
+                message.to_string_lossy()
+            );
+        }
+        grads.map(|g| (!g.is_null()).then(|| unsafe { tch::Tensor::from_ptr(g) }))
     }
 
     impl NativeConvBackend for LibTorch {
@@ -305,19 +356,22 @@ mod native {
             bias: TchTensor,
             spec: ConvSpec,
         ) -> TchTensor {
-            let _no_graph = tch::no_grad_guard();
-            TchTensor::new(torch_conv(&x.tensor, &weight.tensor, &bias.tensor, &spec))
+            let (x, weight) = (channels_last(&x), channels_last(&weight));
+            TchTensor::new(torch_conv(&x, &weight, &bias, &spec))
         }
     }
 
-    /// What the backward needs: the output, still attached to libtorch's
-    /// autograd graph, and the three leaves it was computed from. Each leaf keeps
-    /// its burn tensor's storage handle, so that burn-tch never reuses that
-    /// memory in place while the graph still reads it.
+    /// What the backward reads: the convolution's input and weight as it ran
+    /// them, and an activation's output (ReLU's and sigmoid's derivatives
+    /// are functions of it). Each keeps its burn storage handle, so that
+    /// burn-tch never reuses that memory in place while the graph holds it.
     #[derive(Debug, Clone)]
     struct GraphState {
-        output: TchTensor,
-        leaves: [TchTensor; 3],
+        x: TchTensor,
+        weight: TchTensor,
+        bias_size: i64,
+        activated: Option<TchTensor>,
+        spec: ConvSpec,
     }
 
     #[derive(Debug)]
@@ -328,29 +382,24 @@ mod native {
 
         fn backward(self, ops: Ops<GraphState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
             let output_grad = grads.consume::<LibTorch>(&ops.node);
-            let GraphState { output, leaves } = ops.state;
-            let wanted: Vec<_> = ops
-                .parents
-                .iter()
-                .zip(&leaves)
-                .filter_map(|(parent, leaf)| {
-                    parent.as_ref().map(|parent| (parent.id, &leaf.tensor))
-                })
-                .collect();
-            if wanted.is_empty() {
+            let state = ops.state;
+            let wanted = ops.parents.each_ref().map(Option::is_some);
+            if wanted == [false; 3] {
                 return;
             }
-            // ∂ sum(y · g) / ∂θ = gᵀ ∂y/∂θ: one libtorch backward through the
-            // recorded convolution, for the inputs that need a gradient only.
-            // Both flattened in the output's memory order, so that neither
-            // is copied into the other's layout.
-            let order = memory_order(&output.tensor);
-            let flat = |t: &tch::Tensor| t.permute(order).contiguous().reshape([-1]);
-            let objective = flat(&output.tensor).dot(&flat(&output_grad.tensor));
-            let inputs: Vec<&tch::Tensor> = wanted.iter().map(|(_, leaf)| *leaf).collect();
-            let gradients = tch::Tensor::run_backward(&[objective], &inputs, false, false);
-            for ((id, _), gradient) in wanted.into_iter().zip(gradients) {
-                grads.register::<LibTorch>(id, TchTensor::new(gradient));
+            let g = &output_grad.tensor;
+            let output_grad = match (state.spec.activation, &state.activated) {
+                (Activation::Relu, Some(y)) => y.tensor.threshold_backward(g, 0.0),
+                (Activation::Sigmoid, Some(y)) => tch::Tensor::sigmoid_backward(g, &y.tensor),
+                _ => output_grad.tensor,
+            };
+            let leaves = [&state.x.tensor, &state.weight.tensor];
+            let gradients =
+                convolution_backward(&output_grad, leaves, state.bias_size, &state.spec, wanted);
+            for (parent, gradient) in ops.parents.iter().zip(gradients) {
+                if let (Some(parent), Some(gradient)) = (parent, gradient) {
+                    grads.register::<LibTorch>(parent.id, TchTensor::new(gradient));
+                }
             }
         }
     }
@@ -363,36 +412,29 @@ mod native {
             spec: ConvSpec,
         ) -> FloatTensor<Self> {
             let nodes = [x.node(), weight.node(), bias.node()];
-            let inputs = [x, weight, bias].map(Self::inner);
+            let [x, weight, bias] = [x, weight, bias].map(Self::inner);
             match NativeConvBackward
                 .prepare::<C>(nodes)
                 .compute_bound()
                 .stateful()
             {
                 OpsKind::Tracked(prep) => {
-                    let leaves = inputs.map(|input| TchTensor {
-                        tensor: input.tensor.detach().set_requires_grad(true),
-                        storage: input.storage,
-                    });
-                    let [x, weight, bias] = leaves.each_ref().map(|leaf| &leaf.tensor);
-                    let output = tch::with_grad(|| torch_conv(x, weight, bias, &spec));
-                    let output = TchTensor::new(output);
-                    let detached = output.tensor.detach();
-                    // ReLU's and sigmoid's backward read their output: burn
-                    // must not overwrite it in place, so it shares the graph's
-                    // storage handle. A bare convolution's output is free.
-                    let result = match spec.activation {
-                        Activation::Identity => TchTensor::new(detached),
-                        Activation::Relu | Activation::Sigmoid => TchTensor {
-                            tensor: detached,
-                            storage: output.storage.clone(),
-                        },
+                    let (x, weight) = (channels_last(&x), channels_last(&weight));
+                    let output = TchTensor::new(torch_conv(&x, &weight, &bias, &spec));
+                    // A bare convolution's output is burn's alone; an
+                    // activation's is read by the backward too.
+                    let activated =
+                        (spec.activation != Activation::Identity).then(|| output.clone());
+                    let state = GraphState {
+                        x,
+                        weight,
+                        bias_size: bias.tensor.size()[0],
+                        activated,
+                        spec,
                     };
-                    let state = GraphState { output, leaves };
-                    prep.finish(state, result)
+                    prep.finish(state, output)
                 }
                 OpsKind::UnTracked(prep) => {
-                    let [x, weight, bias] = inputs;
                     prep.finish(LibTorch::native_conv(x, weight, bias, spec))
                 }
             }

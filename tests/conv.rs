@@ -1,7 +1,7 @@
 //! The native-backward convolutions agree with burn's own, forward and
 //! backward, for every layer shape the autoencoders use.
 
-use approx::assert_relative_eq;
+use approx::relative_eq;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::{Device, Distribution, Tensor};
@@ -19,8 +19,11 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
 fn assert_close(actual: &[f32], expected: &[f32], what: &str) {
     assert_eq!(actual.len(), expected.len(), "{what}: length");
     let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
-    for (a, e) in actual.iter().zip(expected) {
-        assert_relative_eq!(*a / scale, *e / scale, epsilon = 1e-5);
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert!(
+            relative_eq!(*a / scale, *e / scale, epsilon = 1e-5),
+            "{what}[{i}]: {a} against {e}"
+        );
     }
 }
 
