@@ -484,7 +484,7 @@ fn train_classifier(
         train_device: &train_device,
         device,
     };
-    // burn's default ε, which this classifier has always trained with.
+    // burn's default ε.
     let optimizer = FusedAdam::new(1e-5).init();
     let model = config.model.init(&train_device)?;
     let state = fit(

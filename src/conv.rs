@@ -225,7 +225,7 @@ mod native {
     use burn::backend::libtorch::TchTensor;
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{
-        Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, LibTorch, backend_extension,
+        Autodiff, AutodiffBackend, Backend, Dispatch, LibTorch, backend_extension,
     };
     use burn::tensor::{Device, Tensor};
 
@@ -456,9 +456,6 @@ mod native {
     }
 
     pub(super) fn supports(device: &Device) -> bool {
-        matches!(
-            device.as_dispatch().clone().inner(),
-            DispatchDevice::LibTorch(_)
-        )
+        crate::device::libtorch_device(device).is_some()
     }
 }

@@ -62,6 +62,16 @@ pub fn cuda_device_count() -> usize {
     }
 }
 
+/// The LibTorch device behind `device`, if it is one (the native
+/// convolutions and the fused Adam run on these only).
+#[allow(deprecated)] // burn-tch is deprecated upstream; see the module docs
+pub fn libtorch_device(device: &Device) -> Option<burn::backend::libtorch::LibTorchDevice> {
+    match device.as_dispatch().clone().inner() {
+        burn::backend::DispatchDevice::LibTorch(device) => Some(device),
+        _ => None,
+    }
+}
+
 /// A resolved device and a sentence saying why it was chosen.
 #[derive(Debug, Clone)]
 pub struct SelectedDevice {

@@ -35,8 +35,6 @@ use burn::tensor::{Device, Tensor};
 /// burn's Adam without weight decay or AMSGrad, fused on the CPU.
 #[derive(Clone)]
 pub struct FusedAdam {
-    beta_1: f32,
-    beta_2: f32,
     epsilon: f32,
     /// The same settings as burn's optimizer: the path off the CPU.
     generic: Adam,
@@ -64,12 +62,7 @@ impl FusedAdam {
             .with_beta_2(Self::BETA_2)
             .with_epsilon(epsilon)
             .build();
-        Self {
-            beta_1: Self::BETA_1,
-            beta_2: Self::BETA_2,
-            epsilon,
-            generic,
-        }
+        Self { epsilon, generic }
     }
 
     /// A whole module's optimizer.
@@ -79,11 +72,11 @@ impl FusedAdam {
 
     fn constants(&self, lr: LearningRate, time: usize) -> AdamStep {
         let time = time as i32;
-        let bias_correction_2 = (1.0 - self.beta_2.powi(time)).sqrt();
-        let combined = bias_correction_2 / (1.0 - self.beta_1.powi(time));
+        let bias_correction_2 = (1.0 - Self::BETA_2.powi(time)).sqrt();
+        let combined = bias_correction_2 / (1.0 - Self::BETA_1.powi(time));
         AdamStep {
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
+            beta_1: Self::BETA_1,
+            beta_2: Self::BETA_2,
             step_size: lr as f32 * combined,
             epsilon: self.epsilon * bias_correction_2,
         }
@@ -154,7 +147,7 @@ mod native {
 
     use burn::backend::libtorch::{LibTorchDevice, TchTensor};
     use burn::backend::tensor::FloatTensor;
-    use burn::backend::{Backend, Dispatch, DispatchDevice, LibTorch, backend_extension};
+    use burn::backend::{Backend, Dispatch, LibTorch, backend_extension};
     use burn::tensor::Tensor;
 
     use super::{AdamStep, update_all};
@@ -177,10 +170,11 @@ mod native {
     /// `t` as a contiguous tensor this call alone owns: itself when burn
     /// lets it be written in place, else a copy.
     fn writable(t: TchTensor) -> TchTensor {
-        if t.can_mut() && t.tensor.is_contiguous() {
-            t
-        } else {
-            TchTensor::new(t.tensor.contiguous().copy())
+        match (t.can_mut(), t.tensor.is_contiguous()) {
+            (true, true) => t,
+            (false, true) => TchTensor::new(t.tensor.copy()),
+            // `contiguous` of a non-contiguous tensor is already a copy.
+            (_, false) => TchTensor::new(t.tensor.contiguous()),
         }
     }
 
@@ -230,10 +224,8 @@ mod native {
 
     /// Whether the fused update applies: an `f32` parameter on LibTorch's CPU.
     pub(super) fn supports<const D: usize>(tensor: &Tensor<D>) -> bool {
-        matches!(
-            tensor.device().as_dispatch().clone().inner(),
-            DispatchDevice::LibTorch(LibTorchDevice::Cpu)
-        ) && tensor.dtype() == burn::tensor::DType::F32
+        crate::device::libtorch_device(&tensor.device()) == Some(LibTorchDevice::Cpu)
+            && tensor.dtype() == burn::tensor::DType::F32
     }
 
     pub(super) fn step<const D: usize>(
