@@ -2,9 +2,10 @@
 # Builds the notebook kernel, after scripts/setup.sh made .venv, and skips it
 # when it is in place:
 #   .tools/bin/evcxr_jupyter  evcxr_jupyter 0.22.0 from its crates.io sources,
-#                             with scripts/evcxr/lazy-analysis.patch applied to
-#                             evcxr (its header says why); .tools/evcxr.stamp
-#                             records the version and the patch
+#                             with scripts/evcxr/*.patch applied to evcxr in
+#                             name order (each header says why);
+#                             .tools/evcxr.stamp records the version and the
+#                             patches
 #   .venv/share/jupyter/kernels/rust/  its kernelspec, which carries libtorch
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,16 +18,19 @@ EVCXR_JUPYTER_SHA256=3ce0d7b3058f68a9673df4f1266b641942fea0ec131881d095306e509a3
 log() { printf '[setup-kernel] %s\n' "$*" >&2; }
 
 evcxr=.tools/bin/evcxr_jupyter
-evcxr_stamp="evcxr_jupyter $EVCXR_VERSION $(sha256sum scripts/evcxr/lazy-analysis.patch | cut -d' ' -f1)"
+patches=(scripts/evcxr/*.patch)
+evcxr_stamp="evcxr_jupyter $EVCXR_VERSION $(cat "${patches[@]}" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$evcxr" ] || [ "$(cat .tools/evcxr.stamp 2>/dev/null)" != "$evcxr_stamp" ]; then
-  log "building evcxr_jupyter $EVCXR_VERSION with scripts/evcxr/lazy-analysis.patch (minutes, once)"
+  log "building evcxr_jupyter $EVCXR_VERSION with ${patches[*]} (minutes, once)"
   # .tools/target survives an interrupted build, so a rerun compiles only
   # what it had not finished.
   src=.tools/src
   rm -rf "$src"
   .venv/bin/python scripts/fetch_crate.py evcxr "$EVCXR_VERSION" "$EVCXR_SHA256" "$src"
   .venv/bin/python scripts/fetch_crate.py evcxr_jupyter "$EVCXR_VERSION" "$EVCXR_JUPYTER_SHA256" "$src"
-  git apply -p1 --directory="$src/evcxr-$EVCXR_VERSION" scripts/evcxr/lazy-analysis.patch
+  for patch in "${patches[@]}"; do
+    git apply -p1 --directory="$src/evcxr-$EVCXR_VERSION" "$patch"
+  done
   printf '\n[patch.crates-io]\nevcxr = { path = "../evcxr-%s" }\n' "$EVCXR_VERSION" \
     >> "$src/evcxr_jupyter-$EVCXR_VERSION/Cargo.toml"
   # From / so that this checkout's .cargo/config.toml (evcxr's RUSTFLAGS and
