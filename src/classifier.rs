@@ -34,21 +34,22 @@ use sha2::{Digest, Sha256};
 use crate::data::{ImageCache, Prepared, Resize, Split, files_batch};
 use crate::detect::{Calibration, ImageScorer};
 use crate::detectors::{
-    ClassGaussian, DetectorScores, TRAIN_FEATURES_FILE, rescored, rescored_unseen,
+    ClassGaussian, DetectorScores, TRAIN_FEATURES_FILE, cached_detector_scores, scored_detector,
+    scored_images,
 };
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{read_csv, read_f32s, write_bytes_atomic, write_csv_atomic, write_f32s_atomic};
+use crate::fsutil::{read_f32s, write_bytes_atomic, write_csv_atomic, write_f32s_atomic};
 use crate::model::{Stage, conv3x3};
 use crate::optim::FusedAdam;
 use crate::run::{RUN_FILE, RunLock};
-use crate::score::{Scores, UnseenRow, newer_than, newer_than_model};
+use crate::score::{Scores, UnseenRow, newer_than_model};
 use crate::train::{
     HISTORY_FILE, MODEL_FILE, Objective, Schedule, TrainOptions, claim_run_dir, fit, publish,
     read_history, record_error,
 };
 
-/// Per-image detector scores of a classifier run, reused while newer than
-/// its fit.
+/// Per-image detector scores of a classifier run (reused while newer than
+/// its fit) or of a feature run (while newer than its `run.json`).
 pub const DETECTOR_SCORES_FILE: &str = "detector_scores.csv";
 /// A classifier run's [`ClassifierFit`], beside the train split's
 /// penultimate features ([`TRAIN_FEATURES_FILE`]).
@@ -796,41 +797,22 @@ pub fn classifier_detectors(
     show_progress: bool,
 ) -> Result<Vec<DetectorScores>> {
     let started = Instant::now();
-    let wanted: Vec<(&str, &str)> = test
-        .iter()
-        .map(|r| ("test", r.path.as_str()))
-        .chain(unseen.iter().map(|r| ("unseen", r.path.as_str())))
-        .collect();
-    let path = run.dir.join(DETECTOR_SCORES_FILE);
-    let cached = newer_than(&run.dir, DETECTOR_SCORES_FILE, FIT_FILE)
-        .then(|| read_csv::<ScoredImage>(&path))
-        .transpose()?
-        .filter(|rows| {
-            rows.len() == wanted.len()
-                && rows
-                    .iter()
-                    .zip(&wanted)
-                    .all(|(r, w)| (r.set.as_str(), r.path.as_str()) == *w)
-        });
+    let wanted = scored_images(test, unseen);
+    let cached = cached_detector_scores(&run.dir, FIT_FILE, &wanted, |r: &ScoredImage| {
+        (r.set.as_str(), r.path.as_str())
+    })?;
     let scored = match cached {
         Some(rows) => rows,
         None => {
             let rows = score_images(run, fit, prepared, &wanted, device, show_progress)?;
-            write_csv_atomic(&path, &rows)?;
+            write_csv_atomic(&run.dir.join(DETECTOR_SCORES_FILE), &rows)?;
             rows
         }
     };
-    let (test_rows, unseen_rows) = scored.split_at(test.len());
     let seconds = run.record.train_s + started.elapsed().as_secs_f64();
-    let detector = |score: ClassifierScore, value: fn(&ScoredImage) -> f64| DetectorScores {
-        name: score.name().into(),
-        pretrained: false,
-        test: rescored(test, &test_rows.iter().map(value).collect::<Vec<_>>()),
-        unseen: Some(rescored_unseen(
-            unseen,
-            &unseen_rows.iter().map(value).collect::<Vec<_>>(),
-        )),
-        seconds,
+    let detector = |score: ClassifierScore, value: fn(&ScoredImage) -> f64| {
+        let name = score.name().into();
+        scored_detector(name, false, (test, unseen), &scored, value, seconds)
     };
     Ok(vec![
         detector(ClassifierScore::Energy, |r| r.energy),

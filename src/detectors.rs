@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aggregate::TrivialScore;
+use crate::classifier::DETECTOR_SCORES_FILE;
 use crate::data::split::hex;
 use crate::data::{Caltech101, Prepared, Split};
 use crate::detect::{Calibration, ImageScorer};
@@ -25,11 +26,11 @@ use crate::evaluate::{
     Bootstrap, ConfidenceInterval, ConfusionMatrix, PerClassRow, auprc, auroc, operating_point,
     paired_bootstrap_delta, per_class,
 };
-use crate::fsutil::{read_f32s, write_bytes_atomic, write_f32s_atomic};
+use crate::fsutil::{read_csv, read_f32s, write_bytes_atomic, write_csv_atomic, write_f32s_atomic};
 use crate::pretrained::{EfficientNetLite0, FEATURES, WEIGHTS_SHA256, file_features};
 use crate::report::Markdown;
 use crate::run::{RUN_FILE, RunLock, Trained};
-use crate::score::{ScoreRow, Scores, UnseenRow};
+use crate::score::{ScoreRow, Scores, UnseenRow, newer_than};
 use crate::table::column;
 
 /// The pretrained features of every image of a dataset, by path.
@@ -618,36 +619,124 @@ impl FeatureRun {
     }
 
     /// Both detectors on the test split (`test`'s rows) and on `unseen`
-    /// (the images outside the pool), their features from `bank`.
+    /// (the images outside the pool), their features from `bank`. Scores
+    /// are cached in the run directory ([`DETECTOR_SCORES_FILE`]) for the
+    /// same images; each detector's seconds are its fit and this call's
+    /// scoring (or reading of the cache).
     pub fn detectors(
         &self,
         bank: &FeatureBank,
         test: &Scores,
         unseen: &[UnseenRow],
     ) -> Result<Vec<DetectorScores>> {
-        let test_x = bank.matrix(test.iter().map(|r| r.path.as_str()))?;
-        let unseen_x = bank.matrix(unseen.iter().map(|r| r.path.as_str()))?;
-        [FeatureScore::Knn, FeatureScore::Mahalanobis]
-            .into_iter()
-            .map(|score| {
-                let started = Instant::now();
-                let (on_test, on_unseen) =
-                    (self.scores(score, &test_x)?, self.scores(score, &unseen_x)?);
-                let fit_s = if score == FeatureScore::Mahalanobis {
-                    self.gaussian_s
-                } else {
-                    0.0
-                };
-                Ok(DetectorScores {
-                    name: self.name(score),
-                    pretrained: true,
-                    test: rescored(test, &on_test),
-                    unseen: Some(rescored_unseen(unseen, &on_unseen)),
-                    seconds: fit_s + started.elapsed().as_secs_f64(),
-                })
-            })
-            .collect()
+        let wanted = scored_images(test, unseen);
+        let started = Instant::now();
+        let cached =
+            cached_detector_scores(&self.dir, RUN_FILE, &wanted, |r: &FeatureScoredImage| {
+                (r.set.as_str(), r.path.as_str())
+            })?;
+        let (scored, knn_s, mahalanobis_s) = match cached {
+            Some(rows) => {
+                let read_s = started.elapsed().as_secs_f64();
+                (rows, read_s, read_s)
+            }
+            None => {
+                let x = bank.matrix(wanted.iter().map(|&(_, path)| path))?;
+                let knn = self.scores(FeatureScore::Knn, &x)?;
+                let knn_s = started.elapsed().as_secs_f64();
+                let mahalanobis = self.scores(FeatureScore::Mahalanobis, &x)?;
+                let mahalanobis_s = started.elapsed().as_secs_f64() - knn_s;
+                let rows: Vec<FeatureScoredImage> = wanted
+                    .iter()
+                    .zip(knn.into_iter().zip(mahalanobis))
+                    .map(|(&(set, path), (knn, mahalanobis))| FeatureScoredImage {
+                        path: path.into(),
+                        set: set.into(),
+                        knn,
+                        mahalanobis,
+                    })
+                    .collect();
+                write_csv_atomic(&self.dir.join(DETECTOR_SCORES_FILE), &rows)?;
+                (rows, knn_s, mahalanobis_s)
+            }
+        };
+        let detector = |score: FeatureScore, value: fn(&FeatureScoredImage) -> f64, seconds| {
+            let name = self.name(score);
+            scored_detector(name, true, (test, unseen), &scored, value, seconds)
+        };
+        Ok(vec![
+            detector(FeatureScore::Knn, |r| r.knn, knn_s),
+            detector(
+                FeatureScore::Mahalanobis,
+                |r| r.mahalanobis,
+                self.gaussian_s + mahalanobis_s,
+            ),
+        ])
     }
+}
+
+/// The images a detector run scores, in its [`DETECTOR_SCORES_FILE`]'s
+/// order: `("test", path)` for each of `test`'s rows, then `("unseen",
+/// path)` for each of `unseen`'s.
+pub(crate) fn scored_images<'a>(
+    test: &'a Scores,
+    unseen: &'a [UnseenRow],
+) -> Vec<(&'a str, &'a str)> {
+    test.iter()
+        .map(|r| ("test", r.path.as_str()))
+        .chain(unseen.iter().map(|r| ("unseen", r.path.as_str())))
+        .collect()
+}
+
+/// A detector's scores, `value` of each of `rows`: `test`'s rows, then
+/// `unseen`'s ([`scored_images`]'s order).
+pub(crate) fn scored_detector<T>(
+    name: String,
+    pretrained: bool,
+    (test, unseen): (&Scores, &[UnseenRow]),
+    rows: &[T],
+    value: impl Fn(&T) -> f64,
+    seconds: f64,
+) -> DetectorScores {
+    let (test_rows, unseen_rows) = rows.split_at(test.len());
+    DetectorScores {
+        name,
+        pretrained,
+        test: rescored(test, &test_rows.iter().map(&value).collect::<Vec<_>>()),
+        unseen: Some(rescored_unseen(
+            unseen,
+            &unseen_rows.iter().map(&value).collect::<Vec<_>>(),
+        )),
+        seconds,
+    }
+}
+
+/// `dir`'s [`DETECTOR_SCORES_FILE`], when it was written no earlier than
+/// `than` (what the scores derive from) and its rows are `wanted`'s images
+/// (`key` gives a row's set and path).
+pub(crate) fn cached_detector_scores<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    than: &str,
+    wanted: &[(&str, &str)],
+    key: impl Fn(&T) -> (&str, &str),
+) -> Result<Option<Vec<T>>> {
+    if !newer_than(dir, DETECTOR_SCORES_FILE, than) {
+        return Ok(None);
+    }
+    let rows: Vec<T> = read_csv(&dir.join(DETECTOR_SCORES_FILE))?;
+    let same = rows.len() == wanted.len() && rows.iter().zip(wanted).all(|(r, w)| key(r) == *w);
+    Ok(same.then_some(rows))
+}
+
+/// One image's scores by a [`FeatureRun`], as its [`DETECTOR_SCORES_FILE`]
+/// keeps them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FeatureScoredImage {
+    path: String,
+    /// `test` or `unseen`.
+    set: String,
+    knn: f64,
+    mahalanobis: f64,
 }
 
 /// A [`FeatureRun`] scoring image files by one score.

@@ -11,6 +11,7 @@ use std::process::Command;
 
 use approx::assert_relative_eq;
 use burn::tensor::{Device, Tensor, TensorData};
+use caltech_anomaly::classifier::DETECTOR_SCORES_FILE;
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
 use caltech_anomaly::detect::{ImageScorer, percentile, verdicts};
 use caltech_anomaly::detectors::{DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore};
@@ -160,6 +161,12 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
     };
     let test = Scores(rows_of(Split::Test));
     let detectors = reloaded.detectors(&bank, &test, &[]).unwrap();
+    // A second call reads the scores the first cached.
+    assert!(reloaded.dir.join(DETECTOR_SCORES_FILE).is_file());
+    let cached = reloaded.detectors(&bank, &test, &[]).unwrap();
+    for (a, b) in detectors.iter().zip(&cached) {
+        assert_eq!((&a.name, &a.test), (&b.name, &b.test));
+    }
     let paths =
         |rows: &[ScoreRow]| -> Vec<PathBuf> { rows.iter().map(|r| root.join(&r.path)).collect() };
     let validation = paths(&rows_of(Split::Validation));
