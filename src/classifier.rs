@@ -34,11 +34,11 @@ use sha2::{Digest, Sha256};
 use crate::data::{ImageCache, Prepared, Resize, Split, files_batch};
 use crate::detect::{Calibration, ImageScorer};
 use crate::detectors::{
-    ClassGaussian, DetectorScores, TRAIN_FEATURES_FILE, cached_detector_scores, scored_detector,
+    ClassGaussian, DetectorScores, TRAIN_FEATURES_FILE, detector_scores, scored_detector,
     scored_images,
 };
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{read_f32s, write_bytes_atomic, write_csv_atomic, write_f32s_atomic};
+use crate::fsutil::{read_f32s, write_bytes_atomic, write_f32s_atomic};
 use crate::model::{Stage, conv3x3};
 use crate::optim::FusedAdam;
 use crate::run::{RUN_FILE, RunLock};
@@ -48,9 +48,6 @@ use crate::train::{
     read_history, record_error,
 };
 
-/// Per-image detector scores of a classifier run (reused while newer than
-/// its fit) or of a feature run (while newer than its `run.json`).
-pub const DETECTOR_SCORES_FILE: &str = "detector_scores.csv";
 /// A classifier run's [`ClassifierFit`], beside the train split's
 /// penultimate features ([`TRAIN_FEATURES_FILE`]).
 pub const FIT_FILE: &str = "detector_fit.json";
@@ -798,17 +795,13 @@ pub fn classifier_detectors(
 ) -> Result<Vec<DetectorScores>> {
     let started = Instant::now();
     let wanted = scored_images(test, unseen);
-    let cached = cached_detector_scores(&run.dir, FIT_FILE, &wanted, |r: &ScoredImage| {
-        (r.set.as_str(), r.path.as_str())
-    })?;
-    let scored = match cached {
-        Some(rows) => rows,
-        None => {
-            let rows = score_images(run, fit, prepared, &wanted, device, show_progress)?;
-            write_csv_atomic(&run.dir.join(DETECTOR_SCORES_FILE), &rows)?;
-            rows
-        }
-    };
+    let scored = detector_scores(
+        &run.dir,
+        FIT_FILE,
+        &wanted,
+        |r: &ScoredImage| (r.set.as_str(), r.path.as_str()),
+        || score_images(run, fit, prepared, &wanted, device, show_progress),
+    )?;
     let seconds = run.record.train_s + started.elapsed().as_secs_f64();
     let detector = |score: ClassifierScore, value: fn(&ScoredImage) -> f64| {
         let name = score.name().into();

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aggregate::TrivialScore;
-use crate::classifier::DETECTOR_SCORES_FILE;
 use crate::data::split::hex;
 use crate::data::{Caltech101, Prepared, Split};
 use crate::detect::{Calibration, ImageScorer};
@@ -631,22 +630,20 @@ impl FeatureRun {
     ) -> Result<Vec<DetectorScores>> {
         let wanted = scored_images(test, unseen);
         let started = Instant::now();
-        let cached =
-            cached_detector_scores(&self.dir, RUN_FILE, &wanted, |r: &FeatureScoredImage| {
-                (r.set.as_str(), r.path.as_str())
-            })?;
-        let (scored, knn_s, mahalanobis_s) = match cached {
-            Some(rows) => {
-                let read_s = started.elapsed().as_secs_f64();
-                (rows, read_s, read_s)
-            }
-            None => {
+        // Each score's own seconds when scored here; the read's when cached.
+        let mut scored_s = None;
+        let scored = detector_scores(
+            &self.dir,
+            RUN_FILE,
+            &wanted,
+            |r: &FeatureScoredImage| (r.set.as_str(), r.path.as_str()),
+            || {
                 let x = bank.matrix(wanted.iter().map(|&(_, path)| path))?;
                 let knn = self.scores(FeatureScore::Knn, &x)?;
                 let knn_s = started.elapsed().as_secs_f64();
                 let mahalanobis = self.scores(FeatureScore::Mahalanobis, &x)?;
-                let mahalanobis_s = started.elapsed().as_secs_f64() - knn_s;
-                let rows: Vec<FeatureScoredImage> = wanted
+                scored_s = Some((knn_s, started.elapsed().as_secs_f64() - knn_s));
+                Ok(wanted
                     .iter()
                     .zip(knn.into_iter().zip(mahalanobis))
                     .map(|(&(set, path), (knn, mahalanobis))| FeatureScoredImage {
@@ -655,11 +652,11 @@ impl FeatureRun {
                         knn,
                         mahalanobis,
                     })
-                    .collect();
-                write_csv_atomic(&self.dir.join(DETECTOR_SCORES_FILE), &rows)?;
-                (rows, knn_s, mahalanobis_s)
-            }
-        };
+                    .collect())
+            },
+        )?;
+        let read_s = started.elapsed().as_secs_f64();
+        let (knn_s, mahalanobis_s) = scored_s.unwrap_or((read_s, read_s));
         let detector = |score: FeatureScore, value: fn(&FeatureScoredImage) -> f64, seconds| {
             let name = self.name(score);
             scored_detector(name, true, (test, unseen), &scored, value, seconds)
@@ -711,21 +708,31 @@ pub(crate) fn scored_detector<T>(
     }
 }
 
-/// `dir`'s [`DETECTOR_SCORES_FILE`], when it was written no earlier than
-/// `than` (what the scores derive from) and its rows are `wanted`'s images
-/// (`key` gives a row's set and path).
-pub(crate) fn cached_detector_scores<T: serde::de::DeserializeOwned>(
+/// Per-image detector scores of a classifier run or a feature run, one row
+/// per image of [`scored_images`].
+pub const DETECTOR_SCORES_FILE: &str = "detector_scores.csv";
+
+/// The rows of `wanted`'s images in `dir`'s [`DETECTOR_SCORES_FILE`]: read
+/// when it was written no earlier than `than` (what the scores derive from)
+/// and holds exactly those images (`key` gives a row's set and path), else
+/// computed by `score` and saved.
+pub(crate) fn detector_scores<T: Serialize + serde::de::DeserializeOwned>(
     dir: &Path,
     than: &str,
     wanted: &[(&str, &str)],
     key: impl Fn(&T) -> (&str, &str),
-) -> Result<Option<Vec<T>>> {
-    if !newer_than(dir, DETECTOR_SCORES_FILE, than) {
-        return Ok(None);
+    score: impl FnOnce() -> Result<Vec<T>>,
+) -> Result<Vec<T>> {
+    let path = dir.join(DETECTOR_SCORES_FILE);
+    if newer_than(dir, DETECTOR_SCORES_FILE, than) {
+        let rows: Vec<T> = read_csv(&path)?;
+        if rows.len() == wanted.len() && rows.iter().zip(wanted).all(|(r, w)| key(r) == *w) {
+            return Ok(rows);
+        }
     }
-    let rows: Vec<T> = read_csv(&dir.join(DETECTOR_SCORES_FILE))?;
-    let same = rows.len() == wanted.len() && rows.iter().zip(wanted).all(|(r, w)| key(r) == *w);
-    Ok(same.then_some(rows))
+    let rows = score()?;
+    write_csv_atomic(&path, &rows)?;
+    Ok(rows)
 }
 
 /// One image's scores by a [`FeatureRun`], as its [`DETECTOR_SCORES_FILE`]

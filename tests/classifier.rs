@@ -10,11 +10,13 @@ use approx::assert_relative_eq;
 use burn::tensor::{Device, Tensor, TensorData};
 use caltech_anomaly::classifier::{
     ClassIndex, ClassifierConfig, ClassifierFit, ClassifierScore, ClassifierTrainingConfig,
-    DETECTOR_SCORES_FILE, TrainedClassifier, classifier_detectors, energy,
+    TrainedClassifier, classifier_detectors, energy,
 };
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
 use caltech_anomaly::detect::verdicts;
-use caltech_anomaly::detectors::{ClassGaussian, DEFAULT_RIDGE, DetectorScores, Gaussian};
+use caltech_anomaly::detectors::{
+    ClassGaussian, DEFAULT_RIDGE, DETECTOR_SCORES_FILE, DetectorScores, Gaussian,
+};
 use caltech_anomaly::device::DeviceChoice;
 use caltech_anomaly::model::{Architecture, ModelConfig};
 use caltech_anomaly::profile::Profile;

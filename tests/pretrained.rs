@@ -11,10 +11,11 @@ use std::process::Command;
 
 use approx::assert_relative_eq;
 use burn::tensor::{Device, Tensor, TensorData};
-use caltech_anomaly::classifier::DETECTOR_SCORES_FILE;
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
 use caltech_anomaly::detect::{ImageScorer, percentile, verdicts};
-use caltech_anomaly::detectors::{DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore};
+use caltech_anomaly::detectors::{
+    DEFAULT_RIDGE, DETECTOR_SCORES_FILE, FeatureBank, FeatureRun, FeatureScore,
+};
 use caltech_anomaly::device::DeviceChoice;
 use caltech_anomaly::pretrained::{EfficientNetLite0, FEATURES, weights_path};
 use caltech_anomaly::profile::Profile;
