@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use caltech_anomaly::bench::{
-    Comparison, Work, baseline_train_flops, bench_prepare, bench_train, cpu_peak, run_peer,
-    venv_python,
+    Comparison, Work, baseline_train_flops, bench_prepare, bench_train, cpu_peak,
+    measured_conv_peak, run_peer, venv_python,
 };
 use caltech_anomaly::classifier::{ClassifierFit, ClassifierScore, TrainedClassifier};
 use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
@@ -593,10 +593,20 @@ fn run_bench_train(args: BenchTrainArgs) -> Result<()> {
         }
         peers
     };
-    let work = baseline.then(|| Work {
-        flops_per_image: baseline_train_flops(args.size),
-        peak: if device.is_cuda() { None } else { cpu_peak() },
-    });
+    let work = if !baseline {
+        None
+    } else if device.is_cuda() {
+        Some(Work {
+            flops_per_image: baseline_train_flops(args.size),
+            peaks: Vec::new(),
+        })
+    } else {
+        let conv = measured_conv_peak(16, 64, 10, &device.device)?;
+        Some(Work {
+            flops_per_image: baseline_train_flops(args.size),
+            peaks: cpu_peak().into_iter().chain([conv]).collect(),
+        })
+    };
     println!(
         "{}",
         Comparison {
