@@ -381,9 +381,9 @@ fn build(
 /// Workers for [`decode_all`]: twice rayon's thread count. Buffered writes
 /// to the one cache file serialise on its inode lock, and a worker waiting
 /// there (or for its JPEG's read) leaves its core idle; a second worker per
-/// core keeps decoding meanwhile (2 cores, 14 alternating pairs: 3,486
-/// against 2,930 images/s in the median of the last 8).
-/// (`tmp`, the cache being built, names the failure.)
+/// core keeps decoding meanwhile (2 cores: 2,697 → 3,005 images/s, the
+/// medians of six alternating pairs). A failure to start them names `tmp`,
+/// the cache being built.
 fn decode_pool(tmp: &Path) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(2 * rayon::current_num_threads())
