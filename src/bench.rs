@@ -104,9 +104,7 @@ pub fn bench_train(
     for _ in 0..warmup {
         model = step(model).0;
     }
-    device
-        .sync()
-        .map_err(|e| Error::InvalidParameter(format!("device: {e:?}")))?;
+    sync(&device)?;
     let start = Instant::now();
     let mut total: Option<Tensor<1>> = None;
     for _ in 0..steps {
@@ -128,6 +126,13 @@ pub fn bench_train(
         seconds: start.elapsed().as_secs_f64(),
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
     })
+}
+
+/// Waits for `device`'s queued work, so that a timer around it measures it.
+fn sync(device: &Device) -> Result<()> {
+    device
+        .sync()
+        .map_err(|e| Error::InvalidParameter(format!("device: {e:?}")))
 }
 
 /// Runs a peer script that prints one JSON [`Measurement`] as its last
@@ -243,10 +248,10 @@ pub fn cpu_peak() -> Option<Peak> {
     })
 }
 
-/// The speed of the best-shaped layer the network runs, measured here: a
-/// 3×3 convolution of 128 to 128 channels on a `[batch, 128, side, side]`
-/// input, forward, through the same libtorch (oneDNN) path as the models'
-/// layers, best of `repeats` after one untimed, at 2 · 9 · 128² FLOPs per
+/// The speed of a layer of the network's kind at its best shape, measured
+/// here: a 3×3 convolution of 128 to 128 channels (the widest the baseline
+/// has) on a `[batch, 128, side, side]` input, forward, through the same
+/// libtorch (oneDNN) path as the models' layers, best of `repeats` after one untimed, at 2 · 9 · 128² FLOPs per
 /// output pixel. A network's step mixes in layers of 3 channels, pooling,
 /// dense layers and elementwise passes, so it stays below this. The
 /// cpuinfo estimate is the hardware's nominal figure.
@@ -259,17 +264,12 @@ pub fn measured_conv_peak(
     let channels = 128;
     let conv = crate::model::conv3x3(channels, channels, 1, device);
     let x = Tensor::<4>::random([batch, channels, side, side], Distribution::Default, device);
-    let sync = || {
-        device
-            .sync()
-            .map_err(|e| Error::InvalidParameter(format!("device: {e:?}")))
-    };
     let mut best = f64::INFINITY;
     for round in 0..=repeats {
-        sync()?;
+        sync(device)?;
         let start = Instant::now();
         let y = crate::conv::conv2d(&conv, x.clone(), crate::conv::Activation::Identity);
-        sync()?;
+        sync(device)?;
         let seconds = start.elapsed().as_secs_f64();
         drop(y);
         if round > 0 {

@@ -593,19 +593,20 @@ fn run_bench_train(args: BenchTrainArgs) -> Result<()> {
         }
         peers
     };
-    let work = if !baseline {
-        None
-    } else if device.is_cuda() {
+    let references = || -> Result<Vec<_>> {
+        if device.is_cuda() {
+            return Ok(Vec::new());
+        }
+        let conv = measured_conv_peak(16, 64, 10, &device.device)?;
+        Ok(cpu_peak().into_iter().chain([conv]).collect())
+    };
+    let work = if baseline {
         Some(Work {
             flops_per_image: baseline_train_flops(args.size),
-            peaks: Vec::new(),
+            peaks: references()?,
         })
     } else {
-        let conv = measured_conv_peak(16, 64, 10, &device.device)?;
-        Some(Work {
-            flops_per_image: baseline_train_flops(args.size),
-            peaks: cpu_peak().into_iter().chain([conv]).collect(),
-        })
+        None
     };
     println!(
         "{}",
