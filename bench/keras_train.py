@@ -3,7 +3,8 @@ TensorFlow, the report's own framework, trained with Adam and MSE on one
 fixed random batch as the Rust side measures it (forward, backward,
 optimizer step in one compiled `tf.function`, as `Model.fit` runs it; the
 loss read back once at the end). Channels-last, TensorFlow's layout on the
-CPU. Prints one JSON line: {"name", "images", "seconds", "peak_rss_bytes"}.
+CPU. `--precision bf16` sets Keras's `mixed_bfloat16` policy (layers compute
+in bf16, variables and the loss stay fp32). Prints one JSON line: {"name", "images", "seconds", "peak_rss_bytes"}.
 """
 
 import argparse
@@ -44,12 +45,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = parser.parse_args()
     if args.device != "cpu":
         print("keras_train.py measures the CPU only (tensorflow-cpu)", file=sys.stderr)
         return 2
 
     tf.random.set_seed(0)
+    if args.precision == "bf16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     model = baseline(args.size)
     optimizer = keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7)
     x = tf.random.uniform((args.batch, args.size, args.size, 3))
@@ -57,7 +61,8 @@ def main() -> int:
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(x, training=True) - x))
+            reconstruction = tf.cast(model(x, training=True), tf.float32)
+            loss = tf.reduce_mean(tf.square(reconstruction - x))
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
@@ -71,7 +76,7 @@ def main() -> int:
     float(total.numpy())
     seconds = time.perf_counter() - start
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-    name = (f"Keras {keras.__version__} / TensorFlow {tf.__version__} "
+    name = (f"Keras {keras.__version__} / TensorFlow {tf.__version__} {args.precision} "
             f"({model.count_params()} params, {threads} threads)")
     print_measurement(name, args.steps * args.batch, seconds)
     return 0

@@ -1,7 +1,10 @@
 """Peer of `caltech-anomaly bench train`: the baseline autoencoder in PyTorch
 eager mode, trained with Adam and MSE on one fixed random batch, exactly as
 the Rust side measures it (forward, backward, optimizer step; the loss read
-back once at the end). Prints one JSON line:
+back once at the end). Channels-last on the CPU (oneDNN's layout, as ours).
+`--precision bf16` runs the forward under `torch.autocast(dtype=bfloat16)`,
+PyTorch's mixed precision: convolutions and dense layers in bf16, weights,
+Adam and the loss in fp32. Prints one JSON line:
 {"name", "images", "seconds", "peak_rss_bytes"}.
 """
 
@@ -48,18 +51,24 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     device = torch.device(args.device)
-    model = Baseline(args.size).to(device)
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model = Baseline(args.size).to(device, memory_format=layout)
     params = sum(p.numel() for p in model.parameters())
     optim = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     x = torch.rand(args.batch, 3, args.size, args.size, device=device)
+    x = x.contiguous(memory_format=layout)
+    bf16 = args.precision == "bf16"
 
     def step():
         optim.zero_grad(set_to_none=True)
-        loss = torch.mean((model(x) - x) ** 2)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            reconstruction = model(x)
+        loss = torch.mean((reconstruction.float() - x) ** 2)
         loss.backward()
         optim.step()
         return loss.detach()
@@ -74,7 +83,8 @@ def main() -> int:
         total += step()
     total.item()
     seconds = time.perf_counter() - start
-    name = f"PyTorch {torch.__version__} eager ({params} params, {torch.get_num_threads()} threads)"
+    name = (f"PyTorch {torch.__version__} eager {args.precision} ({params} params, "
+            f"{torch.get_num_threads()} threads)")
     print_measurement(name, args.steps * args.batch, seconds)
     return 0
 

@@ -7,7 +7,12 @@ CALTECH_ANOMALY_PROFILE=smoke, CALTECH_ANOMALY_DEVICE=cpu,
 CALTECH_ANOMALY_OUT=notebooks/executed/study.
 
 Prints, per notebook, the wall time, the time until its first figure and
-its slowest cell: the README's cold/warm numbers come from here.
+its slowest cell: the README's cold/warm numbers come from here. Fails on
+what a reader should not see: output on stderr (shown in red), a value shown
+as a quoted Rust string, a DataFrame as polars' text instead of a table.
+
+With --html DIR, also renders each executed copy as DIR/<name>.html, which
+reads without running anything (`make notebooks-html`).
 """
 
 import argparse
@@ -30,6 +35,32 @@ def figures_in(cell) -> int:
         for output in cell.get("outputs", [])
         if "image/png" in output.get("data", {})
     )
+
+
+def display_problems(nb) -> list[str]:
+    """What a reader should not see in the executed notebook `nb`."""
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                problems.append(f"cell {index} writes to stderr: {output.get('text', '')[:120]!r}")
+            plain = output.get("data", {}).get("text/plain", "")
+            if plain.startswith('"'):
+                problems.append(f"cell {index} shows a quoted string: {plain[:120]}")
+            if plain.startswith("shape: ("):
+                problems.append(f"cell {index} shows a DataFrame as text, not as a Table")
+    return problems
+
+
+def render_html(executed: pathlib.Path, html_dir: pathlib.Path) -> pathlib.Path:
+    """`executed` as a web page in `html_dir`, its figures embedded."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_filename(str(executed))
+    html_dir.mkdir(parents=True, exist_ok=True)
+    target = html_dir / executed.with_suffix(".html").name
+    target.write_text(body, encoding="utf-8")
+    return target
 
 
 def run(path: pathlib.Path, out_dir: pathlib.Path, timeout: int) -> None:
@@ -55,6 +86,8 @@ def run(path: pathlib.Path, out_dir: pathlib.Path, timeout: int) -> None:
         kernel_name="rust",
         timeout=timeout,
         resources={"metadata": {"path": str(NOTEBOOKS)}},
+        # Progress lines rewrite themselves with \r: keep only what shows.
+        coalesce_streams=True,
         on_cell_start=on_cell_start,
         on_cell_executed=on_cell_executed,
     )
@@ -79,6 +112,9 @@ def run(path: pathlib.Path, out_dir: pathlib.Path, timeout: int) -> None:
              if c.cell_type == "code" and not c.get("outputs") and i > 1]
     if empty:
         sys.exit(f"{path.name}: cells {empty} display nothing")
+    problems = display_problems(nb)
+    if problems:
+        sys.exit(f"{path.name}: " + "; ".join(problems))
     shown = f"{first_figure:.0f} s" if first_figure is not None else "none"
     seconds, index = slowest
     source = nb.cells[index].source.splitlines()[0] if index >= 0 else ""
@@ -93,6 +129,10 @@ def main() -> None:
     parser.add_argument("--out", type=pathlib.Path, default=NOTEBOOKS / "executed")
     parser.add_argument("--timeout", type=int, default=3600,
                         help="seconds per cell (the first compiles the crate)")
+    parser.add_argument("--html", type=pathlib.Path, metavar="DIR",
+                        help="also render each executed notebook as DIR/<name>.html")
+    parser.add_argument("--render-only", action="store_true",
+                        help="render the executed copies in --out as they are, running nothing")
     args = parser.parse_args()
     os.environ.setdefault("CALTECH_ANOMALY_PROFILE", "smoke")
     os.environ.setdefault("CALTECH_ANOMALY_DEVICE", "cpu")
@@ -100,8 +140,14 @@ def main() -> None:
     paths = args.notebooks or sorted(NOTEBOOKS.glob("0*.ipynb"))
     if not paths:
         sys.exit("no notebook found")
+    if args.render_only and args.html is None:
+        sys.exit("--render-only needs --html DIR")
     for path in paths:
-        run(path.resolve(), args.out, args.timeout)
+        if not args.render_only:
+            run(path.resolve(), args.out, args.timeout)
+        if args.html is not None:
+            page = render_html(args.out / path.name, args.html)
+            print(f"{path.name}: rendered as {page} ({page.stat().st_size // 1024} KiB)", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 # Builds the notebook kernel, after scripts/setup.sh made .venv, and skips it
 # when it is in place:
 #   .tools/bin/evcxr_jupyter  evcxr_jupyter 0.22.0 from its crates.io sources,
-#                             with scripts/evcxr/*.patch applied to evcxr in
-#                             name order (each header says why);
+#                             with scripts/evcxr/*.patch applied to evcxr and
+#                             scripts/evcxr_jupyter/*.patch to evcxr_jupyter,
+#                             in name order (each header says why);
 #                             .tools/evcxr.stamp records the version and the
 #                             patches
 #   .venv/share/jupyter/kernels/rust/  its kernelspec, which carries libtorch
@@ -19,9 +20,10 @@ log() { printf '[setup-kernel] %s\n' "$*" >&2; }
 
 evcxr=.tools/bin/evcxr_jupyter
 patches=(scripts/evcxr/*.patch)
-evcxr_stamp="evcxr_jupyter $EVCXR_VERSION $(cat "${patches[@]}" | sha256sum | cut -d' ' -f1)"
+jupyter_patches=(scripts/evcxr_jupyter/*.patch)
+evcxr_stamp="evcxr_jupyter $EVCXR_VERSION $(cat "${patches[@]}" "${jupyter_patches[@]}" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$evcxr" ] || [ "$(cat .tools/evcxr.stamp 2>/dev/null)" != "$evcxr_stamp" ]; then
-  log "building evcxr_jupyter $EVCXR_VERSION with ${patches[*]} (minutes, once)"
+  log "building evcxr_jupyter $EVCXR_VERSION with ${patches[*]} ${jupyter_patches[*]} (minutes, once)"
   # .tools/target survives an interrupted build, so a rerun compiles only
   # what it had not finished.
   src=.tools/src
@@ -30,6 +32,9 @@ if [ ! -x "$evcxr" ] || [ "$(cat .tools/evcxr.stamp 2>/dev/null)" != "$evcxr_sta
   .venv/bin/python scripts/fetch_crate.py evcxr_jupyter "$EVCXR_VERSION" "$EVCXR_JUPYTER_SHA256" "$src"
   for patch in "${patches[@]}"; do
     git apply -p1 --directory="$src/evcxr-$EVCXR_VERSION" "$patch"
+  done
+  for patch in "${jupyter_patches[@]}"; do
+    git apply -p1 --directory="$src/evcxr_jupyter-$EVCXR_VERSION" "$patch"
   done
   printf '\n[patch.crates-io]\nevcxr = { path = "../evcxr-%s" }\n' "$EVCXR_VERSION" \
     >> "$src/evcxr_jupyter-$EVCXR_VERSION/Cargo.toml"

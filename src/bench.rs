@@ -10,13 +10,13 @@ use std::process::Command;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::data::{Caltech101, Manifest, PoolSize, PreprocessConfig, SplitConfig, preprocess};
 use crate::error::{Error, IoContext, Result};
 use crate::model::{Architecture, ModelConfig};
+use crate::precision::{Precision, autocast};
 use crate::train::{TrainingConfig, train_step};
 
 /// One side of a benchmark.
@@ -83,8 +83,10 @@ pub fn bench_train(
     batch: usize,
     steps: usize,
     warmup: usize,
+    precision: Precision,
     device: &Device,
 ) -> Result<Measurement> {
+    let _autocast = autocast(precision);
     let device = device.clone().autodiff();
     device.seed(0);
     // The training defaults (Adam, lr 1e-3, eps 1e-7) and the training step.
@@ -115,7 +117,7 @@ pub fn bench_train(
     let _: f32 = total.map_or(0.0, |t| t.into_scalar());
     Ok(Measurement {
         name: format!(
-            "caltech_anomaly burn-tch ({architecture}, {} conv backward)",
+            "caltech_anomaly burn-tch {precision} ({architecture}, {} conv backward)",
             if crate::conv::native_backward() {
                 "libtorch's"
             } else {
@@ -259,8 +261,10 @@ pub fn measured_conv_peak(
     batch: usize,
     side: usize,
     repeats: usize,
+    precision: Precision,
     device: &Device,
 ) -> Result<Peak> {
+    let _autocast = autocast(precision);
     let channels = 128;
     let conv = crate::model::conv3x3(channels, channels, 1, device);
     let x = Tensor::<4>::random([batch, channels, side, side], Distribution::Default, device);
@@ -278,17 +282,17 @@ pub fn measured_conv_peak(
     }
     let flops = 2.0 * 9.0 * (channels * channels * batch * side * side) as f64;
     Ok(Peak {
-        name: "conv 128→128".into(),
+        name: format!("conv 128→128 {precision}"),
         gflops: flops / best / 1e9,
         how: format!(
-            "libtorch's 3×3 convolution, {channels}→{channels} channels, batch {batch} at \
-             {side}×{side}, forward, best of {repeats}"
+            "libtorch's 3×3 convolution in {precision}, {channels}→{channels} channels, batch \
+             {batch} at {side}×{side}, forward, best of {repeats}"
         ),
     })
 }
 
 /// The first CPU's `name` field in `/proc/cpuinfo`.
-fn cpuinfo(name: &str) -> Option<String> {
+pub(crate) fn cpuinfo(name: &str) -> Option<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     let line = info.lines().find(|l| l.starts_with(name))?;
     Some(line.split(':').nth(1)?.trim().to_string())
@@ -393,92 +397,6 @@ impl fmt::Display for Comparison {
     }
 }
 
-/// Train and validation images of the `full` (and `quick`) profile's split:
-/// 30 images of each of the 101 object classes, cut 70 / 15 / 15.
-const FULL_SPLIT_IMAGES: (usize, usize) = (2122, 455);
-/// Autoencoder trainings of `reproduce`: section 8's four models and
-/// section 10's two.
-const REPRODUCE_TRAININGS: usize = 6;
-
-/// What the `full` profile would cost on this machine, projected from the
-/// baseline's training speed at 256 px measured here.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct FullProjection {
-    /// Training images per second of the baseline at 256 px, batch 16.
-    pub images_per_sec: f64,
-}
-
-impl FullProjection {
-    /// Seconds of one epoch: a training step per train image and a
-    /// forward pass (about a third of a step) per validation image.
-    pub fn epoch_s(&self) -> f64 {
-        let (train, validation) = FULL_SPLIT_IMAGES;
-        (train as f64 + validation as f64 / 3.0) / self.images_per_sec
-    }
-
-    /// Seconds of one model's training, every epoch of `full`.
-    pub fn model_s(&self) -> f64 {
-        self.epoch_s() * crate::profile::Profile::Full.settings().epochs as f64
-    }
-}
-
-impl fmt::Display for FullProjection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hours = |s: f64| s / 3600.0;
-        write!(
-            f,
-            "--profile full (the report's 256 px) would take about {:.1} h per model here ({:.0} \
-             min per epoch, {:.0} h for reproduce's {REPRODUCE_TRAININGS} trainings; measured \
-             {:.2} training images/s at 256 px)",
-            hours(self.model_s()),
-            self.epoch_s() / 60.0,
-            hours(self.model_s() * REPRODUCE_TRAININGS as f64),
-            self.images_per_sec
-        )
-    }
-}
-
-/// [`FullProjection`] measured by `measure` (training images/s at 256 px)
-/// once per machine and software: cached in `cache_dir` under a key of the
-/// CPU, its threads, the device, the crate and libtorch versions and the
-/// allocator setting.
-pub fn full_projection(
-    cache_dir: &Path,
-    device_name: &str,
-    measure: impl FnOnce() -> Result<f64>,
-) -> Result<FullProjection> {
-    let cpu = cpuinfo("model name").unwrap_or_default();
-    let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let identity = format!(
-        "{cpu} {threads} {device_name} {} {} {}",
-        env!("CARGO_PKG_VERSION"),
-        crate::run::libtorch_version(),
-        crate::device::freed_memory_kept()
-    );
-    let key = crate::data::split::hex(&sha2::Sha256::digest(identity.as_bytes())[..8]);
-    let path = cache_dir.join(format!("full-projection-{key}.json"));
-    if let Some(saved) = std::fs::read(&path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-    {
-        return Ok(saved);
-    }
-    let projection = FullProjection {
-        images_per_sec: measure()?,
-    };
-    crate::fsutil::write_bytes_atomic(&path, &serde_json::to_vec_pretty(&projection)?)?;
-    Ok(projection)
-}
-
-/// The baseline's training images/s at 256 px on `device`: three timed
-/// steps of batch 16 after two warm-up steps (which grow the heap to its
-/// working size), about 12 s on 2 CPU cores. Checked against a whole `full`
-/// baseline (batch 64): 16.1-16.3 here against its quiet epochs' 13.9 (a
-/// training step per train image, a third of one per validation image).
-pub fn measure_full_speed(device: &Device) -> Result<f64> {
-    Ok(bench_train(Architecture::Baseline, 256, 16, 3, 2, device)?.images_per_sec())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,38 +465,12 @@ mod tests {
     #[test]
     fn the_convolution_reference_is_a_positive_speed_and_names_its_shape() {
         // Not select_device: it tunes this process's allocator, which the
-        // projection test beside this one reads into its cache key.
+        // projection test (in profile.rs) reads into its cache key.
         #[allow(deprecated)]
         let device = Device::libtorch();
-        let peak = measured_conv_peak(1, 8, 2, &device).unwrap();
+        let peak = measured_conv_peak(1, 8, 2, Precision::Fp32, &device).unwrap();
         assert!(peak.gflops.is_finite() && peak.gflops > 0.0, "{peak:?}");
         assert!(peak.how.contains("batch 1 at 8×8"), "{}", peak.how);
         assert!(peak.how.contains("best of 2"), "{}", peak.how);
-    }
-
-    #[test]
-    fn the_projection_is_measured_once_per_machine_and_scales_with_the_speed() {
-        let dir = std::env::temp_dir().join(format!("full-projection-{}", std::process::id()));
-        let first = full_projection(&dir, "cpu", || Ok(3.2)).unwrap();
-        let again = full_projection(&dir, "cpu", || panic!("measured a second time")).unwrap();
-        assert_eq!(first, again);
-        let elsewhere = full_projection(&dir, "cuda:0", || Ok(64.0)).unwrap();
-        assert_eq!(elsewhere.images_per_sec, 64.0);
-
-        assert_relative_eq!(first.epoch_s(), (2122.0 + 455.0 / 3.0) / 3.2);
-        assert_relative_eq!(first.model_s(), 20.0 * first.epoch_s());
-        assert_relative_eq!(elsewhere.model_s() * 20.0, first.model_s());
-        let text = first.to_string();
-        assert!(text.contains("about 3.9 h per model"), "{text}");
-        assert!(text.contains("24 h for reproduce's 6 trainings"), "{text}");
-
-        // A failed measurement is an error, and leaves nothing cached.
-        let failed = std::env::temp_dir().join(format!("no-projection-{}", std::process::id()));
-        let refused = full_projection(&failed, "cpu", || {
-            Err(Error::InvalidParameter("no device".into()))
-        });
-        assert!(refused.is_err());
-        assert!(!failed.exists());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,7 +19,7 @@ use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{BACKGROUND_CLASS, Caltech101, PoolSize, Prepared};
-use crate::detect::{REPORT_PERCENTILE, percentile};
+use crate::detect::REPORT_PERCENTILE;
 use crate::error::{Error, Result};
 use crate::evaluate::{
     Bootstrap, ConfidenceInterval, ConfusionMatrix, auroc, stratified_bootstrap,
@@ -28,7 +28,11 @@ use crate::profile::Profile;
 use crate::report::Markdown;
 use crate::run::Trained;
 use crate::score::ScoreRow;
+use crate::stats::percentile;
 use crate::table::column;
+
+// Moved to `stats`; the old path keeps working.
+pub use crate::stats::wilson_interval;
 
 /// The report's claims, one row each; see [`report_claims`].
 pub const REPORT_CLAIMS_CSV: &str = include_str!("../docs/report_claims.csv");
@@ -39,8 +43,6 @@ pub const REPORT_POOL: PoolSize = PoolSize::PerClass(30);
 /// their last digit.
 const ROUNDING: f64 = 0.005;
 const LEVEL: f64 = 0.95;
-/// The normal quantile of a two-sided 95 % interval.
-const Z95: f64 = 1.959_963_984_540_054;
 
 /// What a claim is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -689,20 +691,6 @@ fn at_percentile(quantity: Quantity, scores: &[ScoreRow], p: f64) -> Result<Meas
         interval: Some((low, high)),
         value: Value::Number(k as f64 / n as f64),
     })
-}
-
-/// The Wilson score interval of a binomial rate `k / n` at 95 %.
-///
-/// ```
-/// use caltech_anomaly::claims::wilson_interval;
-/// let (low, high) = wilson_interval(15, 29);
-/// assert!((low - 0.3443).abs() < 1e-4 && (high - 0.6861).abs() < 1e-4);
-/// ```
-pub fn wilson_interval(k: usize, n: usize) -> (f64, f64) {
-    let (k, n, z2) = (k as f64, n as f64, Z95 * Z95);
-    let center = (k + z2 / 2.0) / (n + z2);
-    let half = Z95 / (n + z2) * (k * (n - k) / n + z2 / 4.0).sqrt();
-    (center - half, center + half)
 }
 
 /// The `p`-th percentile of the test errors with a stratified bootstrap

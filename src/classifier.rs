@@ -41,6 +41,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{read_f32s, write_bytes_atomic, write_f32s_atomic};
 use crate::model::{Stage, conv3x3};
 use crate::optim::FusedAdam;
+use crate::progress::{DEFAULT_BAR, Progress, Step};
 use crate::run::{RUN_FILE, RunLock};
 use crate::score::{Scores, UnseenRow, newer_than_model};
 use crate::train::{
@@ -264,7 +265,12 @@ pub fn classifier_key(prepared: &Prepared, config: &ClassifierTrainingConfig) ->
         prepared.config.preprocess.resize.description(),
         env!("CARGO_PKG_VERSION"),
     ))?;
-    Ok(crate::data::split::hex(&Sha256::digest(identity)[..8]))
+    Ok(crate::stats::hex(&Sha256::digest(identity)[..8]))
+}
+
+/// `runs_dir/classifier-seed<N>-<key>`: the run of `config` with `key`.
+pub fn classifier_dir(runs_dir: &Path, config: &ClassifierTrainingConfig, key: &str) -> PathBuf {
+    runs_dir.join(format!("classifier-seed{}-{key}", config.seed))
 }
 
 /// The classifier run of `config` on `prepared` under `runs_dir`: loaded
@@ -277,7 +283,7 @@ pub fn trained_classifier(
     show_progress: bool,
 ) -> Result<TrainedClassifier> {
     let key = classifier_key(prepared, config)?;
-    let dir = runs_dir.join(format!("classifier-seed{}-{key}", config.seed));
+    let dir = classifier_dir(runs_dir, config, &key);
     let _lock = RunLock::acquire(&dir)?;
     if let Ok(run) = TrainedClassifier::load(&dir, device)
         && run.record.key == key
@@ -576,17 +582,18 @@ fn file_outputs(
     device: &Device,
     show_progress: bool,
 ) -> Result<(Array2<f32>, Array2<f32>)> {
-    let progress = if show_progress {
-        indicatif::ProgressBar::new(paths.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
+    let step = Step {
+        name: "classify",
+        unit: "images",
+        bar: DEFAULT_BAR,
     };
+    let progress = Progress::new(show_progress, step, paths.len() as u64);
     let mut parts = Vec::new();
     for chunk in paths.chunks(64) {
         parts.push(outputs(model, files_batch(chunk, size, resize, device)?));
         progress.inc(chunk.len() as u64);
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(stack(parts))
 }
 
@@ -768,6 +775,10 @@ impl ImageScorer for ClassifierScorer<'_> {
             ClassifierScore::Energy => energy(&logits),
             ClassifierScore::Mahalanobis => self.fit.gaussian.distances(&features),
         })
+    }
+
+    fn calibration(&self, percentile: f64, _: &Device) -> Result<Calibration> {
+        self.fit.calibration(self.score, percentile)
     }
 }
 

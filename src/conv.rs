@@ -22,6 +22,12 @@
 //! An [`Activation`] (ReLU, sigmoid) right after the convolution runs inside
 //! the same node, so its backward is libtorch's single kernel too.
 //! `tests/conv.rs` checks outputs and gradients against burn's own path.
+//!
+//! Under [`crate::precision::autocast`]`(Bf16)` the node computes in bf16,
+//! forward and backward, with fp32 tensors in and out (its weight's and
+//! input's gradients are rounded to bf16 on the way, as under PyTorch's
+//! autocast; the bias gradient is summed in fp32); `tests/conv.rs` checks
+//! them against fp32 within bf16's rounding.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -29,6 +35,8 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
+
+use crate::precision::{Precision, compute_precision};
 
 /// Everything but the tensors of a libtorch `convolution` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +51,9 @@ pub(crate) struct ConvSpec {
     groups: i64,
     /// Applied to the convolution's output within the same operation.
     activation: Activation,
+    /// Computes in bf16 (fp32 accumulation; fp32 in and out), forward and
+    /// backward: [`crate::precision::compute_precision`] when it ran.
+    bf16: bool,
 }
 
 /// An elementwise function fused after a convolution: its backward then runs
@@ -151,6 +162,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>, activation: Activation) -> Tensor<4> 
         output_padding: [0, 0],
         groups: conv.groups as i64,
         activation,
+        bf16: compute_precision() == Precision::Bf16,
     };
     let device = x.device();
     try_native(x, conv.weight.val(), bias.val(), spec, &device)
@@ -175,6 +187,7 @@ pub fn conv_transpose2d(conv: &ConvTranspose2d, x: Tensor<4>, activation: Activa
         output_padding: pair(conv.padding_out),
         groups: conv.groups as i64,
         activation,
+        bf16: compute_precision() == Precision::Bf16,
     };
     let device = x.device();
     try_native(x, conv.weight.val(), bias.val(), spec, &device)
@@ -260,7 +273,21 @@ mod native {
         TchTensor::from_existing(nhwc.permute([0, 3, 1, 2]), t.storage.clone())
     }
 
-    /// The convolution and its activation, in place.
+    /// A convolution operand as the convolution reads it: channels-last,
+    /// and in bf16 when `spec.bf16` (the cast keeps the layout, and is
+    /// one pass when `t` already is channels-last, as a previous
+    /// convolution's output is).
+    fn operand(t: &TchTensor, spec: &ConvSpec) -> TchTensor {
+        let t = channels_last(t);
+        if spec.bf16 {
+            TchTensor::new(t.tensor.to_kind(tch::Kind::BFloat16))
+        } else {
+            t
+        }
+    }
+
+    /// The convolution of the [`operand`]s `x` and `weight` and its
+    /// activation, in place; fp32 out.
     fn torch_conv(
         x: &TchTensor,
         weight: &TchTensor,
@@ -268,9 +295,10 @@ mod native {
         spec: &ConvSpec,
     ) -> tch::Tensor {
         let _no_graph = tch::no_grad_guard();
+        let bias = bias.tensor.to_kind(x.tensor.kind());
         let mut y = x.tensor.convolution(
             &weight.tensor,
-            Some(&bias.tensor),
+            Some(&bias),
             spec.stride,
             spec.padding,
             spec.dilation,
@@ -278,11 +306,12 @@ mod native {
             spec.output_padding,
             spec.groups,
         );
-        match spec.activation {
+        let y = match spec.activation {
             Activation::Identity => y,
             Activation::Relu => y.relu_(),
             Activation::Sigmoid => y.sigmoid_(),
-        }
+        };
+        y.to_kind(tch::Kind::Float)
     }
 
     unsafe extern "C" {
@@ -356,14 +385,14 @@ mod native {
             bias: TchTensor,
             spec: ConvSpec,
         ) -> TchTensor {
-            let (x, weight) = (channels_last(&x), channels_last(&weight));
+            let (x, weight) = (operand(&x, &spec), operand(&weight, &spec));
             TchTensor::new(torch_conv(&x, &weight, &bias, &spec))
         }
     }
 
     /// What the backward reads: the convolution's input and weight as it ran
-    /// them, and an activation's output (ReLU's and sigmoid's derivatives
-    /// are functions of it). Each keeps its burn storage handle, so that
+    /// them (the bf16 copies under bf16), and an activation's output (ReLU's
+    /// and sigmoid's derivatives are functions of it). Each keeps its burn storage handle, so that
     /// burn-tch never reuses that memory in place while the graph holds it.
     #[derive(Debug, Clone)]
     struct GraphState {
@@ -393,15 +422,41 @@ mod native {
                 (Activation::Sigmoid, Some(y)) => tch::Tensor::sigmoid_backward(g, &y.tensor),
                 _ => output_grad.tensor,
             };
-            let leaves = [&state.x.tensor, &state.weight.tensor];
-            let gradients =
-                convolution_backward(&output_grad, leaves, state.bias_size, &state.spec, wanted);
+            let gradients = native_gradients(&output_grad, &state, wanted);
             for (parent, gradient) in ops.parents.iter().zip(gradients) {
                 if let (Some(parent), Some(gradient)) = (parent, gradient) {
                     grads.register::<LibTorch>(parent.id, TchTensor::new(gradient));
                 }
             }
         }
+    }
+
+    /// The input, weight and bias gradients that `wanted` asks for, in
+    /// fp32, from the gradient of the convolution's output. Under bf16 the
+    /// convolution's backward runs in bf16 and the bias gradient, a plain
+    /// sum, in fp32.
+    fn native_gradients(
+        output_grad: &tch::Tensor,
+        state: &GraphState,
+        wanted: [bool; 3],
+    ) -> [Option<tch::Tensor>; 3] {
+        let leaves = [&state.x.tensor, &state.weight.tensor];
+        if !state.spec.bf16 {
+            return convolution_backward(output_grad, leaves, state.bias_size, &state.spec, wanted);
+        }
+        let grad_bf16 = output_grad.to_kind(tch::Kind::BFloat16);
+        let [wanted_x, wanted_weight, wanted_bias] = wanted;
+        let [x, weight, _] = convolution_backward(
+            &grad_bf16,
+            leaves,
+            state.bias_size,
+            &state.spec,
+            [wanted_x, wanted_weight, false],
+        );
+        let bias = wanted_bias
+            .then(|| output_grad.sum_dim_intlist([0i64, 2, 3].as_slice(), false, tch::Kind::Float));
+        let fp32 = |g: tch::Tensor| g.to_kind(tch::Kind::Float);
+        [x.map(fp32), weight.map(fp32), bias]
     }
 
     impl<C: CheckpointStrategy> NativeConvBackend for Autodiff<LibTorch, C> {
@@ -419,7 +474,7 @@ mod native {
                 .stateful()
             {
                 OpsKind::Tracked(prep) => {
-                    let (x, weight) = (channels_last(&x), channels_last(&weight));
+                    let (x, weight) = (operand(&x, &spec), operand(&weight, &spec));
                     let output = TchTensor::new(torch_conv(&x, &weight, &bias, &spec));
                     // A bare convolution's output is burn's alone; an
                     // activation's is read by the backward too.

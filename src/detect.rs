@@ -9,15 +9,18 @@ use burn::tensor::Device;
 use polars::prelude::{DataFrame, PolarsResult};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Prepared, Split};
+use crate::data::{Prepared, SkippedImage, Split};
 use crate::error::{Error, Result};
 use crate::evaluate::PerClassRow;
 use crate::fsutil::write_csv_atomic;
 use crate::model::Autoencoder;
 use crate::report::Markdown;
-use crate::run::Trained;
-use crate::score::{ScoreRow, score_files, score_split};
+use crate::score::{ScoreRow, score_split};
+use crate::stats::{check_finite, check_percentile, is_flagged, percentile_of_sorted, sorted};
 use crate::table::column;
+
+// Moved to `stats`; the old path keeps working.
+pub use crate::stats::percentile;
 
 /// The report's percentile sweep.
 pub const DEFAULT_PERCENTILES: [f64; 5] = [75.0, 80.0, 85.0, 90.0, 95.0];
@@ -27,78 +30,6 @@ pub const DEFAULT_PERCENTILES: [f64; 5] = [75.0, 80.0, 85.0, 90.0, 95.0];
 pub const REPORT_PERCENTILE: f64 = 80.0;
 /// The percentile of the report's outlier gallery.
 pub const GALLERY_PERCENTILE: f64 = 90.0;
-
-/// The one definition of "flagged" used by every table of sections 6 and 7.
-pub(crate) fn is_flagged(error: f64, threshold: f64) -> bool {
-    error > threshold
-}
-
-/// Rejects an empty slice or one holding NaN or an infinity.
-pub(crate) fn check_finite(values: &[f64], what: &str) -> Result<()> {
-    if values.is_empty() {
-        return Err(Error::InvalidParameter(format!("{what} are empty")));
-    }
-    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::InvalidParameter(format!(
-            "{what} must be finite, entry {i} is {v}"
-        )));
-    }
-    Ok(())
-}
-
-fn check_percentile(p: f64) -> Result<()> {
-    if !(0.0..=100.0).contains(&p) {
-        return Err(Error::InvalidParameter(format!(
-            "percentile {p} is outside 0..=100"
-        )));
-    }
-    Ok(())
-}
-
-/// The `p`-th percentile of `values`, as `numpy.percentile` computes it by
-/// default: linear interpolation between the closest ranks, at rank
-/// `p / 100 · (n − 1)` of the sorted values.
-///
-/// Errors on empty or non-finite `values` and on `p` outside `0..=100`.
-///
-/// ```
-/// use caltech_anomaly::detect::percentile;
-/// assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0], 75.0)?, 3.25);
-/// assert!(percentile(&[1.0], 101.0).is_err());
-/// # Ok::<(), caltech_anomaly::Error>(())
-/// ```
-pub fn percentile(values: &[f64], p: f64) -> Result<f64> {
-    check_finite(values, "percentile input values")?;
-    check_percentile(p)?;
-    Ok(percentile_of_sorted(&sorted(values), p))
-}
-
-fn sorted(values: &[f64]) -> Vec<f64> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted
-}
-
-/// [`percentile`] of already sorted, checked values. The arithmetic follows
-/// numpy's (`(n − 1) · q` and its two-sided lerp) so that results agree to
-/// the last bit.
-fn percentile_of_sorted(sorted: &[f64], p: f64) -> f64 {
-    let last = sorted.len() - 1;
-    let rank = last as f64 * (p / 100.0);
-    let below = rank.floor();
-    // `rank` lies in 0..=last, so the cast is exact.
-    let i = below as usize;
-    if i >= last {
-        return sorted[last];
-    }
-    let (a, b, t) = (sorted[i], sorted[i + 1], rank - below);
-    let diff = b - a;
-    if t >= 0.5 {
-        b - diff * (1.0 - t)
-    } else {
-        a + diff * t
-    }
-}
 
 /// Where a detection threshold comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -444,30 +375,33 @@ pub fn calibrate(
     Calibration::of(&validation.errors(), percentile)
 }
 
-/// A detector that judges image files: an autoencoder's error, a
-/// classifier's score, a score on pretrained features (higher is more
-/// anomalous for each).
+/// The detector contract: a detector that judges image files, an
+/// autoencoder's error, a classifier's score or a score on pretrained
+/// features (higher is more anomalous for each), calibrated on its
+/// validation scores. `crate::saved::SavedDetector` loads any of them from
+/// a run directory by the run's kind.
 pub trait ImageScorer {
     /// The detector's name, as on the ladder.
     fn name(&self) -> String;
     /// The score of each file, in order, the files decoded and resized as
     /// the detector's training images were.
     fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>>;
+    /// The threshold at the `percentile`-th percentile of the detector's
+    /// validation scores (normal images only), from what its run saved.
+    fn calibration(&self, percentile: f64, device: &Device) -> Result<Calibration>;
 }
 
-impl ImageScorer for Trained {
+impl<T: ImageScorer + ?Sized> ImageScorer for &T {
     fn name(&self) -> String {
-        format!("{} error", self.record.architecture)
+        (**self).name()
     }
 
     fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
-        let size = self.config.model.image_size;
-        Ok(
-            score_files(&self.model, size, self.record.resize, paths, device)?
-                .into_iter()
-                .map(|(_, error)| error)
-                .collect(),
-        )
+        (**self).score_files(paths, device)
+    }
+
+    fn calibration(&self, percentile: f64, device: &Device) -> Result<Calibration> {
+        (**self).calibration(percentile, device)
     }
 }
 
@@ -501,6 +435,57 @@ pub fn verdicts(
         .collect())
 }
 
+/// Verdicts on the files that could be read, and the files left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    pub verdicts: Vec<Verdict>,
+    /// Unreadable or undecodable files, each with its reason.
+    pub skipped: Vec<SkippedImage>,
+}
+
+/// [`verdicts`], leaving out the files that cannot be read or decoded
+/// (each named with its reason) instead of failing on the first: a batch
+/// with a bad file is judged again one file at a time.
+pub fn verdicts_skipping_bad(
+    scorer: &dyn ImageScorer,
+    calibration: &Calibration,
+    paths: &[PathBuf],
+    device: &Device,
+) -> Result<Judged> {
+    let mut judged = Judged {
+        verdicts: Vec::with_capacity(paths.len()),
+        skipped: Vec::new(),
+    };
+    for chunk in paths.chunks(256) {
+        match verdicts(scorer, calibration, chunk, device) {
+            Ok(rows) => judged.verdicts.extend(rows),
+            Err(e) if chunk.iter().any(|p| bad_file_reason(&e, p).is_some()) => {
+                for path in chunk {
+                    match verdicts(scorer, calibration, std::slice::from_ref(path), device) {
+                        Ok(rows) => judged.verdicts.extend(rows),
+                        Err(e) => judged.skipped.push(SkippedImage {
+                            path: path.display().to_string(),
+                            reason: bad_file_reason(&e, path).ok_or(e)?,
+                        }),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(judged)
+}
+
+/// Why `path` failed, when `e` says that it cannot be read or decoded.
+fn bad_file_reason(e: &Error, path: &Path) -> Option<String> {
+    match e {
+        Error::BadImage { path: p, reason } if p == path => Some(reason.clone()),
+        Error::Io { path: p, source } if p == path => Some(format!("cannot read ({source})")),
+        Error::BadImages { first, .. } => bad_file_reason(first, path),
+        _ => None,
+    }
+}
+
 /// The verdicts as a table.
 pub fn verdicts_dataframe(rows: &[Verdict]) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(vec![
@@ -508,54 +493,4 @@ pub fn verdicts_dataframe(rows: &[Verdict]) -> PolarsResult<DataFrame> {
         column("score", rows, |r| r.score),
         column("anomaly", rows, |r| r.anomaly),
     ])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use approx::assert_abs_diff_eq;
-
-    #[test]
-    fn percentile_matches_numpy() {
-        // Expected values from numpy.percentile (numpy 2.4, method="linear").
-        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 75.0).unwrap(), 3.25);
-        let v = [15.0, 20.0, 35.0, 40.0, 50.0];
-        assert_abs_diff_eq!(percentile(&v, 40.0).unwrap(), 29.0, epsilon = 1e-12);
-        assert_abs_diff_eq!(percentile(&v, 5.0).unwrap(), 16.0, epsilon = 1e-12);
-        assert_abs_diff_eq!(percentile(&v, 30.0).unwrap(), 23.0, epsilon = 1e-12);
-        assert_eq!(percentile(&v, 0.0).unwrap(), 15.0);
-        assert_eq!(percentile(&v, 50.0).unwrap(), 35.0);
-        assert_eq!(percentile(&v, 100.0).unwrap(), 50.0);
-        assert_abs_diff_eq!(
-            percentile(&[10.0, 1.0, 7.0, 3.0], 33.3).unwrap(),
-            2.998,
-            epsilon = 1e-12
-        );
-        assert_eq!(percentile(&[3.0], 37.0).unwrap(), 3.0);
-    }
-
-    #[test]
-    fn percentile_rejects_bad_input() {
-        for bad in [-0.1, 100.5, f64::NAN, f64::INFINITY] {
-            assert!(matches!(
-                percentile(&[1.0, 2.0], bad),
-                Err(Error::InvalidParameter(_))
-            ));
-        }
-        assert!(matches!(
-            percentile(&[], 50.0),
-            Err(Error::InvalidParameter(_))
-        ));
-        assert!(matches!(
-            percentile(&[1.0, f64::NAN], 50.0),
-            Err(Error::InvalidParameter(_))
-        ));
-    }
-
-    #[test]
-    fn flagging_is_strictly_above() {
-        assert!(!is_flagged(1.0, 1.0));
-        assert!(is_flagged(1.0 + 1e-12, 1.0));
-        assert!(!is_flagged(1.0, f64::NAN));
-    }
 }

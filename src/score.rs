@@ -10,14 +10,20 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::files_batch;
-use crate::data::image::Resize;
-use crate::data::{Caltech101, ImageBatcher, ImageCache, Prepared, Split};
+use crate::data::image::{self, Resize};
+use crate::data::{
+    Caltech101, ImageBatcher, ImageCache, Prepared, SkippedImage, Split, describe_skipped,
+};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{read_csv, write_csv_atomic};
 use crate::model::Autoencoder;
+use crate::progress::{DEFAULT_BAR, Progress, Step, status};
 use crate::train::{MODEL_FILE, per_image_mse};
 
 pub const SCORES_FILE: &str = "scores.csv";
+/// The validation split's scores, kept so that a run calibrates a
+/// threshold at any percentile without its images.
+pub const VALIDATION_SCORES_FILE: &str = "validation_scores.csv";
 pub const UNSEEN_SCORES_FILE: &str = "unseen_scores.csv";
 
 /// One row of `scores.csv`.
@@ -69,7 +75,7 @@ impl Scores {
 
     /// The `p`-th percentile of the errors: the report's threshold.
     pub fn threshold(&self, p: f64) -> Result<f64> {
-        crate::detect::percentile(&self.errors(), p)
+        crate::stats::percentile(&self.errors(), p)
     }
 
     /// Positions of the `n` highest errors, highest first.
@@ -217,30 +223,92 @@ pub fn latent_codes(
     codes
 }
 
-/// The `.jpg` files of a folder (sorted), or the one file given.
-pub fn image_paths(input: &Path) -> Result<Vec<PathBuf>> {
-    if input.is_file() {
-        return Ok(vec![input.to_path_buf()]);
+/// The images of a folder or the one file given, and what a folder scan
+/// passed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageListing {
+    /// Sorted by name.
+    pub images: Vec<PathBuf>,
+    /// Files of the folder that are no image this build reads, named by
+    /// file name.
+    pub skipped: Vec<SkippedImage>,
+}
+
+/// The images in `input`: the file itself (any format the decoder reads,
+/// told by its content), or every file of the folder whose extension
+/// names a format the decoder reads (JPEG, PNG). Other entries are listed
+/// in [`ImageListing::skipped`] with the reason.
+///
+/// Errors if `input` cannot be read or the folder holds no image.
+pub fn list_images(input: &Path) -> Result<ImageListing> {
+    let meta = std::fs::metadata(input).at(input)?;
+    if !meta.is_dir() {
+        return Ok(ImageListing {
+            images: vec![input.to_path_buf()],
+            skipped: Vec::new(),
+        });
     }
-    let mut paths = Vec::new();
+    let mut images = Vec::new();
+    let mut skipped = Vec::new();
     for entry in std::fs::read_dir(input).at(input)? {
         let path = entry.at(input)?.path();
-        let is_jpeg = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"));
-        if is_jpeg && path.is_file() {
-            paths.push(path);
+        match not_an_image(&path) {
+            None => images.push(path),
+            Some(reason) => skipped.push(SkippedImage {
+                path: path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                reason,
+            }),
         }
     }
-    paths.sort();
-    if paths.is_empty() {
+    images.sort();
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    if images.is_empty() {
+        let also = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped {}", describe_skipped(&skipped))
+        };
         return Err(Error::InvalidParameter(format!(
-            "{} holds no .jpg image",
-            input.display()
+            "{} holds no image ({}){also}",
+            input.display(),
+            image::READ_FORMATS
         )));
     }
-    Ok(paths)
+    Ok(ImageListing { images, skipped })
+}
+
+/// Why a folder entry is not taken as an image, or `None` if it is.
+fn not_an_image(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Err(e) => return Some(format!("unreadable: {e}")),
+        Ok(meta) if meta.is_dir() => return Some("a folder".into()),
+        Ok(meta) if !meta.is_file() => return Some("not a regular file".into()),
+        Ok(_) => {}
+    }
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match ::image::ImageFormat::from_extension(extension) {
+        Some(format) if format.reading_enabled() => None,
+        Some(format) => Some(format!(
+            "{format:?} is not a format this build reads ({})",
+            image::READ_FORMATS
+        )),
+        None => Some("not an image".into()),
+    }
+}
+
+/// The images of a folder (sorted), or the one file given: the images of
+/// [`list_images`]. A folder's other files are named (on stderr, or below
+/// the cell in a notebook: [`crate::progress::status`]), so that none is
+/// passed over silently; [`list_images`] returns them instead.
+pub fn image_paths(input: &Path) -> Result<Vec<PathBuf>> {
+    let listing = list_images(input)?;
+    if !listing.skipped.is_empty() {
+        let skipped = describe_skipped(&listing.skipped);
+        status(true, &format!("{}: skipped {skipped}", input.display()));
+    }
+    Ok(listing.images)
 }
 
 /// Scores image files with a trained model: decoded and resized exactly as
@@ -313,11 +381,12 @@ pub fn score_unseen(
     let class_names = dataset.class_names();
     let held_out = &prepared.config.split.held_out;
     let image_size = prepared.cache.size();
-    let progress = if show_progress {
-        indicatif::ProgressBar::new(unseen.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
+    let step = Step {
+        name: "score unseen",
+        unit: "images",
+        bar: DEFAULT_BAR,
     };
+    let progress = Progress::new(show_progress, step, unseen.len() as u64);
     let mut rows = Vec::with_capacity(unseen.len());
     for chunk in unseen.chunks(256) {
         let paths: Vec<PathBuf> = chunk.iter().map(|i| dataset.root().join(&i.path)).collect();
@@ -339,7 +408,7 @@ pub fn score_unseen(
         }
         progress.inc(chunk.len() as u64);
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(rows)
 }
 

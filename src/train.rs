@@ -25,7 +25,6 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -33,9 +32,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{ImageBatcher, ImageCache, Prepared, Split};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{temp_sibling, write_atomic, write_bytes_atomic};
+use crate::fsutil::{read_csv, read_json, write_atomic, write_atomic_with, write_bytes_atomic};
 use crate::model::{Autoencoder, ModelConfig};
 use crate::optim::FusedAdam;
+use crate::precision::{Precision, autocast};
+use crate::progress::{Progress, Step};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const MODEL_FILE: &str = "model.bpk";
@@ -65,6 +66,10 @@ pub struct TrainingConfig {
     /// [`crate::model::Architecture::default_ssim_weight`].
     #[config(default = "None")]
     pub ssim_weight: Option<f64>,
+    /// The convolutions' arithmetic ([`crate::precision`]); `auto` is
+    /// resolved on the training device before the run is keyed.
+    #[config(default = "Precision::Auto")]
+    pub precision: Precision,
 }
 
 impl TrainingConfig {
@@ -82,6 +87,13 @@ impl TrainingConfig {
         config.model.encoding_dim = Some(self.model.code_width());
         config.ssim_weight = Some(self.ssim_weight());
         config
+    }
+
+    /// [`Self::resolved`], with the precision resolved on `device` (and
+    /// the reason for it).
+    pub fn resolved_on(&self, device: &Device) -> (Self, String) {
+        let (precision, reason) = self.precision.resolve(device);
+        (self.resolved().with_precision(precision), reason)
     }
 
     /// The SSIM weight in use.
@@ -258,6 +270,7 @@ pub fn train(
 ) -> Result<TrainedModel> {
     let (train_rows, val_rows) = check_inputs(prepared, config)?;
     claim_run_dir(run_dir, config, options.resume)?;
+    let _autocast = autocast(config.precision.resolve(device).0);
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let objective = Reconstruction {
@@ -337,14 +350,19 @@ impl Schedule {
     /// Rejects zero epochs or batch size, zero patience and a learning
     /// rate that is not positive and finite.
     pub(crate) fn check(&self, learning_rate: f64) -> Result<()> {
-        if self.epochs == 0 || self.batch_size == 0 {
+        if self.epochs == 0 {
             return Err(Error::InvalidParameter(
-                "epochs and batch size must be positive".into(),
+                "epochs 0: must be at least 1".into(),
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::InvalidParameter(
+                "batch size 0: must be at least 1".into(),
             ));
         }
         if !(learning_rate > 0.0 && learning_rate.is_finite()) {
             return Err(Error::InvalidParameter(format!(
-                "learning rate {learning_rate} must be positive"
+                "learning rate {learning_rate}: must be positive and finite"
             )));
         }
         if self.patience == Some(0) {
@@ -408,17 +426,20 @@ pub(crate) fn fit<O: Objective>(
             (model, optimizer, CheckpointState::default())
         };
     let batches_per_epoch = train_rows.len().div_ceil(schedule.batch_size);
-    let progress = progress_bar(
+    let progress = Progress::new(
         options.show_progress,
-        schedule.epochs * batches_per_epoch,
-        state.history.len() * batches_per_epoch,
-    );
+        TRAINING,
+        (schedule.epochs * batches_per_epoch) as u64,
+    )
+    .starting_at((state.history.len() * batches_per_epoch) as u64);
     let mut order = train_rows;
     while state.history.len() < schedule.epochs && !state.stopped_early {
         let epoch = state.history.len() + 1;
         let started = Instant::now();
         shuffle_for_epoch(&mut order, schedule.seed, epoch);
         progress.set_prefix(format!("epoch {epoch}/{}", schedule.epochs));
+        // The loss shown is this epoch's, once its first batches are in.
+        progress.set_message(String::new());
         let train_loss;
         (model, train_loss) = run_epoch(
             objective,
@@ -442,22 +463,16 @@ pub(crate) fn fit<O: Objective>(
             val_loss,
             seconds: started.elapsed().as_secs_f64(),
         };
-        if options.show_progress {
-            // Printed beside the bar, and also when stderr is not a terminal
-            // (the bar then hides itself, and its `println` with it).
-            progress.suspend(|| {
-                eprintln!(
-                    "epoch {epoch}/{}: train loss {train_loss:.6}, validation loss {val_loss:.6}",
-                    schedule.epochs
-                )
-            });
-        }
+        progress.println(&format!(
+            "epoch {epoch}/{}: train loss {train_loss:.6}, validation loss {val_loss:.6}",
+            schedule.epochs
+        ));
         if state.record(record, schedule.patience) {
             save_module(&model, &checkpoint_dir.join("best.bpk"))?;
         }
         save_checkpoint(&checkpoint_dir, epoch, &model, &optimizer, &state)?;
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(state)
 }
 
@@ -492,7 +507,8 @@ pub(crate) fn claim_run_dir<C: Config + PartialEq + std::fmt::Display>(
     let config_path = run_dir.join(CONFIG_FILE);
     if checkpoint_dir.join(CHECKPOINT_STATE).exists() && !resume {
         return Err(Error::InvalidParameter(format!(
-            "{} holds an unfinished run: pass --resume to continue it, or choose another --out",
+            "{} holds an unfinished run: pass --resume to continue it, --restart to discard it \
+             and start over, or choose another --out",
             run_dir.display()
         )));
     }
@@ -500,8 +516,11 @@ pub(crate) fn claim_run_dir<C: Config + PartialEq + std::fmt::Display>(
         let saved = C::load(&config_path).map_err(|e| record_error(&config_path, e))?;
         if &saved != config {
             return Err(Error::InvalidParameter(format!(
-                "--resume with settings other than those in {}",
-                config_path.display()
+                "--resume with settings other than those in {} (differing: {}): resume with \
+                 the same settings, pass --restart to discard the unfinished run, or choose \
+                 another --out",
+                config_path.display(),
+                config_differences(&config_path, config).join(", ")
             )));
         }
     }
@@ -543,34 +562,100 @@ fn load_checkpoint<M: Module>(
     model: M,
     optimizer: ModuleOptimizer,
 ) -> Result<(M, ModuleOptimizer, CheckpointState)> {
+    let unusable = |path: &Path, e: &dyn std::fmt::Display| Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{e}. The unfinished run cannot be resumed: `train --restart` starts it over, or \
+             delete {} to do so by hand",
+            dir.display()
+        ),
+    };
     let state_path = dir.join(CHECKPOINT_STATE);
-    let state: CheckpointState =
-        serde_json::from_slice(&std::fs::read(&state_path).at(&state_path)?)?;
+    let state: CheckpointState = read_json(&state_path).map_err(|e| unusable(&state_path, &e))?;
     let epoch = state.history.len();
+    let model_path = dir.join(format!("model-{epoch}.bpk"));
     let model = model
-        .try_load_file(dir.join(format!("model-{epoch}.bpk")))
-        .map_err(|e| record_error(dir, e))?;
+        .try_load_file(&model_path)
+        .map_err(|e| unusable(&model_path, &e))?;
+    let optimizer_path = dir.join(format!("optimizer-{epoch}.bpk"));
     let optimizer = optimizer
-        .load(dir.join(format!("optimizer-{epoch}.bpk")))
-        .map_err(|e| record_error(dir, e))?;
+        .load(&optimizer_path)
+        .map_err(|e| unusable(&optimizer_path, &e))?;
     Ok((model, optimizer, state))
 }
 
-fn progress_bar(show: bool, batches: usize, done: usize) -> ProgressBar {
-    let progress = if show {
-        ProgressBar::new(batches as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "train {prefix} {msg} {bar:30} {pos}/{len} batches, {elapsed} elapsed, ETA {eta}",
-        )
-        .expect("valid template"),
-    );
-    progress.set_position(done as u64);
-    progress
+/// Whether `run_dir` holds a committed checkpoint (an unfinished run that
+/// `--resume` continues).
+pub(crate) fn has_checkpoint(run_dir: &Path) -> bool {
+    run_dir.join(CHECKPOINT_DIR).join(CHECKPOINT_STATE).exists()
 }
+
+/// Removes an earlier attempt's training files from `run_dir`: checkpoint,
+/// settings, weights and history.
+pub(crate) fn discard_training(run_dir: &Path) -> Result<()> {
+    let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
+    if checkpoint_dir.exists() {
+        std::fs::remove_dir_all(&checkpoint_dir).at(&checkpoint_dir)?;
+    }
+    for name in [CONFIG_FILE, MODEL_FILE, HISTORY_FILE] {
+        let path = run_dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path).at(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// The settings in which the configuration saved at `path` differs from
+/// `config`, as `name: saved → now`; the whole file when it cannot be
+/// read.
+pub(crate) fn config_differences<C: std::fmt::Display>(path: &Path, config: &C) -> Vec<String> {
+    let saved: serde_json::Value = match read_json(path) {
+        Ok(saved) => saved,
+        Err(e) => return vec![format!("{e}")],
+    };
+    let now: serde_json::Value = serde_json::from_str(&config.to_string()).unwrap_or_default();
+    let mut differences = Vec::new();
+    json_differences("", &saved, &now, &mut differences);
+    differences
+}
+
+/// Appends the leaves in which `a` and `b` differ, by dotted name.
+fn json_differences(
+    name: &str,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(a_fields), Value::Object(b_fields)) => {
+            let mut keys: Vec<&String> = a_fields.keys().chain(b_fields.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let child = if name.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{name}.{key}")
+                };
+                let null = Value::Null;
+                let a = a_fields.get(key).unwrap_or(&null);
+                let b = b_fields.get(key).unwrap_or(&null);
+                json_differences(&child, a, b, out);
+            }
+        }
+        _ if a != b => out.push(format!("{name}: {a} in the run, {b} now")),
+        _ => {}
+    }
+}
+
+/// The training's progress: batches of every epoch, the loss so far.
+const TRAINING: Step = Step {
+    name: "train",
+    unit: "batches",
+    bar: "train {prefix} {msg} {bar:30} {pos}/{len} batches, {elapsed} elapsed, ETA {eta}",
+};
 
 /// Epoch `epoch`'s batch order: stream `epoch` of the seed over the sorted
 /// rows, so that a resumed run draws the same batches.
@@ -590,7 +675,7 @@ fn run_epoch<O: Objective>(
     order: &[usize],
     schedule: Schedule,
     epoch: usize,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) -> (O::Model, f64) {
     // Losses stay on the device; one read per epoch (and a few for the
     // progress bar) instead of a host sync per batch.
@@ -651,10 +736,7 @@ pub fn load_trained(run_dir: &Path, device: &Device) -> Result<(TrainingConfig, 
 
 /// Reads `history.csv`.
 pub fn read_history(path: &Path) -> Result<Vec<EpochRecord>> {
-    let mut reader = csv::Reader::from_path(path)?;
-    Ok(reader
-        .deserialize()
-        .collect::<std::result::Result<_, _>>()?)
+    read_csv(path)
 }
 
 fn write_history(path: &Path, history: &[EpochRecord]) -> Result<()> {
@@ -676,12 +758,12 @@ pub(crate) fn record_error(path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Saves weights through a temporary file and a rename.
 fn save_module<M: Module>(model: &M, path: &Path) -> Result<()> {
-    let tmp = temp_sibling(path);
-    model
-        .clone()
-        .save_file(&tmp)
-        .map_err(|e| record_error(path, e))?;
-    std::fs::rename(&tmp, path).at(path)
+    write_atomic_with(path, |tmp| {
+        model
+            .clone()
+            .save_file(tmp)
+            .map_err(|e| record_error(path, e))
+    })
 }
 
 /// Epoch-numbered weights and optimizer state, then the state file that
@@ -697,11 +779,11 @@ fn save_checkpoint<M: Module>(
     let file = |name: &str, e: usize| -> PathBuf { dir.join(format!("{name}-{e}.bpk")) };
     save_module(model, &file("model", epoch))?;
     let optimizer_path = file("optimizer", epoch);
-    let tmp = temp_sibling(&optimizer_path);
-    optimizer
-        .save(&tmp)
-        .map_err(|e| record_error(&optimizer_path, e))?;
-    std::fs::rename(&tmp, &optimizer_path).at(&optimizer_path)?;
+    write_atomic_with(&optimizer_path, |tmp| {
+        optimizer
+            .save(tmp)
+            .map_err(|e| record_error(&optimizer_path, e))
+    })?;
     write_bytes_atomic(
         &dir.join(CHECKPOINT_STATE),
         &serde_json::to_vec_pretty(state)?,

@@ -282,7 +282,8 @@ fn judges_new_images_as_it_scored_the_test_split(
         .threshold;
     assert_eq!(fields[2], (energy_score > threshold).to_string());
     // A score the run does not have is refused, naming those it has.
-    let refused = score_command(&run.dir, &paths[0], &out, Some("knn"));
+    let fresh_out = tmp.path().join("refused_verdicts.csv");
+    let refused = score_command(&run.dir, &paths[0], &fresh_out, Some("knn"));
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("`energy` or `mahalanobis`"));
 }

@@ -1,15 +1,38 @@
 //! The native-backward convolutions agree with burn's own, forward and
-//! backward, for every layer shape the autoencoders use.
+//! backward, for every layer shape the autoencoders use; in bf16 within
+//! bf16's rounding.
 
 use approx::relative_eq;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::{Device, Distribution, Tensor};
 use caltech_anomaly::conv::{Activation, ConvLayer, native_calls};
+use caltech_anomaly::precision::{Precision, autocast};
 
+/// fp32 against fp32: the same arithmetic in another order.
+const FP32_TOLERANCE: f32 = 1e-5;
+/// bf16 (fp32 accumulation) against fp32, in relative L2 norm: each operand
+/// rounds to 8 significant bits (2⁻⁹ ≈ 0.2 %), and the sums of a few hundred
+/// rounded products here stay within 1 %.
+const BF16_TOLERANCE: f32 = 1e-2;
+/// The same for gradients through a ReLU: an output that rounds across 0
+/// flips the ReLU's mask, and with it whole terms of the gradients.
+/// PyTorch's own autocast differs from its fp32 by 3.7 % in the input
+/// gradient of this test's ReLU layer (measured with torch 2.9.0).
+const BF16_RELU_GRADIENT_TOLERANCE: f32 = 6e-2;
+
+/// The CPU, or CUDA when `CALTECH_ANOMALY_TEST_DEVICE=cuda`
+/// (`scripts/gpu-check.sh`).
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
-fn autodiff_cpu() -> Device {
-    Device::libtorch().autodiff()
+fn test_device() -> Device {
+    match std::env::var("CALTECH_ANOMALY_TEST_DEVICE").as_deref() {
+        Ok("cuda") => Device::libtorch_cuda(0),
+        _ => Device::libtorch(),
+    }
+}
+
+fn autodiff_device() -> Device {
+    test_device().autodiff()
 }
 
 fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
@@ -17,14 +40,36 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
 }
 
 fn assert_close(actual: &[f32], expected: &[f32], what: &str) {
+    assert_within(actual, expected, FP32_TOLERANCE, what);
+}
+
+/// Every value within `tolerance` of the largest magnitude (at least 1).
+fn assert_within(actual: &[f32], expected: &[f32], tolerance: f32, what: &str) {
     assert_eq!(actual.len(), expected.len(), "{what}: length");
     let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
         assert!(
-            relative_eq!(*a / scale, *e / scale, epsilon = 1e-5),
+            relative_eq!(*a / scale, *e / scale, epsilon = tolerance),
             "{what}[{i}]: {a} against {e}"
         );
     }
+}
+
+/// The largest difference between two equally long vectors.
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
+/// `‖actual − expected‖ / ‖expected‖` at most `tolerance`.
+fn assert_relative_l2(actual: &[f32], expected: &[f32], tolerance: f32, what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: length");
+    let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
+    let error = norm(&mut actual.iter().zip(expected).map(|(a, e)| a - e));
+    let relative = error / norm(&mut expected.iter().copied());
+    assert!(
+        relative <= tolerance,
+        "{what}: relative L2 error {relative} over {tolerance}"
+    );
 }
 
 /// Output, input gradient and parameter gradients of `layer` on `x`
@@ -115,7 +160,7 @@ fn check_conv(
     activation: Activation,
     case: &str,
 ) {
-    let device = autodiff_cpu();
+    let device = autodiff_device();
     let layer: Conv2d = config.init(&device);
     let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device);
     let x = if input_needs_grad {
@@ -140,7 +185,7 @@ fn check_transposed(
     activation: Activation,
     case: &str,
 ) {
-    let device = autodiff_cpu();
+    let device = autodiff_device();
     let layer: ConvTranspose2d = config.init(&device);
     let x = Tensor::<4>::random(input, Distribution::Normal(0.0, 1.0), &device).require_grad();
     compare(
@@ -216,8 +261,7 @@ fn size_doubling_transposed_conv_matches_burn() {
 
 #[test]
 fn inference_without_autodiff_matches_burn() {
-    #[allow(deprecated)]
-    let device = Device::libtorch();
+    let device = test_device();
     let layer: ConvTranspose2d = ConvTranspose2dConfig::new([4, 3], [3, 3])
         .with_stride([2, 2])
         .with_padding([1, 1])
@@ -237,7 +281,7 @@ fn inference_without_autodiff_matches_burn() {
 fn an_activated_output_that_burn_reuses_in_place_still_differentiates() {
     // `y - target` with `y` owned once lets burn-tch overwrite `y`, which
     // ReLU's and sigmoid's backward still need.
-    let device = autodiff_cpu();
+    let device = autodiff_device();
     let layer: Conv2d = Conv2dConfig::new([3, 4], [3, 3])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
         .init(&device);
@@ -256,4 +300,90 @@ fn an_activated_output_that_burn_reuses_in_place_still_differentiates() {
             &format!("{activation:?}: weight gradient"),
         );
     }
+}
+
+/// A layer in bf16 against the same layer in fp32 (both native): the output
+/// within [`BF16_TOLERANCE`] of its largest value everywhere, every
+/// gradient within [`BF16_TOLERANCE`] in relative L2 norm (through a ReLU,
+/// [`BF16_RELU_GRADIENT_TOLERANCE`]), and not all equal (bf16 ran).
+fn check_bf16<L: ConvLayer>(
+    layer: &L,
+    x: Tensor<4>,
+    weight: impl Fn(&L) -> Tensor<4> + Copy,
+    bias: impl Fn(&L) -> Tensor<1> + Copy,
+    activation: Activation,
+    case: &str,
+) {
+    let out_dims = layer.apply(x.clone()).dims();
+    let cotangent = Tensor::<4>::random(out_dims, Distribution::Normal(0.0, 1.0), &x.device());
+    let run = |l: &L, x| l.apply_then(x, activation);
+    let fp32 = pass(layer, weight, bias, x.clone(), &cotangent, run);
+    let bf16 = {
+        let _bf16 = autocast(Precision::Bf16);
+        pass(layer, weight, bias, x, &cotangent, run)
+    };
+    assert_within(
+        &bf16.output,
+        &fp32.output,
+        BF16_TOLERANCE,
+        &format!("{case}: bf16 output"),
+    );
+    let gradients = [
+        (
+            "input",
+            bf16.input_grad.as_ref().unwrap(),
+            fp32.input_grad.as_ref().unwrap(),
+        ),
+        ("weight", &bf16.weight_grad, &fp32.weight_grad),
+        ("bias", &bf16.bias_grad, &fp32.bias_grad),
+    ];
+    let tolerance = match activation {
+        Activation::Relu => BF16_RELU_GRADIENT_TOLERANCE,
+        _ => BF16_TOLERANCE,
+    };
+    for (what, b, f) in gradients {
+        assert_relative_l2(b, f, tolerance, &format!("{case}: bf16 {what} gradient"));
+    }
+    assert!(
+        max_difference(&bf16.output, &fp32.output) > 1e-6,
+        "{case}: the bf16 output equals fp32's: bf16 did not run"
+    );
+}
+
+#[test]
+fn bf16_conv_matches_fp32_within_rounding() {
+    let device = autodiff_device();
+    let layer: Conv2d = Conv2dConfig::new([16, 32], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(&device);
+    for activation in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
+        let x = Tensor::<4>::random([4, 16, 12, 12], Distribution::Default, &device).require_grad();
+        check_bf16(
+            &layer,
+            x,
+            |l: &Conv2d| l.weight.val(),
+            |l: &Conv2d| l.bias.as_ref().unwrap().val(),
+            activation,
+            &format!("3x3 conv, {activation:?}"),
+        );
+    }
+}
+
+#[test]
+fn bf16_transposed_conv_matches_fp32_within_rounding() {
+    let device = autodiff_device();
+    let layer: ConvTranspose2d = ConvTranspose2dConfig::new([16, 8], [3, 3])
+        .with_stride([2, 2])
+        .with_padding([1, 1])
+        .with_padding_out([1, 1])
+        .init(&device);
+    let x = Tensor::<4>::random([3, 16, 6, 6], Distribution::Default, &device).require_grad();
+    check_bf16(
+        &layer,
+        x,
+        |l: &ConvTranspose2d| l.weight.val(),
+        |l: &ConvTranspose2d| l.bias.as_ref().unwrap().val(),
+        Activation::Relu,
+        "3x3 stride 2 transposed conv, Relu",
+    );
 }

@@ -16,9 +16,10 @@ use caltech_anomaly::detect::{ImageScorer, percentile, verdicts};
 use caltech_anomaly::detectors::{
     DEFAULT_RIDGE, DETECTOR_SCORES_FILE, FeatureBank, FeatureRun, FeatureScore,
 };
-use caltech_anomaly::device::DeviceChoice;
+use caltech_anomaly::device::{DeviceChoice, select_device};
 use caltech_anomaly::pretrained::{EfficientNetLite0, FEATURES, weights_path};
 use caltech_anomaly::profile::Profile;
+use caltech_anomaly::saved::SavedDetector;
 use caltech_anomaly::score::{ScoreRow, Scores};
 use caltech_anomaly::study::{Study, StudyConfig};
 use common::{TempDir, assert_verdicts_agree, scored, synthetic_dataset};
@@ -189,6 +190,15 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
             assert_relative_eq!(*a, *b, max_relative = 1e-4, epsilon = 1e-6);
         }
         assert_eq!(calibration.threshold, percentile(recorded, 80.0).unwrap());
+        // The same detector through the contract, loaded by the run's kind.
+        let key = match score {
+            FeatureScore::Knn => "knn",
+            FeatureScore::Mahalanobis => "mahalanobis",
+        };
+        let selected = select_device(DeviceChoice::Cpu).unwrap();
+        let saved = SavedDetector::load(&run.dir, Some(key), &selected).unwrap();
+        assert_eq!(saved.name(), scorer.name());
+        assert_eq!(saved.calibration(80.0, &device).unwrap(), calibration);
     }
 
     // `score --run` judges a file from the run directory alone.

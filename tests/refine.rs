@@ -7,6 +7,7 @@ use std::path::Path;
 use caltech_anomaly::data::Split;
 use caltech_anomaly::evaluate::{Bootstrap, auprc, auroc};
 use caltech_anomaly::model::Architecture;
+use caltech_anomaly::precision::Precision;
 use caltech_anomaly::refine::{
     ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
 };
@@ -62,6 +63,7 @@ fn fake_run(dir: &Path, architecture: Architecture, errors: &[f64], anomalies: u
         test_auroc: 0.0,
         resize: Default::default(),
         calibration: None,
+        precision: Precision::Fp32,
     };
     std::fs::write(dir.join(RUN_FILE), serde_json::to_vec(&record).unwrap()).unwrap();
 }

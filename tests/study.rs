@@ -10,6 +10,7 @@ use caltech_anomaly::data::{PoolSize, Prepared, SplitConfig};
 use caltech_anomaly::device::DeviceChoice;
 use caltech_anomaly::evaluate::Bootstrap;
 use caltech_anomaly::model::{Architecture, ModelConfig};
+use caltech_anomaly::precision::Precision;
 use caltech_anomaly::profile::Profile;
 use caltech_anomaly::reproduce::{ReproduceConfig, reproduce};
 use caltech_anomaly::run::{RunLock, RunSpec, Trained, run, run_key};
@@ -56,6 +57,23 @@ fn model_time(run: &Trained) -> std::time::SystemTime {
         .unwrap()
         .modified()
         .unwrap()
+}
+
+#[test]
+fn the_run_key_changes_with_precision_and_needs_it_resolved() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 4, true);
+    let prepared = study(&root, &tmp).prepare(split(42), 16).unwrap();
+    let key = |precision| {
+        let config = config(Architecture::Baseline).with_precision(precision);
+        run_key(&prepared, &config.resolved())
+    };
+    let fp32 = key(Precision::Fp32).unwrap();
+    let bf16 = key(Precision::Bf16).unwrap();
+    assert_ne!(fp32, bf16);
+    assert_eq!(fp32, key(Precision::Fp32).unwrap());
+    let auto = key(Precision::Auto).unwrap_err().to_string();
+    assert!(auto.contains("resolve"), "{auto}");
 }
 
 #[test]

@@ -21,16 +21,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::UNIX_EPOCH;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use memmap2::Mmap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::image::{DecodeLimits, Resize, RgbImage, decode_jpeg_rgb_into};
-use super::split::{Manifest, hex};
+use super::split::Manifest;
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{temp_sibling, write_bytes_atomic};
+use crate::fsutil::{write_atomic_with, write_bytes_atomic};
+use crate::progress::{Progress, Step};
+use crate::stats::hex;
 
 const MAGIC: &[u8; 8] = b"CA101IMG";
 const FORMAT_VERSION: u32 = 1;
@@ -48,7 +49,8 @@ pub struct PreprocessConfig {
     pub skip_bad: bool,
     /// Largest accepted image side.
     pub max_side: usize,
-    /// Show a progress bar (hidden anyway when stderr is not a terminal).
+    /// Show progress: a bar on a terminal's stderr, a line in a notebook
+    /// ([`crate::progress`]).
     pub show_progress: bool,
     /// TF's bilinear (the report's) or the antialiased filter.
     #[serde(default)]
@@ -83,11 +85,29 @@ impl PreprocessConfig {
     }
 }
 
-/// An image left out with `skip_bad`.
+/// A file left out, and why: an image that failed with `skip_bad`, or an
+/// entry a scan passed over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedImage {
     pub path: String,
     pub reason: String,
+}
+
+/// `files` counted and named in one line (the first ten):
+/// `2 files: notes.txt (not an image), old (a folder)`.
+pub fn describe_skipped(files: &[SkippedImage]) -> String {
+    const NAMED: usize = 10;
+    let named: Vec<String> = files
+        .iter()
+        .take(NAMED)
+        .map(|f| format!("{} ({})", f.path, f.reason))
+        .collect();
+    let more = match files.len().saturating_sub(NAMED) {
+        0 => String::new(),
+        n => format!(", and {n} more"),
+    };
+    let plural = if files.len() == 1 { "" } else { "s" };
+    format!("{} file{plural}: {}{more}", files.len(), named.join(", "))
 }
 
 /// The cache's sidecar metadata.
@@ -267,27 +287,23 @@ pub fn preprocess(
         }
     }
 
-    fs::create_dir_all(&config.cache_dir).at(&config.cache_dir)?;
-    let tmp = temp_sibling(&data_path);
-    let built = build(root, manifest, config, &tmp);
-    let (skipped_rows, skipped) = match built {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    let meta = CacheMeta {
-        key,
-        size: config.size,
-        method: config.resize.description().into(),
-        count: manifest.len() - skipped_rows.len(),
-        skipped_rows,
-        skipped,
-    };
-    // Metadata first: a data file without its metadata is never trusted.
-    write_bytes_atomic(&meta_path, &serde_json::to_vec_pretty(&meta)?)?;
-    fs::rename(&tmp, &data_path).at(&data_path)?;
+    let mut built = None;
+    write_atomic_with(&data_path, |tmp| {
+        let (skipped_rows, skipped) = build(root, manifest, config, tmp)?;
+        let meta = CacheMeta {
+            key,
+            size: config.size,
+            method: config.resize.description().into(),
+            count: manifest.len() - skipped_rows.len(),
+            skipped_rows,
+            skipped,
+        };
+        // Metadata first: a data file without its metadata is never trusted.
+        write_bytes_atomic(&meta_path, &serde_json::to_vec_pretty(&meta)?)?;
+        built = Some(meta);
+        Ok(())
+    })?;
+    let meta = built.expect("the cache's metadata is written with it");
     Ok(Preprocessed {
         manifest: manifest.without_rows(&meta.skipped_rows),
         cache: ImageCache::open(&data_path)?,
@@ -405,17 +421,12 @@ fn decode_all(
     tmp: &Path,
 ) -> Result<Vec<Option<SkippedImage>>> {
     let image_len = config.size * config.size * 3;
-    let progress = if config.show_progress {
-        ProgressBar::new(manifest.len() as u64)
-    } else {
-        ProgressBar::hidden()
+    let step = Step {
+        name: "preprocess",
+        unit: "images",
+        bar: "preprocess {bar:40} {pos}/{len} images {per_sec} ETA {eta} {msg}",
     };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "preprocess {bar:40} {pos}/{len} images {per_sec} ETA {eta} {msg}",
-        )
-        .expect("valid template"),
-    );
+    let progress = Progress::new(config.show_progress, step, manifest.len() as u64);
     let limits = DecodeLimits {
         max_side: config.max_side,
     };
@@ -456,7 +467,7 @@ fn decode_all(
             result
         })
         .collect::<Result<_>>();
-    progress.finish_and_clear();
+    progress.finish();
     outcomes
 }
 

@@ -5,9 +5,13 @@
 //! order, counted from 0 (`accordion` = 0, ..., `background_google` = 4).
 //! Only files whose name ends in `.jpg` are images: the real archive holds a
 //! stray JPEG named `BACKGROUND_Google/tmp`, which TFDS skips, and so do we.
+//! Class folders may be symbolic links to folders (datasets are often
+//! assembled from links). Whatever the scan passes over is listed in
+//! [`Caltech101::skipped_files`].
 
 use std::path::{Path, PathBuf};
 
+use super::cache::SkippedImage;
 use crate::error::{Error, IoContext, Result};
 
 /// The folder under the dataset root that holds one folder per class.
@@ -60,6 +64,7 @@ pub struct Caltech101 {
     classes: Vec<ClassInfo>,
     images: Vec<ImageRef>,
     skipped_classes: Vec<PathBuf>,
+    skipped_files: Vec<SkippedImage>,
 }
 
 impl Caltech101 {
@@ -73,13 +78,8 @@ impl Caltech101 {
                 root: root.to_path_buf(),
             });
         }
-        let mut folders = Vec::new();
-        for entry in std::fs::read_dir(&categories).at(&categories)? {
-            let entry = entry.at(&categories)?;
-            if entry.file_type().at(entry.path())?.is_dir() {
-                folders.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
+        let mut skipped_files = Vec::new();
+        let folders = class_folders(&categories, &mut skipped_files)?;
         let mut classes: Vec<ClassInfo> = folders
             .into_iter()
             .map(|folder| ClassInfo {
@@ -93,16 +93,7 @@ impl Caltech101 {
         let mut skipped_classes = Vec::new();
         for (label, class) in classes.iter().enumerate() {
             let dir = categories.join(&class.folder);
-            let mut names = Vec::new();
-            for entry in std::fs::read_dir(&dir).at(&dir)? {
-                let entry = entry.at(&dir)?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                // A directory named `x.jpg` is not an image; anything else
-                // named `.jpg` (files, links) is, and fails later if unreadable.
-                if name.ends_with(".jpg") && !entry.file_type().at(entry.path())?.is_dir() {
-                    names.push(name);
-                }
-            }
+            let mut names = jpeg_names(&dir, &class.folder, &mut skipped_files)?;
             if names.is_empty() {
                 if !skip_bad {
                     return Err(Error::EmptyClass(dir));
@@ -116,11 +107,13 @@ impl Caltech101 {
                 label: label as u32,
             }));
         }
+        skipped_files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Self {
             root: root.to_path_buf(),
             classes,
             images,
             skipped_classes,
+            skipped_files,
         })
     }
 
@@ -153,8 +146,67 @@ impl Caltech101 {
         &self.images
     }
 
+    /// Entries passed over: files beside the class folders, names other
+    /// than `*.jpg` in them (such as `BACKGROUND_Google/tmp`), folders
+    /// named `*.jpg`.
+    pub fn skipped_files(&self) -> &[SkippedImage] {
+        &self.skipped_files
+    }
+
     /// Empty class folders passed over with `skip_bad`.
     pub fn skipped_classes(&self) -> &[PathBuf] {
         &self.skipped_classes
+    }
+}
+
+/// The class folders in `categories` (links to folders included); other
+/// entries are added to `skipped`.
+fn class_folders(categories: &Path, skipped: &mut Vec<SkippedImage>) -> Result<Vec<String>> {
+    let mut folders = Vec::new();
+    for entry in std::fs::read_dir(categories).at(categories)? {
+        let path = entry.at(categories)?.path();
+        let name = file_name(&path);
+        // `metadata` follows links: a linked folder is a class; a link that
+        // leads nowhere may be one, so it fails the scan rather than
+        // shifting the labels of the classes after it.
+        if std::fs::metadata(&path).at(&path)?.is_dir() {
+            folders.push(name);
+        } else {
+            skipped.push(skipped_file(&name, "not a class folder"));
+        }
+    }
+    Ok(folders)
+}
+
+/// The `.jpg` names in class folder `dir` (files and links; they fail later
+/// if unreadable); other entries are added to `skipped`.
+fn jpeg_names(dir: &Path, folder: &str, skipped: &mut Vec<SkippedImage>) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let name = file_name(&path);
+        let relative = format!("{folder}/{name}");
+        if !name.ends_with(".jpg") {
+            skipped.push(skipped_file(&relative, "not a .jpg file"));
+        } else if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            skipped.push(skipped_file(&relative, "a folder"));
+        } else {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A passed-over entry, named relative to the dataset root.
+fn skipped_file(relative: &str, reason: &str) -> SkippedImage {
+    SkippedImage {
+        path: format!("{CATEGORIES_DIR}/{relative}"),
+        reason: reason.into(),
     }
 }

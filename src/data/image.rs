@@ -1,11 +1,13 @@
-//! JPEG decoding to RGB and the report's bilinear resize.
+//! Image decoding to RGB and the report's bilinear resize.
 //!
 //! # Decoding
-//! zune-jpeg in strict mode, converting every input colour space to RGB:
-//! 411 Caltech-101 images are grayscale, and CMYK/YCCK files occur in the
-//! wild. Strict mode turns a truncated or corrupt stream into an error
-//! instead of a silently grey-filled image. The header is checked against
-//! [`DecodeLimits`] before any pixel memory is allocated.
+//! JPEGs (the dataset's images) with zune-jpeg in strict mode, converting
+//! every input colour space to RGB: 411 Caltech-101 images are grayscale,
+//! and CMYK/YCCK files occur in the wild. Strict mode turns a truncated or
+//! corrupt stream into an error instead of a silently grey-filled image.
+//! The header is checked against [`DecodeLimits`] before any pixel memory
+//! is allocated. New images to score may also be PNGs (any colour type),
+//! read with the `image` crate by [`decode_image_rgb`].
 //!
 //! # Resizing
 //! [`resize_bilinear`] is the algorithm of `tf.image.resize(images, size)`
@@ -98,6 +100,60 @@ pub struct RgbImage {
     pub width: usize,
     pub height: usize,
     pub pixels: Vec<u8>,
+}
+
+/// The formats [`decode_image_rgb`] reads (the `image` crate's features),
+/// for messages.
+pub const READ_FORMATS: &str = "JPEG, PNG";
+
+/// Decodes an image file's bytes to RGB, its format told by its content:
+/// a JPEG with [`decode_jpeg_rgb`], the cache's decoder, so that a new
+/// image is read exactly as the training images were; another format the
+/// `image` crate reads with it, grayscale spread to three channels, alpha
+/// dropped (as `tf.io.decode_png(channels=3)` does) and 16-bit samples
+/// scaled to 8 bits. The error is a reason, to be paired with the file
+/// name by the caller.
+pub fn decode_image_rgb(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage, String> {
+    if bytes.is_empty() {
+        return Err("empty file".into());
+    }
+    match ::image::guess_format(bytes) {
+        Ok(::image::ImageFormat::Jpeg) => decode_jpeg_rgb(bytes, limits),
+        Ok(format) if format.reading_enabled() => decode_other_rgb(bytes, format, limits),
+        Ok(format) => Err(format!(
+            "a {format:?} image, a format this build does not read ({READ_FORMATS})"
+        )),
+        Err(_) => Err(format!("not an image this build reads ({READ_FORMATS})")),
+    }
+}
+
+/// [`decode_image_rgb`] for a format other than JPEG.
+fn decode_other_rgb(
+    bytes: &[u8],
+    format: ::image::ImageFormat,
+    limits: DecodeLimits,
+) -> Result<RgbImage, String> {
+    let reader = || ::image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let unreadable = |e: ::image::ImageError| format!("corrupt or truncated {format:?} ({e})");
+    let (width, height) = reader().into_dimensions().map_err(unreadable)?;
+    let (width, height) = (width as usize, height as usize);
+    if width == 0 || height == 0 {
+        return Err(format!(
+            "{format:?} declares an empty {width}x{height} image"
+        ));
+    }
+    if width > limits.max_side || height > limits.max_side {
+        return Err(format!(
+            "image is {width}x{height} px, over the limit of {} px per side",
+            limits.max_side
+        ));
+    }
+    let rgb = reader().decode().map_err(unreadable)?.to_rgb8();
+    Ok(RgbImage {
+        width,
+        height,
+        pixels: rgb.into_raw(),
+    })
 }
 
 /// Decodes a JPEG file's bytes to RGB. The error is a reason, to be paired
@@ -331,12 +387,13 @@ pub fn resize_antialiased(src: &RgbImage, out_width: usize, out_height: usize, o
     }
 }
 
-/// The JPEG at `path` decoded and resized to `size` × `size` (HWC `u8`)
-/// with `resize`, as the cache holds its images.
+/// The image at `path` (any format [`decode_image_rgb`] reads) decoded and
+/// resized to `size` × `size` (HWC `u8`) with `resize`, as the cache holds
+/// its images.
 pub fn read_resized(path: &std::path::Path, size: usize, resize: Resize) -> crate::Result<Vec<u8>> {
     use crate::error::IoContext;
     let bytes = std::fs::read(path).at(path)?;
-    let image = decode_jpeg_rgb(&bytes, DecodeLimits::default()).map_err(|reason| {
+    let image = decode_image_rgb(&bytes, DecodeLimits::default()).map_err(|reason| {
         crate::Error::BadImage {
             path: path.to_path_buf(),
             reason,

@@ -17,13 +17,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use batcher::{ImageBatcher, files_batch};
-pub use cache::{ImageCache, PreprocessConfig, Preprocessed, SkippedImage, preprocess};
+pub use cache::{
+    ImageCache, PreprocessConfig, Preprocessed, SkippedImage, describe_skipped, preprocess,
+};
 pub use caltech::{BACKGROUND_CLASS, Caltech101, DATA_DIR_ENV, resolve_data_dir};
 pub use image::Resize;
 pub use split::{Manifest, ManifestEntry, PoolSize, Split, SplitConfig, SplitSummary};
 
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::write_bytes_atomic;
+use crate::fsutil::{read_json, write_bytes_atomic};
 use crate::table::column;
 
 /// File names inside a run directory.
@@ -57,6 +59,8 @@ impl PrepareConfig {
 }
 
 /// What `prepare.json` records, so that later steps reopen the same data.
+/// Its paths are absolute; older records hold paths relative to the
+/// directory they were written from ([`PrepareRecord::resolve`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct PrepareRecord {
     config: PrepareConfig,
@@ -65,6 +69,49 @@ struct PrepareRecord {
     cache_file: PathBuf,
     skipped_images: Vec<SkippedImage>,
     skipped_classes: Vec<PathBuf>,
+    #[serde(default)]
+    skipped_files: Vec<SkippedImage>,
+}
+
+impl PrepareRecord {
+    /// The record of the run opened at `run_dir`, its paths resolved
+    /// without the current directory: a relative one (older records) is
+    /// taken from where the run was recorded when `run_dir` still ends
+    /// with the recorded `run_dir`, else from `run_dir` itself.
+    fn resolve(mut self, run_dir: &Path) -> Self {
+        let base = recorded_base(run_dir, &self.config.run_dir);
+        for path in [
+            &mut self.config.data_dir,
+            &mut self.config.preprocess.cache_dir,
+            &mut self.cache_file,
+        ] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        self.config.run_dir = run_dir.to_path_buf();
+        self
+    }
+}
+
+/// The folder a run's relative paths were recorded from: `run_dir` less
+/// the `recorded` run directory (relative to it), when it ends with it.
+fn recorded_base(run_dir: &Path, recorded: &Path) -> PathBuf {
+    let opened = absolute(run_dir);
+    if recorded.is_relative() && opened.ends_with(recorded) {
+        let mut base = opened.as_path();
+        for _ in recorded.components() {
+            base = base.parent().unwrap_or(base);
+        }
+        return base.to_path_buf();
+    }
+    opened
+}
+
+/// `path` made absolute (lexically, against the current directory, where
+/// the user's own arguments are relative to).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// A prepared run: the split and the cache of preprocessed images.
@@ -82,6 +129,8 @@ pub struct Prepared {
     pub skipped_images: Vec<SkippedImage>,
     /// Empty class folders left out with `skip_bad`.
     pub skipped_classes: Vec<PathBuf>,
+    /// Entries the dataset scan passed over ([`Caltech101::skipped_files`]).
+    pub skipped_files: Vec<SkippedImage>,
     /// Whether the cache already existed.
     pub reused_cache: bool,
 }
@@ -119,19 +168,19 @@ pub fn prepare_split(config: &PrepareConfig) -> Result<Prepared> {
         cache,
         skipped_images: skipped,
         skipped_classes: dataset.skipped_classes().to_vec(),
+        skipped_files: dataset.skipped_files().to_vec(),
         reused_cache: reused,
     })
 }
 
 impl Prepared {
     /// Reopens a run prepared earlier. If its cache file is gone (say, the
-    /// cache folder was cleaned), the section is prepared again.
+    /// cache folder was cleaned), the split is prepared again into the
+    /// recorded cache folder ([`Self::rebuild`]).
     pub fn open(run_dir: &Path) -> Result<Self> {
-        let record_path = run_dir.join(PREPARE_FILE);
-        let bytes = std::fs::read(&record_path).at(&record_path)?;
-        let record: PrepareRecord = serde_json::from_slice(&bytes)?;
+        let record = read_json::<PrepareRecord>(&run_dir.join(PREPARE_FILE))?.resolve(run_dir);
         if !record.cache_file.is_file() {
-            return prepare(&record.config);
+            return Self::rebuild(run_dir, &record);
         }
         let manifest_path = run_dir.join(MANIFEST_FILE);
         let manifest = Manifest::load(&manifest_path, &record.config.split.held_out)?;
@@ -155,6 +204,30 @@ impl Prepared {
         Ok(Self::from_record(record, manifest, cache, true))
     }
 
+    /// The recorded split prepared again from the dataset, into the
+    /// recorded cache folder and nowhere else: nothing is downloaded and
+    /// the run's own files stay as they are, so the split must come out
+    /// as recorded.
+    fn rebuild(run_dir: &Path, record: &PrepareRecord) -> Result<Self> {
+        let config = PrepareConfig {
+            download: false,
+            ..record.config.clone()
+        };
+        let prepared = prepare_split(&config)?;
+        if prepared.manifest_sha256 != record.manifest_sha256 {
+            return Err(Error::Corrupt {
+                path: run_dir.join(MANIFEST_FILE),
+                reason: format!(
+                    "the run's image cache {} is gone, and the dataset at {} no longer gives the \
+                     recorded split (its manifest differs), so it cannot be rebuilt",
+                    record.cache_file.display(),
+                    config.data_dir.display()
+                ),
+            });
+        }
+        Ok(prepared)
+    }
+
     fn from_record(
         record: PrepareRecord,
         manifest: Manifest,
@@ -169,6 +242,7 @@ impl Prepared {
             cache,
             skipped_images: record.skipped_images,
             skipped_classes: record.skipped_classes,
+            skipped_files: record.skipped_files,
             reused_cache,
         }
     }
@@ -182,16 +256,23 @@ impl Prepared {
     /// [`Prepared::open`] finds this split there.
     pub fn record_in(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).at(dir)?;
+        let config = &self.config;
         let record = PrepareRecord {
             config: PrepareConfig {
-                run_dir: dir.to_path_buf(),
-                ..self.config.clone()
+                run_dir: absolute(dir),
+                data_dir: absolute(&config.data_dir),
+                preprocess: PreprocessConfig {
+                    cache_dir: absolute(&config.preprocess.cache_dir),
+                    ..config.preprocess.clone()
+                },
+                ..config.clone()
             },
             class_names: self.class_names.clone(),
             manifest_sha256: self.manifest.save(&dir.join(MANIFEST_FILE))?,
-            cache_file: self.cache.path().to_path_buf(),
+            cache_file: absolute(self.cache.path()),
             skipped_images: self.skipped_images.clone(),
             skipped_classes: self.skipped_classes.clone(),
+            skipped_files: self.skipped_files.clone(),
         };
         write_bytes_atomic(
             &dir.join(PREPARE_FILE),

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use super::caltech::{BACKGROUND_CLASS, Caltech101};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_bytes_atomic;
+use crate::stats::hex;
 use crate::table::column;
 
 /// Which part of the data an image belongs to.
@@ -337,6 +338,11 @@ impl SplitSummary {
             column(&held_out, &self.rows, |r| r.held_out as u64),
         ])
     }
+
+    /// Shows the table as plain text in an evcxr notebook.
+    pub fn evcxr_display(&self) {
+        crate::report::Text(self.to_string()).evcxr_display();
+    }
 }
 
 impl fmt::Display for SplitSummary {
@@ -355,9 +361,4 @@ impl fmt::Display for SplitSummary {
         writeln!(f, "{:<12} {:>7} {:>10}", "total", total, total_held)?;
         write!(f, "held-out classes: {held_out}")
     }
-}
-
-/// Lower-case hexadecimal.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

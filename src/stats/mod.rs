@@ -1,0 +1,34 @@
+//! Statistics and small helpers that the report's sections share, at the
+//! bottom of the crate: they import nothing of it but [`crate::error`], so
+//! any section can use them without pulling in another.
+//!
+//! - percentiles as numpy computes them, and the one definition of
+//!   "flagged" ([`percentile`], [`is_flagged`]);
+//! - intervals: the Wilson score interval, the bootstrap's resamples
+//!   ([`wilson_interval`], [`BOOTSTRAP_RESAMPLES`]);
+//! - ranks and their fusion ([`ranks`], [`rank_average`]);
+//! - nearest neighbours and Gaussians on feature vectors
+//!   ([`knn_distances`], [`Gaussian`], [`ClassGaussian`]) and the small
+//!   linear algebra behind them ([`spd_inverse`]);
+//! - lower-case hexadecimal for keys and digests.
+//!
+//! The submodules are private; everything is re-exported here.
+
+mod gaussian;
+mod hex;
+mod interval;
+mod knn;
+mod linalg;
+mod percentile;
+mod rank;
+
+pub use gaussian::{ClassGaussian, Gaussian};
+pub(crate) use hex::hex;
+pub use interval::{BOOTSTRAP_RESAMPLES, wilson_interval};
+pub use knn::knn_distances;
+pub use linalg::spd_inverse;
+pub use percentile::percentile;
+pub(crate) use percentile::{
+    check_finite, check_percentile, is_flagged, percentile_of_sorted, sorted,
+};
+pub use rank::{rank_average, ranks};
