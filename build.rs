@@ -3,8 +3,8 @@
 //! it through its `links = "tch"` metadata) and the Rust standard library's
 //! (`.cargo/config.toml` links it dynamically, as the notebook kernel does).
 //! Also records libtorch's version for `run.json`, and compiles
-//! `src/conv_backward.cpp` (libtorch's convolution backward, for
-//! `src/conv.rs`) and `src/bf16_support.cpp` (its bf16 queries, for
+//! `src/backend/conv_backward.cpp` (libtorch's convolution backward, for
+//! `src/backend/conv.rs`) and `src/backend/bf16_support.cpp` (its bf16 queries, for
 //! `src/precision.rs`) against libtorch's headers.
 use std::path::Path;
 use std::process::Command;
@@ -45,17 +45,17 @@ fn std_library_dir() -> Option<String> {
     output.status.success().then(|| dir.trim().to_string())
 }
 
-/// `src/conv_backward.cpp` and `src/bf16_support.cpp`, with the C++ ABI torch-sys builds its own
+/// `src/backend/conv_backward.cpp` and `src/backend/bf16_support.cpp`, with the C++ ABI torch-sys builds its own
 /// bindings with (`LIBTORCH_CXX11_ABI`, default 1: PyTorch's wheels).
 fn compile_conv_backward(lib: &Path) {
-    println!("cargo:rerun-if-changed=src/conv_backward.cpp");
-    println!("cargo:rerun-if-changed=src/bf16_support.cpp");
+    println!("cargo:rerun-if-changed=src/backend/conv_backward.cpp");
+    println!("cargo:rerun-if-changed=src/backend/bf16_support.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
     cc::Build::new()
         .cpp(true)
-        .file("src/conv_backward.cpp")
-        .file("src/bf16_support.cpp")
+        .file("src/backend/conv_backward.cpp")
+        .file("src/backend/bf16_support.cpp")
         .include(lib.join("../include"))
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))

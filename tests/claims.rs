@@ -1,14 +1,15 @@
 //! Grading: the verdict rules on hand-made claims and values, and the
 //! report's own inconsistencies found by computation.
 
-use caltech_anomaly::claims::{
-    ClaimCheck, ClaimTable, DatasetCounts, Evidence, MeasuredAt, ModelScores, Verdict, check,
-    parse_claims, report_claims, wilson_interval,
-};
 use caltech_anomaly::data::{PoolSize, Split};
-use caltech_anomaly::evaluate::{ConfidenceInterval, auroc};
-use caltech_anomaly::profile::Profile;
-use caltech_anomaly::score::ScoreRow;
+use caltech_anomaly::scoring::ScoreRow;
+use caltech_anomaly::stats::wilson_interval;
+use caltech_anomaly::stats::{ConfidenceInterval, auroc};
+use caltech_anomaly::study::Profile;
+use caltech_anomaly::study::{
+    ClaimCheck, ClaimTable, DatasetCounts, Evidence, MeasuredAt, ModelScores, Verdict, check,
+    parse_claims, report_claims,
+};
 
 const HEADER: &str = "section,quantity,subject,report,compare,needs,statement\n";
 

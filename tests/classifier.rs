@@ -8,21 +8,21 @@ use std::path::{Path, PathBuf};
 use approx::assert_relative_eq;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use caltech_anomaly::analysis::unseen_scores;
+use caltech_anomaly::autoencoder::TrainingConfig;
+use caltech_anomaly::autoencoder::{Architecture, ModelConfig};
+use caltech_anomaly::backend::DeviceChoice;
 use caltech_anomaly::classifier::{
     ClassIndex, ClassifierConfig, ClassifierFit, ClassifierScore, ClassifierTrainingConfig,
     TrainedClassifier, classifier_detectors, energy,
 };
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
-use caltech_anomaly::detect::verdicts;
-use caltech_anomaly::detectors::{
-    ClassGaussian, DEFAULT_RIDGE, DETECTOR_SCORES_FILE, DetectorScores, Gaussian,
-};
-use caltech_anomaly::device::DeviceChoice;
-use caltech_anomaly::model::{Architecture, ModelConfig};
-use caltech_anomaly::profile::Profile;
-use caltech_anomaly::refine::unseen_scores;
+use caltech_anomaly::features::DEFAULT_RIDGE;
+use caltech_anomaly::scoring::verdicts;
+use caltech_anomaly::scoring::{DETECTOR_SCORES_FILE, DetectorScores};
+use caltech_anomaly::stats::{ClassGaussian, Gaussian};
+use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{Study, StudyConfig};
-use caltech_anomaly::train::TrainingConfig;
 use common::{TempDir, assert_verdicts_agree, score_command, scored, synthetic_dataset};
 use ndarray::{Array2, array};
 

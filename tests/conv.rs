@@ -6,8 +6,8 @@ use approx::relative_eq;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use caltech_anomaly::conv::{Activation, ConvLayer, native_calls};
-use caltech_anomaly::precision::{Precision, autocast};
+use caltech_anomaly::backend::{Activation, ConvLayer, native_calls};
+use caltech_anomaly::backend::{Precision, autocast};
 
 /// fp32 against fp32: the same arithmetic in another order.
 const FP32_TOLERANCE: f32 = 1e-5;

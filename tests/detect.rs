@@ -5,13 +5,13 @@ mod common;
 
 use approx::assert_abs_diff_eq;
 use caltech_anomaly::Error;
-use caltech_anomaly::data::Split;
-use caltech_anomaly::detect::{
+use caltech_anomaly::analysis::{
     ClassCount, DEFAULT_PERCENTILES, DetectionRow, ThresholdSource, class_counts,
-    class_counts_dataframe, detection_dataframe, detection_table, outliers, percentile,
-    write_detection_csv,
+    class_counts_dataframe, detection_dataframe, detection_table, outliers, write_detection_csv,
 };
-use caltech_anomaly::score::ScoreRow;
+use caltech_anomaly::data::Split;
+use caltech_anomaly::scoring::ScoreRow;
+use caltech_anomaly::stats::percentile;
 
 fn row(class: &str, error: f64, held_out: bool) -> ScoreRow {
     ScoreRow {

@@ -2,12 +2,13 @@
 //! matrices whose answers are known.
 
 use approx::assert_abs_diff_eq;
+use caltech_anomaly::analysis::Bootstrap;
+use caltech_anomaly::analysis::ladder;
 use caltech_anomaly::data::Split;
-use caltech_anomaly::detectors::{
-    DetectorScores, Gaussian, knn_distances, ladder, rank_average, rescored, spd_inverse,
-};
-use caltech_anomaly::evaluate::{Bootstrap, auroc};
-use caltech_anomaly::score::{ScoreRow, Scores, UnseenRow};
+use caltech_anomaly::scoring::{DetectorScores, rescored};
+use caltech_anomaly::scoring::{ScoreRow, Scores, UnseenRow};
+use caltech_anomaly::stats::auroc;
+use caltech_anomaly::stats::{Gaussian, knn_distances, rank_average, spd_inverse};
 use ndarray::{Array2, array};
 
 #[test]

@@ -4,12 +4,13 @@
 
 use approx::{assert_abs_diff_eq, assert_relative_eq};
 use caltech_anomaly::Error;
+use caltech_anomaly::analysis::{PerClassRow, per_class, per_class_dataframe};
 use caltech_anomaly::data::Split;
-use caltech_anomaly::evaluate::{
-    ConfusionMatrix, GaussianKde, PerClassRow, RocPoint, auprc, auroc, bootstrap_ci,
-    paired_bootstrap_delta, pca_2d, per_class, per_class_dataframe, pr_curve, roc_curve,
+use caltech_anomaly::scoring::ScoreRow;
+use caltech_anomaly::stats::{
+    ConfusionMatrix, GaussianKde, RocPoint, auprc, auroc, bootstrap_ci, paired_bootstrap_delta,
+    pca_2d, pr_curve, roc_curve,
 };
-use caltech_anomaly::score::ScoreRow;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -4,8 +4,8 @@
 use approx::{assert_abs_diff_eq, assert_relative_eq};
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
-use caltech_anomaly::model::{Architecture, ModelConfig};
-use caltech_anomaly::train::{SSIM_WINDOW, TrainingConfig, ssim, train_step};
+use caltech_anomaly::autoencoder::{Architecture, ModelConfig};
+use caltech_anomaly::autoencoder::{SSIM_WINDOW, TrainingConfig, ssim, train_step};
 
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
 fn cpu() -> Device {

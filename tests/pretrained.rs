@@ -11,16 +11,16 @@ use std::process::Command;
 
 use approx::assert_relative_eq;
 use burn::tensor::{Device, Tensor, TensorData};
+use caltech_anomaly::analysis::SavedDetector;
+use caltech_anomaly::backend::{DeviceChoice, select_device};
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
-use caltech_anomaly::detect::{ImageScorer, percentile, verdicts};
-use caltech_anomaly::detectors::{
-    DEFAULT_RIDGE, DETECTOR_SCORES_FILE, FeatureBank, FeatureRun, FeatureScore,
-};
-use caltech_anomaly::device::{DeviceChoice, select_device};
-use caltech_anomaly::pretrained::{EfficientNetLite0, FEATURES, weights_path};
-use caltech_anomaly::profile::Profile;
-use caltech_anomaly::saved::SavedDetector;
-use caltech_anomaly::score::{ScoreRow, Scores};
+use caltech_anomaly::features::{DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore};
+use caltech_anomaly::features::{EfficientNetLite0, FEATURES, weights_path};
+use caltech_anomaly::scoring::DETECTOR_SCORES_FILE;
+use caltech_anomaly::scoring::{ImageScorer, verdicts};
+use caltech_anomaly::scoring::{ScoreRow, Scores};
+use caltech_anomaly::stats::percentile;
+use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{Study, StudyConfig};
 use common::{TempDir, assert_verdicts_agree, scored, synthetic_dataset};
 

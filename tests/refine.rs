@@ -4,18 +4,20 @@ mod common;
 
 use std::path::Path;
 
-use caltech_anomaly::data::Split;
-use caltech_anomaly::evaluate::{Bootstrap, auprc, auroc};
-use caltech_anomaly::model::Architecture;
-use caltech_anomaly::precision::Precision;
-use caltech_anomaly::refine::{
+use caltech_anomaly::analysis::Bootstrap;
+use caltech_anomaly::analysis::{
     ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
 };
-use caltech_anomaly::run::{RUN_FILE, RunRecord, Timings};
-use caltech_anomaly::score::{
+use caltech_anomaly::autoencoder::Architecture;
+use caltech_anomaly::autoencoder::RunRecord;
+use caltech_anomaly::backend::Precision;
+use caltech_anomaly::data::Split;
+use caltech_anomaly::scoring::{
     SCORES_FILE, ScoreRow, UNSEEN_SCORES_FILE, UnseenRow, write_scores, write_unseen_scores,
 };
-use caltech_anomaly::train::MODEL_FILE;
+use caltech_anomaly::stats::{auprc, auroc};
+use caltech_anomaly::training::MODEL_FILE;
+use caltech_anomaly::training::{RUN_FILE, Timings};
 use common::TempDir;
 
 /// A run directory whose test errors are `errors`, the last `anomalies`
@@ -175,7 +177,7 @@ fn unseen_comparison_gives_each_model_its_paired_gain() {
 
 fn bootstrap(seed: u64) -> Bootstrap {
     Bootstrap {
-        resamples: caltech_anomaly::refine::BOOTSTRAP_RESAMPLES,
+        resamples: caltech_anomaly::stats::BOOTSTRAP_RESAMPLES,
         seed,
     }
 }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use approx::assert_abs_diff_eq;
-use caltech_anomaly::detect::{detection_table, percentile};
-use caltech_anomaly::evaluate::{ConfusionMatrix, auprc, auroc};
-use caltech_anomaly::score::{SCORES_FILE, read_scores};
+use caltech_anomaly::analysis::detection_table;
+use caltech_anomaly::scoring::{SCORES_FILE, read_scores};
+use caltech_anomaly::stats::percentile;
+use caltech_anomaly::stats::{ConfusionMatrix, auprc, auroc};
 use serde_json::Value;
 
 /// Every file a reader of the report expects, relative to the study dir.

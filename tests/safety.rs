@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use caltech_anomaly::Error;
+use caltech_anomaly::backend::DeviceChoice;
 use caltech_anomaly::data::{Caltech101, PoolSize};
-use caltech_anomaly::device::DeviceChoice;
-use caltech_anomaly::profile::Profile;
-use caltech_anomaly::run::{RunLock, RunSpec, run};
+use caltech_anomaly::study::Profile;
+use caltech_anomaly::study::{RunSpec, run};
+use caltech_anomaly::training::RunLock;
 use common::{TempDir, jpeg_bytes, synthetic_dataset};
 use image::{DynamicImage, ImageBuffer, ImageFormat};
 
@@ -411,7 +412,7 @@ fn a_corrupt_checkpoint_is_recoverable_with_restart() {
         ..spec.clone()
     })
     .unwrap();
-    assert!(caltech_anomaly::run::read_record(&spec.out).is_ok());
+    assert!(caltech_anomaly::autoencoder::read_record(&spec.out).is_ok());
 }
 
 #[test]

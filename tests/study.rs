@@ -6,16 +6,19 @@ mod common;
 
 use std::path::Path;
 
+use caltech_anomaly::analysis::Bootstrap;
+use caltech_anomaly::autoencoder::TrainingConfig;
+use caltech_anomaly::autoencoder::{Architecture, ModelConfig};
+use caltech_anomaly::autoencoder::{Trained, run_key};
+use caltech_anomaly::backend::DeviceChoice;
+use caltech_anomaly::backend::Precision;
 use caltech_anomaly::data::{PoolSize, Prepared, SplitConfig};
-use caltech_anomaly::device::DeviceChoice;
-use caltech_anomaly::evaluate::Bootstrap;
-use caltech_anomaly::model::{Architecture, ModelConfig};
-use caltech_anomaly::precision::Precision;
-use caltech_anomaly::profile::Profile;
-use caltech_anomaly::reproduce::{ReproduceConfig, reproduce};
-use caltech_anomaly::run::{RunLock, RunSpec, Trained, run, run_key};
+use caltech_anomaly::study::Profile;
+use caltech_anomaly::study::{ReproduceConfig, reproduce};
+use caltech_anomaly::study::{RunSpec, run};
 use caltech_anomaly::study::{Study, StudyConfig};
-use caltech_anomaly::train::{MODEL_FILE, TrainingConfig};
+use caltech_anomaly::training::MODEL_FILE;
+use caltech_anomaly::training::RunLock;
 use common::{TempDir, synthetic_dataset};
 
 const CLASSES: [&str; 4] = ["accordion", "BACKGROUND_Google", "airplanes", "ant"];
@@ -194,8 +197,8 @@ fn the_train_command_never_overwrites_a_finished_run() {
     );
 }
 
-fn cpu() -> caltech_anomaly::device::SelectedDevice {
-    caltech_anomaly::device::select_device(DeviceChoice::Cpu).unwrap()
+fn cpu() -> caltech_anomaly::backend::SelectedDevice {
+    caltech_anomaly::backend::select_device(DeviceChoice::Cpu).unwrap()
 }
 
 #[test]

@@ -8,15 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use caltech_anomaly::autoencoder::Architecture;
+use caltech_anomaly::autoencoder::load_trained;
+use caltech_anomaly::autoencoder::read_record;
+use caltech_anomaly::autoencoder::score_files;
+use caltech_anomaly::backend::DeviceChoice;
 use caltech_anomaly::data::{PoolSize, Prepared, Resize};
-use caltech_anomaly::device::DeviceChoice;
-use caltech_anomaly::model::Architecture;
-use caltech_anomaly::profile::Profile;
-use caltech_anomaly::run::{RunSpec, read_record, run};
-use caltech_anomaly::score::{
-    SCORES_FILE, UNSEEN_SCORES_FILE, read_scores, read_unseen_scores, score_files,
-};
-use caltech_anomaly::train::{HISTORY_FILE, load_trained, read_history};
+use caltech_anomaly::scoring::{SCORES_FILE, UNSEEN_SCORES_FILE, read_scores, read_unseen_scores};
+use caltech_anomaly::study::Profile;
+use caltech_anomaly::study::{RunSpec, run};
+use caltech_anomaly::training::{HISTORY_FILE, read_history};
 use common::TempDir;
 use common::synthetic_dataset;
 
@@ -90,7 +91,7 @@ fn a_run_writes_every_artifact_and_reloads() {
     let device = cpu();
     let (config, model) = load_trained(&spec.out, &device).unwrap();
     assert_eq!(config, outcome.config);
-    let rescored = caltech_anomaly::score::score_split(
+    let rescored = caltech_anomaly::autoencoder::score_split(
         &model,
         &Prepared::open(&spec.out).unwrap(),
         caltech_anomaly::data::Split::Test,
@@ -128,7 +129,7 @@ fn the_same_seed_gives_the_same_history_on_cpu() {
         };
         run(&spec).unwrap().history
     };
-    let strip = |h: Vec<caltech_anomaly::train::EpochRecord>| {
+    let strip = |h: Vec<caltech_anomaly::training::EpochRecord>| {
         h.into_iter()
             .map(|r| (r.train_loss, r.val_loss))
             .collect::<Vec<_>>()
@@ -364,9 +365,9 @@ fn unseen_images_are_every_image_outside_the_pool() {
 fn fused_adam_trains_like_burns_adam() {
     use burn::optim::AdamConfig;
     use burn::tensor::{Distribution, Tensor};
-    use caltech_anomaly::model::ModelConfig;
-    use caltech_anomaly::optim::FusedAdam;
-    use caltech_anomaly::train::train_step;
+    use caltech_anomaly::autoencoder::ModelConfig;
+    use caltech_anomaly::autoencoder::train_step;
+    use caltech_anomaly::backend::FusedAdam;
 
     let device = cpu().autodiff();
     let images = Tensor::<4>::random([8, 3, 32, 32], Distribution::Default, &device);

@@ -29,8 +29,7 @@ use sha2::{Digest, Sha256};
 use super::image::{DecodeLimits, Resize, RgbImage, decode_jpeg_rgb_into};
 use super::split::Manifest;
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{write_atomic_with, write_bytes_atomic};
-use crate::progress::{Progress, Step};
+use crate::io::{Progress, Step, write_atomic_with, write_bytes_atomic};
 use crate::stats::hex;
 
 const MAGIC: &[u8; 8] = b"CA101IMG";
@@ -50,7 +49,7 @@ pub struct PreprocessConfig {
     /// Largest accepted image side.
     pub max_side: usize,
     /// Show progress: a bar on a terminal's stderr, a line in a notebook
-    /// ([`crate::progress`]).
+    /// ([`crate::io`]).
     pub show_progress: bool,
     /// TF's bilinear (the report's) or the antialiased filter.
     #[serde(default)]

@@ -30,18 +30,11 @@ use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
+use crate::error::{Error, Result, parse_choice};
+
 /// How images are resized to the model's input.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Resize {
@@ -53,6 +46,16 @@ pub enum Resize {
 }
 
 impl Resize {
+    pub const ALL: [Resize; 2] = [Resize::Bilinear, Resize::Antialiased];
+
+    /// The method's name on the command line and in `Display`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resize::Bilinear => "bilinear",
+            Resize::Antialiased => "antialiased",
+        }
+    }
+
     /// The method's name in cache keys, run keys and metadata.
     pub fn description(self) -> &'static str {
         match self {
@@ -70,12 +73,17 @@ impl Resize {
     }
 }
 
+impl std::str::FromStr for Resize {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        parse_choice("resize method", s, &Self::ALL, Self::name)
+    }
+}
+
 impl std::fmt::Display for Resize {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(match self {
-            Resize::Bilinear => "bilinear",
-            Resize::Antialiased => "antialiased",
-        })
+        f.pad(self.name())
     }
 }
 

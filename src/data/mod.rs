@@ -25,8 +25,8 @@ pub use image::Resize;
 pub use split::{Manifest, ManifestEntry, PoolSize, Split, SplitConfig, SplitSummary};
 
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{read_json, write_bytes_atomic};
-use crate::table::column;
+use crate::io::column;
+use crate::io::{read_json, write_bytes_atomic};
 
 /// File names inside a run directory.
 pub const MANIFEST_FILE: &str = "manifest.csv";

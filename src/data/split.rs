@@ -23,9 +23,8 @@ use sha2::{Digest, Sha256};
 
 use super::caltech::{BACKGROUND_CLASS, Caltech101};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::write_bytes_atomic;
+use crate::io::{column, write_bytes_atomic};
 use crate::stats::hex;
-use crate::table::column;
 
 /// Which part of the data an image belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -341,7 +340,7 @@ impl SplitSummary {
 
     /// Shows the table as plain text in an evcxr notebook.
     pub fn evcxr_display(&self) {
-        crate::report::Text(self.to_string()).evcxr_display();
+        crate::io::Text(self.to_string()).evcxr_display();
     }
 }
 

@@ -13,20 +13,26 @@
 
 mod charts;
 mod grid;
+pub mod plot;
 
 use std::fmt::Display;
+
 use std::io::Cursor;
+
 use std::ops::Range;
+
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use base64::Engine;
+
 use plotters::coord::Shift;
+
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::write_bytes_atomic;
+use crate::io::write_bytes_atomic;
 
 pub use charts::{
     Bar, Series, bar_chart, confusion_matrix, density_plot, loss_curves, pca_scatter, pr_curve,

@@ -14,19 +14,29 @@
 //!
 //! The submodules are private; everything is re-exported here.
 
+mod bootstrap;
+mod confusion;
+mod curves;
 mod gaussian;
 mod hex;
 mod interval;
+mod kde;
 mod knn;
 mod linalg;
+mod pca;
 mod percentile;
 mod rank;
 
+pub use bootstrap::*;
+pub use confusion::*;
+pub use curves::*;
 pub use gaussian::{ClassGaussian, Gaussian};
 pub(crate) use hex::hex;
 pub use interval::{BOOTSTRAP_RESAMPLES, wilson_interval};
+pub use kde::*;
 pub use knn::knn_distances;
 pub use linalg::spd_inverse;
+pub use pca::*;
 pub use percentile::percentile;
 pub(crate) use percentile::{
     check_finite, check_percentile, is_flagged, percentile_of_sorted, sorted,

@@ -134,8 +134,8 @@ pub fn scored(run: &Path, images: &Path, out: &Path, detector: Option<&str>) -> 
 /// images (`expected`, in order) and lie above `threshold` exactly when
 /// flagged.
 pub fn assert_verdicts_agree(
-    judged: &[caltech_anomaly::detect::Verdict],
-    expected: &caltech_anomaly::score::Scores,
+    judged: &[caltech_anomaly::scoring::Verdict],
+    expected: &caltech_anomaly::scoring::Scores,
     threshold: f64,
 ) {
     assert_eq!(judged.len(), expected.len());

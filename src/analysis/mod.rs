@@ -1,0 +1,19 @@
+//! The report's analysis (sections 6-8: detection, evaluation,
+//! refinement), the aggregations beyond it, the ladder of every detector,
+//! and any saved detector loaded by its kind.
+//!
+//! The submodules are private; everything is re-exported here.
+
+mod aggregation;
+mod detection;
+mod evaluation;
+mod ladder;
+mod refinement;
+mod saved;
+
+pub use aggregation::*;
+pub use detection::*;
+pub use evaluation::*;
+pub use ladder::*;
+pub use refinement::*;
+pub use saved::*;

@@ -1,0 +1,98 @@
+//! Any saved detector, loaded from its run directory by the run's kind:
+//! what `score --run` and the notebooks' verdict cells judge new images
+//! with, through the one contract [`ImageScorer`].
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use crate::autoencoder::Trained;
+use crate::backend::SelectedDevice;
+use crate::classifier::{ClassifierFit, ClassifierScore, TrainedClassifier};
+use crate::data::Prepared;
+use crate::error::{Error, Result};
+use crate::features::{DEFAULT_RIDGE, EfficientNetLite0, FeatureRun, FeatureScore, weights_path};
+use crate::scoring::{Calibration, ImageScorer};
+use crate::training::RunKind;
+
+/// A detector loaded from a run directory, owning what it scores with.
+// Loaded once and kept in place: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum SavedDetector {
+    /// An autoencoder run, scoring by its reconstruction error.
+    Autoencoder(Trained),
+    /// The label-aware classifier, with the detectors fitted on its
+    /// features.
+    Classifier {
+        run: TrainedClassifier,
+        fit: ClassifierFit,
+        score: ClassifierScore,
+    },
+    /// Detectors on pretrained features, with the feature extractor.
+    Features {
+        run: FeatureRun,
+        extractor: EfficientNetLite0,
+        score: FeatureScore,
+    },
+}
+
+impl SavedDetector {
+    /// The run in `dir` as a detector: `detector` names its score (an
+    /// autoencoder's `error`; the classifier's `mahalanobis` or `energy`;
+    /// the features' `knn` or `mahalanobis`), `None` takes the kind's
+    /// default (the first of each).
+    pub fn load(dir: &Path, detector: Option<&str>, selected: &SelectedDevice) -> Result<Self> {
+        let device = &selected.device;
+        match RunKind::of(dir)? {
+            RunKind::Autoencoder => {
+                if let Some(other) = detector.filter(|&d| d != "error") {
+                    return Err(Error::InvalidParameter(format!(
+                        "an autoencoder run scores by its `error`, not `{other}`"
+                    )));
+                }
+                Ok(Self::Autoencoder(Trained::load(dir, selected)?))
+            }
+            RunKind::Classifier => {
+                let score = detector.unwrap_or("mahalanobis").parse()?;
+                let run = TrainedClassifier::load(dir, device)?;
+                let fit = match ClassifierFit::saved(&run)? {
+                    Some(fit) => fit,
+                    None => ClassifierFit::of(&run, &Prepared::open(dir)?, DEFAULT_RIDGE, device)?,
+                };
+                Ok(Self::Classifier { run, fit, score })
+            }
+            RunKind::Features => Ok(Self::Features {
+                score: detector.unwrap_or("knn").parse()?,
+                run: FeatureRun::load(dir)?,
+                extractor: EfficientNetLite0::load(&weights_path(), device)?,
+            }),
+        }
+    }
+
+    /// The contract, borrowed from what this detector owns.
+    fn scorer(&self) -> Box<dyn ImageScorer + '_> {
+        match self {
+            Self::Autoencoder(run) => Box::new(run),
+            Self::Classifier { run, fit, score } => Box::new(fit.scorer(run, *score)),
+            Self::Features {
+                run,
+                extractor,
+                score,
+            } => Box::new(run.scorer(extractor, *score)),
+        }
+    }
+}
+
+impl ImageScorer for SavedDetector {
+    fn name(&self) -> String {
+        self.scorer().name()
+    }
+
+    fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
+        self.scorer().score_files(paths, device)
+    }
+
+    fn calibration(&self, percentile: f64, device: &Device) -> Result<Calibration> {
+        self.scorer().calibration(percentile, device)
+    }
+}

@@ -1,0 +1,347 @@
+//! Training runs and their identity. A run directory holds one trained
+//! model, its test scores and `run.json`; its name carries a key over
+//! everything that determines the result (the full [`TrainingConfig`], the
+//! split's manifest hash, the preprocessing and the crate version), so a
+//! finished run is reused only for the same settings, and other settings
+//! get a new directory beside it instead of overwriting it.
+//!
+//! [`trained`] is the step the notebooks, `refine` and `reproduce` call;
+//! [`run`] is the `train` command's (prepare, train and score into one
+//! directory the user names).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::autoencoder::{
+    Architecture, Autoencoder, TrainingConfig, calibrate, load_trained, score_files, score_split,
+    train,
+};
+use crate::backend::{Precision, SelectedDevice, libtorch_version};
+use crate::data::{Prepared, Resize, Split};
+use crate::error::{Error, Result};
+use crate::io::{Markdown, read_json, write_bytes_atomic};
+use crate::scoring::{
+    Calibration, ImageScorer, REPORT_PERCENTILE, SCORES_FILE, Scores, VALIDATION_SCORES_FILE,
+    read_scores, write_scores,
+};
+use crate::stats::auroc;
+use crate::training::{
+    EpochRecord, HISTORY_FILE, RUN_FILE, RunLock, Timings, TrainOptions, git_commit,
+    has_checkpoint, read_history,
+};
+
+/// What determines a run's result: the run key is its hash.
+#[derive(Serialize)]
+struct RunIdentity<'a> {
+    training: &'a TrainingConfig,
+    manifest_sha256: &'a str,
+    resize: &'a str,
+    crate_version: &'a str,
+}
+
+/// The key of training `config` on `prepared`: 16 hex digits of the
+/// SHA-256 of [`RunIdentity`]'s JSON, over the [`TrainingConfig::resolved`]
+/// settings.
+pub fn run_key(prepared: &Prepared, config: &TrainingConfig) -> Result<String> {
+    if config.precision == Precision::Auto {
+        return Err(Error::InvalidParameter(
+            "a run is keyed by its resolved precision: resolve `auto` on the device first \
+             (TrainingConfig::resolved_on)"
+                .into(),
+        ));
+    }
+    let identity = RunIdentity {
+        training: &config.resolved(),
+        manifest_sha256: &prepared.manifest_sha256,
+        resize: prepared.config.preprocess.resize.description(),
+        crate_version: env!("CARGO_PKG_VERSION"),
+    };
+    let digest = Sha256::digest(serde_json::to_vec(&identity)?);
+    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `<model>-seed<N>-<key>`: readable, and unique per key.
+pub fn run_name(config: &TrainingConfig, key: &str) -> String {
+    format!("{}-seed{}-{key}", config.model.architecture, config.seed)
+}
+
+/// `run.json`: what ran, where, and the headline numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// [`run_key`] of the run's settings.
+    pub key: String,
+    pub architecture: Architecture,
+    pub seed: u64,
+    pub split_seed: u64,
+    pub device: String,
+    pub device_reason: String,
+    pub crate_version: String,
+    pub libtorch_version: String,
+    pub git_commit: String,
+    pub manifest_sha256: String,
+    pub parameters: usize,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub timings: Timings,
+    pub test_images: usize,
+    pub mean_test_error: f64,
+    /// AUROC of the error for the held-out class against the rest of test.
+    pub test_auroc: f64,
+    /// How the images were resized (new images are resized the same way).
+    #[serde(default)]
+    pub resize: Resize,
+    /// The threshold new images are judged by (`score --images`): the
+    /// report's percentile of the validation errors (normal images only).
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+    /// The convolutions' arithmetic in training (runs from before the
+    /// setting trained in fp32).
+    #[serde(default = "fp32")]
+    pub precision: Precision,
+}
+
+fn fp32() -> Precision {
+    Precision::Fp32
+}
+
+/// A finished run, loaded.
+#[derive(Debug)]
+pub struct Trained {
+    pub dir: PathBuf,
+    pub record: RunRecord,
+    pub config: TrainingConfig,
+    pub history: Vec<EpochRecord>,
+    /// The best-on-validation weights, in inference mode.
+    pub model: Autoencoder,
+    /// One row per test image, in test order.
+    pub scores: Scores,
+}
+
+impl Trained {
+    /// The model's layers, size and training settings.
+    pub fn describe(&self) -> Markdown {
+        let (r, c) = (&self.record, &self.config);
+        Markdown(format!(
+            "**{}** for {s}×{s}×3 images, code width {}: {} parameters, trained {} epochs (best \
+             on validation: epoch {}), batch {}, Adam lr {}, SSIM weight {}. Run `{}`.\n\n\
+             ```text\n{}\n```",
+            r.architecture,
+            c.model.code_width(),
+            r.parameters,
+            r.epochs_run,
+            r.best_epoch,
+            c.batch_size,
+            c.learning_rate,
+            c.ssim_weight(),
+            self.dir.display(),
+            self.model,
+            s = c.model.image_size,
+        ))
+    }
+
+    /// The run's calibrated threshold at the `percentile`-th percentile of
+    /// its validation errors: [`Self::recorded_calibration`], else
+    /// computed on `prepared` (its split).
+    pub fn calibration(
+        &self,
+        prepared: &Prepared,
+        percentile: f64,
+        device: &Device,
+    ) -> Result<Calibration> {
+        match self.recorded_calibration(percentile)? {
+            Some(calibration) => Ok(calibration),
+            None => calibrate(
+                &self.model,
+                prepared,
+                percentile,
+                self.config.batch_size,
+                device,
+            ),
+        }
+    }
+
+    /// The threshold at the `percentile`-th percentile of the validation
+    /// errors from what the run recorded, without its images: `run.json`'s
+    /// threshold, else `validation_scores.csv`. `None` for a run recorded
+    /// before validation scores were kept, at another percentile.
+    pub fn recorded_calibration(&self, percentile: f64) -> Result<Option<Calibration>> {
+        if let Some(c) = self
+            .record
+            .calibration
+            .filter(|c| c.percentile == percentile)
+        {
+            return Ok(Some(c));
+        }
+        let path = self.dir.join(VALIDATION_SCORES_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Calibration::of(&read_scores(&path)?.errors(), percentile).map(Some)
+    }
+
+    /// Loads the finished run in `dir`.
+    pub fn load(dir: &Path, device: &SelectedDevice) -> Result<Self> {
+        let record = read_record(dir)?;
+        let (config, model) = load_trained(dir, &device.device)?;
+        Ok(Self {
+            history: read_history(&dir.join(HISTORY_FILE))?,
+            scores: read_scores(&dir.join(SCORES_FILE))?,
+            dir: dir.to_path_buf(),
+            record,
+            config,
+            model,
+        })
+    }
+}
+
+impl ImageScorer for Trained {
+    fn name(&self) -> String {
+        format!("{} error", self.record.architecture)
+    }
+
+    fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
+        let size = self.config.model.image_size;
+        Ok(
+            score_files(&self.model, size, self.record.resize, paths, device)?
+                .into_iter()
+                .map(|(_, error)| error)
+                .collect(),
+        )
+    }
+
+    /// [`Trained::recorded_calibration`]; for a run recorded without its
+    /// validation scores, at another percentile, recomputed on the run's
+    /// split.
+    fn calibration(&self, percentile: f64, device: &Device) -> Result<Calibration> {
+        match self.recorded_calibration(percentile)? {
+            Some(calibration) => Ok(calibration),
+            None => Trained::calibration(self, &Prepared::open(&self.dir)?, percentile, device),
+        }
+    }
+}
+
+/// The run of `config` on `prepared` under `runs_dir`: loaded when a
+/// finished run with the same key exists, else trained (resuming its
+/// interrupted checkpoint) and scored on the test split.
+pub fn trained(
+    runs_dir: &Path,
+    prepared: &Prepared,
+    config: &TrainingConfig,
+    device: &SelectedDevice,
+    show_progress: bool,
+) -> Result<Trained> {
+    let (config, _) = config.resolved_on(&device.device);
+    let config = &config;
+    config.check()?;
+    let key = run_key(prepared, config)?;
+    let dir = runs_dir.join(run_name(config, &key));
+    let created = !dir.exists();
+    let _lock = RunLock::acquire(&dir)?;
+    if read_record(&dir).is_ok_and(|r| r.key == key) {
+        return Trained::load(&dir, device);
+    }
+    let options = TrainOptions {
+        resume: true,
+        show_progress,
+    };
+    removing_on_failure(&dir, created, || {
+        train_and_record(&dir, prepared, config, device, key, options, 0.0)
+    })
+}
+
+/// Runs `attempt` in `dir`; when this call `created` the directory and the
+/// attempt fails before its first checkpoint (bad settings, an empty
+/// split), removes it, so that nothing that looks like a run is left.
+pub(crate) fn removing_on_failure<T>(
+    dir: &Path,
+    created: bool,
+    attempt: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let result = attempt();
+    if result.is_err() && created && !has_checkpoint(dir) {
+        // Best effort: the training error is the one to report.
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result
+}
+
+/// Trains, scores the test split and writes `run.json` (and the split's
+/// `manifest.csv` and `prepare.json`, for `score --unseen`) into `dir`.
+pub(crate) fn train_and_record(
+    dir: &Path,
+    prepared: &Prepared,
+    config: &TrainingConfig,
+    device: &SelectedDevice,
+    key: String,
+    options: TrainOptions,
+    prepare_s: f64,
+) -> Result<Trained> {
+    prepared.record_in(dir)?;
+    let started = Instant::now();
+    let trained = train(dir, prepared, config, &device.device, options)?;
+    let train_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let scores = score_split(
+        &trained.model,
+        prepared,
+        Split::Test,
+        config.batch_size,
+        &device.device,
+    );
+    write_scores(&dir.join(SCORES_FILE), &scores)?;
+    // Kept, so that `score` calibrates at any percentile without the images.
+    let validation = score_split(
+        &trained.model,
+        prepared,
+        Split::Validation,
+        config.batch_size,
+        &device.device,
+    );
+    write_scores(&dir.join(VALIDATION_SCORES_FILE), &validation)?;
+    let calibration = Calibration::of(&validation.errors(), REPORT_PERCENTILE)?;
+    let record = RunRecord {
+        key,
+        architecture: config.model.architecture,
+        seed: config.seed,
+        split_seed: prepared.config.split.seed,
+        device: device.choice.to_string(),
+        device_reason: device.reason.clone(),
+        crate_version: env!("CARGO_PKG_VERSION").into(),
+        libtorch_version: libtorch_version().into(),
+        git_commit: git_commit(),
+        manifest_sha256: prepared.manifest_sha256.clone(),
+        parameters: trained.model.num_params(),
+        epochs_run: trained.history.len(),
+        best_epoch: trained.best_epoch,
+        timings: Timings {
+            prepare_s,
+            train_s,
+            score_s: started.elapsed().as_secs_f64(),
+        },
+        test_images: scores.len(),
+        mean_test_error: scores.mean_error(),
+        test_auroc: auroc(&scores.errors(), &scores.labels()),
+        resize: prepared.config.preprocess.resize,
+        calibration: Some(calibration),
+        precision: config.precision,
+    };
+    write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
+    Ok(Trained {
+        dir: dir.to_path_buf(),
+        record,
+        config: trained.config,
+        history: trained.history,
+        model: trained.model,
+        scores,
+    })
+}
+
+/// Reads a run's `run.json`; errors name the file.
+pub fn read_record(run_dir: &Path) -> Result<RunRecord> {
+    read_json(&run_dir.join(RUN_FILE))
+}

@@ -1,0 +1,111 @@
+//! Per-image scores of any detector on the test split and the unseen
+//! images, as the ladder compares them, and their cache in a run directory.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::io::{read_csv, write_csv_atomic};
+use crate::scoring::{ScoreRow, Scores, UnseenRow, newer_than};
+
+/// One detector's scores: the test split and, where it has them, every
+/// image outside the pool (in the order of the autoencoders'
+/// `unseen_scores.csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorScores {
+    pub name: String,
+    /// Whether it uses ImageNet-pretrained weights.
+    pub pretrained: bool,
+    pub test: Scores,
+    pub unseen: Option<Vec<UnseenRow>>,
+    /// Fit and scoring time, seconds (feature extraction excluded).
+    pub seconds: f64,
+}
+
+/// `test` with every error replaced by `values` (same order).
+pub fn rescored(test: &Scores, values: &[f64]) -> Scores {
+    Scores(
+        test.iter()
+            .zip(values)
+            .map(|(r, &v)| ScoreRow {
+                error: v,
+                ..r.clone()
+            })
+            .collect(),
+    )
+}
+
+pub fn rescored_unseen(unseen: &[UnseenRow], values: &[f64]) -> Vec<UnseenRow> {
+    unseen
+        .iter()
+        .zip(values)
+        .map(|(r, &v)| UnseenRow {
+            error: v,
+            ..r.clone()
+        })
+        .collect()
+}
+
+/// The images a detector run scores, in its [`DETECTOR_SCORES_FILE`]'s
+/// order: `("test", path)` for each of `test`'s rows, then `("unseen",
+/// path)` for each of `unseen`'s.
+pub(crate) fn scored_images<'a>(
+    test: &'a Scores,
+    unseen: &'a [UnseenRow],
+) -> Vec<(&'a str, &'a str)> {
+    test.iter()
+        .map(|r| ("test", r.path.as_str()))
+        .chain(unseen.iter().map(|r| ("unseen", r.path.as_str())))
+        .collect()
+}
+
+/// A detector's scores, `value` of each of `rows`: `test`'s rows, then
+/// `unseen`'s ([`scored_images`]'s order).
+pub(crate) fn scored_detector<T>(
+    name: String,
+    pretrained: bool,
+    (test, unseen): (&Scores, &[UnseenRow]),
+    rows: &[T],
+    value: impl Fn(&T) -> f64,
+    seconds: f64,
+) -> DetectorScores {
+    let (test_rows, unseen_rows) = rows.split_at(test.len());
+    DetectorScores {
+        name,
+        pretrained,
+        test: rescored(test, &test_rows.iter().map(&value).collect::<Vec<_>>()),
+        unseen: Some(rescored_unseen(
+            unseen,
+            &unseen_rows.iter().map(&value).collect::<Vec<_>>(),
+        )),
+        seconds,
+    }
+}
+
+/// Per-image detector scores of a classifier run or a feature run, one row
+/// per image of [`scored_images`].
+pub const DETECTOR_SCORES_FILE: &str = "detector_scores.csv";
+
+/// The rows of `wanted`'s images in `dir`'s [`DETECTOR_SCORES_FILE`]: read
+/// when it was written no earlier than `than` (what the scores derive from)
+/// and holds exactly those images (`key` gives a row's set and path), else
+/// computed by `score` and saved.
+pub(crate) fn detector_scores<T: Serialize + serde::de::DeserializeOwned>(
+    dir: &Path,
+    than: &str,
+    wanted: &[(&str, &str)],
+    key: impl Fn(&T) -> (&str, &str),
+    score: impl FnOnce() -> Result<Vec<T>>,
+) -> Result<Vec<T>> {
+    let path = dir.join(DETECTOR_SCORES_FILE);
+    if newer_than(dir, DETECTOR_SCORES_FILE, than) {
+        let rows: Vec<T> = read_csv(&path)?;
+        if rows.len() == wanted.len() && rows.iter().zip(wanted).all(|(r, w)| key(r) == *w) {
+            return Ok(rows);
+        }
+    }
+    let rows = score()?;
+    write_csv_atomic(&path, &rows)?;
+    Ok(rows)
+}

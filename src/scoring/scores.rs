@@ -1,0 +1,150 @@
+//! Per-image scores and their files: the test split (`scores.csv`), the
+//! validation images (`validation_scores.csv`) and every unseen image
+//! (`unseen_scores.csv`).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Split;
+use crate::error::Result;
+use crate::io::{read_csv, write_csv_atomic};
+use crate::training::MODEL_FILE;
+
+pub const SCORES_FILE: &str = "scores.csv";
+
+/// The validation split's scores, kept so that a run calibrates a
+/// threshold at any percentile without its images.
+pub const VALIDATION_SCORES_FILE: &str = "validation_scores.csv";
+
+pub const UNSEEN_SCORES_FILE: &str = "unseen_scores.csv";
+
+/// One row of `scores.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    pub path: String,
+    pub class: String,
+    pub label: u32,
+    pub split: Split,
+    /// Per-image MSE over pixels and channels, images scaled to [0, 1].
+    pub error: f64,
+    /// Whether the image belongs to a held-out class (a true anomaly).
+    pub held_out: bool,
+}
+
+/// The scores of one split, one row per image in manifest order: what
+/// thresholds, curves and tables are computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores(pub Vec<ScoreRow>);
+
+impl std::ops::Deref for Scores {
+    type Target = [ScoreRow];
+    fn deref(&self) -> &[ScoreRow] {
+        &self.0
+    }
+}
+
+impl Scores {
+    pub fn errors(&self) -> Vec<f64> {
+        self.iter().map(|r| r.error).collect()
+    }
+
+    /// Whether each image is a true anomaly.
+    pub fn labels(&self) -> Vec<bool> {
+        self.iter().map(|r| r.held_out).collect()
+    }
+
+    /// The held-out images' errors.
+    pub fn held_out_errors(&self) -> Vec<f64> {
+        self.iter()
+            .filter(|r| r.held_out)
+            .map(|r| r.error)
+            .collect()
+    }
+
+    pub fn mean_error(&self) -> f64 {
+        self.iter().map(|r| r.error).sum::<f64>() / self.len().max(1) as f64
+    }
+
+    /// The `p`-th percentile of the errors: the report's threshold.
+    pub fn threshold(&self, p: f64) -> Result<f64> {
+        crate::stats::percentile(&self.errors(), p)
+    }
+
+    /// Positions of the `n` highest errors, highest first.
+    pub fn highest(&self, n: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.sort_by(|&a, &b| self[b].error.total_cmp(&self[a].error));
+        order.truncate(n);
+        order
+    }
+
+    /// The rows at `positions`.
+    pub fn pick(&self, positions: &[usize]) -> Vec<ScoreRow> {
+        positions.iter().map(|&i| self[i].clone()).collect()
+    }
+
+    /// `scores.csv` as a table.
+    pub fn to_dataframe(&self) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+        use crate::io::column;
+        polars::prelude::DataFrame::new_infer_height(vec![
+            column("class", &self.0, |r| r.class.as_str()),
+            column("error", &self.0, |r| r.error),
+            column("held_out", &self.0, |r| r.held_out),
+            column("path", &self.0, |r| r.path.as_str()),
+        ])
+    }
+}
+
+/// Writes `scores.csv` atomically.
+pub fn write_scores(path: &Path, rows: &[ScoreRow]) -> Result<()> {
+    write_csv_atomic(path, rows)
+}
+
+/// Reads `scores.csv`.
+pub fn read_scores(path: &Path) -> Result<Scores> {
+    read_csv(path).map(Scores)
+}
+
+/// One row of `unseen_scores.csv`: an image outside the run's pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnseenRow {
+    /// Relative to the dataset root, `/`-separated.
+    pub path: String,
+    pub class: String,
+    /// Per-image MSE, as in [`ScoreRow::error`].
+    pub error: f64,
+    /// Whether the image belongs to a held-out class (a true anomaly).
+    pub held_out: bool,
+}
+
+/// Whether `run_dir` holds an `unseen_scores.csv` written after its model
+/// (a retrained run's old scores are stale).
+pub fn has_current_unseen_scores(run_dir: &Path) -> bool {
+    newer_than_model(run_dir, UNSEEN_SCORES_FILE)
+}
+
+/// Whether `run_dir/name` exists and was written after the run's weights.
+pub fn newer_than_model(run_dir: &Path, name: &str) -> bool {
+    newer_than(run_dir, name, MODEL_FILE)
+}
+
+/// Whether `dir/name` and `dir/than` exist and `name` was written no
+/// earlier than `than` (a result derived from `than` is stale otherwise).
+pub fn newer_than(dir: &Path, name: &str, than: &str) -> bool {
+    let modified = |name: &str| std::fs::metadata(dir.join(name)).and_then(|m| m.modified());
+    match (modified(name), modified(than)) {
+        (Ok(derived), Ok(source)) => derived >= source,
+        _ => false,
+    }
+}
+
+/// Writes `unseen_scores.csv` atomically.
+pub fn write_unseen_scores(path: &Path, rows: &[UnseenRow]) -> Result<()> {
+    write_csv_atomic(path, rows)
+}
+
+/// Reads `unseen_scores.csv`.
+pub fn read_unseen_scores(path: &Path) -> Result<Vec<UnseenRow>> {
+    read_csv(path)
+}
