@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, IoContext, Result};
+use crate::io::{column, read_json, write_bytes_atomic};
+
 pub use batcher::{ImageBatcher, files_batch};
 pub use cache::{
     ImageCache, PreprocessConfig, Preprocessed, SkippedImage, describe_skipped, preprocess,
@@ -23,10 +26,6 @@ pub use cache::{
 pub use caltech::{BACKGROUND_CLASS, Caltech101, DATA_DIR_ENV, resolve_data_dir};
 pub use image::Resize;
 pub use split::{Manifest, ManifestEntry, PoolSize, Split, SplitConfig, SplitSummary};
-
-use crate::error::{Error, IoContext, Result};
-use crate::io::column;
-use crate::io::{read_json, write_bytes_atomic};
 
 /// File names inside a run directory.
 pub const MANIFEST_FILE: &str = "manifest.csv";

@@ -16,18 +16,13 @@ mod grid;
 pub mod plot;
 
 use std::fmt::Display;
-
 use std::io::Cursor;
-
 use std::ops::Range;
-
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use base64::Engine;
-
 use plotters::coord::Shift;
-
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 

@@ -1,0 +1,184 @@
+//! What `reproduce` writes besides figures and tables: `metrics.json`, the
+//! report files and the claims section.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{
+    ComparisonRow, DetectionRow, LadderRow, OperatingPoint, ScoreQuality, SeedSummary,
+    UnseenComparisonRow,
+};
+use crate::autoencoder::Trained;
+use crate::backend::Precision;
+use crate::error::Result;
+use crate::io::write_bytes_atomic;
+use crate::stats::ConfidenceInterval;
+use crate::study::{
+    ClaimCheck, ClaimTable, Context, Evaluation, Evidence, METRICS_FILE, MeasuredAt, ModelScores,
+    Profile, Report, ReproduceOutcome, SectionTime, Verdict, check, dataset_counts, report_claims,
+};
+
+/// The split's sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitSizes {
+    pub train: usize,
+    pub validation: usize,
+    pub test: usize,
+    /// Held-out images, all in test.
+    pub test_held_out: usize,
+}
+
+/// The baseline's headline numbers (sections 5-7).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineMetrics {
+    pub model: String,
+    pub run: PathBuf,
+    pub parameters: usize,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub train_seconds: f64,
+    pub test_images: usize,
+    pub mean_test_error: f64,
+    pub auroc: ConfidenceInterval,
+    pub auprc: ConfidenceInterval,
+    /// Both threshold sources for each percentile.
+    pub detection: Vec<DetectionRow>,
+    pub confusion: OperatingPoint,
+    pub kde_bandwidth_all: f64,
+    pub kde_bandwidth_held_out: f64,
+    /// Share of the latent codes' variance on PC1 and PC2.
+    pub pca_explained: [f64; 2],
+}
+
+/// `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    pub profile: Profile,
+    pub profile_reason: String,
+    pub device: String,
+    pub seed: u64,
+    pub split: SplitSizes,
+    pub baseline: BaselineMetrics,
+    pub score_aggregation: Vec<ScoreQuality>,
+    pub trivial_baselines: Vec<ScoreQuality>,
+    pub refinement: Vec<ComparisonRow>,
+    pub refinement_over_seeds: Vec<SeedSummary>,
+    pub beyond_reconstruction: Beyond,
+    /// Section 10; empty without ablation models.
+    pub resize_ablation: Vec<UnseenComparisonRow>,
+    /// The report's claims beside ours (`tables/claims.csv`).
+    pub claims: Vec<ClaimCheck>,
+    /// The autoencoders' arithmetic in training, and why.
+    pub precision: Precision,
+    pub precision_reason: String,
+    /// Wall time of each step of this run (a step whose runs were loaded
+    /// from disk is quick).
+    pub sections: Vec<SectionTime>,
+}
+
+/// Section 9: every detector on one ladder.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Beyond {
+    /// Input side of the pretrained feature extractor.
+    pub feature_size: usize,
+    /// Wall-clock seconds of extracting the features of every image.
+    pub feature_seconds: f64,
+    /// Top-1 accuracy of the label-aware classifier on the validation split.
+    pub classifier_validation_accuracy: f64,
+    pub classifier_train_seconds: f64,
+    pub ladder: Vec<LadderRow>,
+    /// The detector every gain is measured against.
+    pub reference: String,
+}
+
+/// The report's claims beside this study's values (`tables/claims.csv`),
+/// as the section that opens `report.md`.
+pub(crate) fn claims_section(
+    cx: &mut Context,
+    baseline: &Trained,
+    evaluation: &Evaluation,
+    runs: &[Trained],
+) -> Result<ClaimTable> {
+    let measured_at = MeasuredAt::of(cx.study.profile, &cx.prepared);
+    let evidence = Evidence {
+        dataset: Some(dataset_counts(&cx.study.config.data_dir)?),
+        baseline: Some(baseline.scores.0.clone()),
+        baseline_auroc: Some(evaluation.auroc),
+        models: runs.iter().map(ModelScores::of).collect(),
+        ..Evidence::at(measured_at, cx.config.bootstrap)
+    };
+    let claims = check(&report_claims()?, &evidence)?;
+    let df = cx.study.table("claims", claims.to_dataframe()?)?;
+    let mut section = Report::default();
+    section.heading(2, "Reproducibility: the report's claims beside ours");
+    section.text(format!(
+        "Every numeric claim of the original report (`docs/report_claims.csv`) beside this \
+         run's value for the same quantity, measured at profile **{}**: {} reproduced, {} not \
+         reproduced, {} not comparable at this profile, {} inconsistent in the report itself, \
+         {} not measured. A rate is compared through our Wilson 95% interval, a statistic \
+         through our bootstrap 95% interval.",
+        cx.study.profile.name(),
+        claims.count(Verdict::Reproduced),
+        claims.count(Verdict::NotReproduced),
+        claims.count(Verdict::NotComparable),
+        claims.count(Verdict::Inconsistent),
+        claims.count(Verdict::NotMeasured),
+    ));
+    section.table(
+        "The report's claims (claims.csv)",
+        &cx.study.table_path("claims"),
+        &df,
+    );
+    section.blocks.append(&mut cx.report.blocks);
+    cx.report = section;
+    Ok(claims)
+}
+
+pub(crate) fn baseline_metrics(
+    baseline: &Trained,
+    detection: Vec<DetectionRow>,
+    evaluation: &Evaluation,
+) -> BaselineMetrics {
+    let r = &baseline.record;
+    BaselineMetrics {
+        model: r.architecture.to_string(),
+        run: baseline.dir.clone(),
+        parameters: r.parameters,
+        epochs_run: r.epochs_run,
+        best_epoch: r.best_epoch,
+        train_seconds: r.timings.train_s,
+        test_images: baseline.scores.len(),
+        mean_test_error: baseline.scores.mean_error(),
+        auroc: evaluation.auroc,
+        auprc: evaluation.auprc,
+        detection,
+        confusion: evaluation.point,
+        kde_bandwidth_all: evaluation.kde_bandwidths.0,
+        kde_bandwidth_held_out: evaluation.kde_bandwidths.1,
+        pca_explained: evaluation.pca_explained,
+    }
+}
+
+/// Writes `metrics.json`, `report.md` and `report.html`.
+pub(crate) fn write_outputs(mut cx: Context, metrics: Metrics) -> Result<ReproduceOutcome> {
+    let out = cx.study.config.out.clone();
+    let metrics_path = out.join(METRICS_FILE);
+    write_bytes_atomic(&metrics_path, &serde_json::to_vec_pretty(&metrics)?)?;
+    cx.report.text(format!(
+        "Headline numbers: [{METRICS_FILE}]({METRICS_FILE})."
+    ));
+    let (report_md, report_html) = cx.report.write(
+        &out,
+        "Anomaly detection on Caltech-101 with a convolutional autoencoder",
+    )?;
+    let mut files = cx.report.linked_files();
+    files.append(&mut cx.linked);
+    Ok(ReproduceOutcome {
+        metrics,
+        metrics_path,
+        report_md,
+        report_html,
+        files,
+    })
+}
