@@ -224,6 +224,7 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
     );
     assert!((0.0..=1.0).contains(&accuracy));
     assert_eq!(metrics["beyond_reconstruction"]["feature_size"], 64);
+    assert_eq!(metrics["beyond_reconstruction"]["classifier_size"], 32);
     for (row, refined) in ladder[2..6].iter().zip(rows) {
         assert_eq!(row["test_auroc"]["estimate"], refined["auroc"]["estimate"]);
     }

@@ -32,26 +32,36 @@ pub(crate) fn section9(
     let size = cx.study.profile.settings().feature_size;
     let (data_dir, cache_dir) = (&cx.study.config.data_dir, &cx.study.config.cache_dir);
     let bank = FeatureBank::of_dataset(&extractor, data_dir, size, cache_dir, &device, show)?;
-    let classifier_config = config.classifier_config(cx.study.profile, &cx.prepared);
-    let classifier = cx
-        .study
-        .train_classifier(&cx.prepared, &classifier_config)?;
+    let classifier_size = cx.study.profile.settings().classifier_size;
+    let resized;
+    let small = if cx.prepared.cache.size() == classifier_size {
+        &cx.prepared
+    } else {
+        resized = cx
+            .study
+            .prepare(config.split(cx.study.profile), classifier_size)?;
+        &resized
+    };
+    let classifier_config = config.classifier_config(cx.study.profile, small);
+    let classifier = cx.study.train_classifier(small, &classifier_config)?;
     let test = &runs[0].scores;
     let mut detectors = trivial_detectors(trivial, test);
     detectors.extend(autoencoder_detectors(runs, unseen));
-    let (p, u) = (&cx.prepared, &unseen[0]);
-    let fit = ClassifierFit::of(&classifier, p, DEFAULT_RIDGE, &device)?;
+    let u = &unseen[0];
+    let fit = ClassifierFit::of(&classifier, small, DEFAULT_RIDGE, &device)?;
     detectors.extend(classifier_detectors(
         &classifier,
         &fit,
-        p,
+        small,
         test,
         u,
         &device,
         show,
     )?);
     let first_feature = detectors.len();
-    let features = cx.study.fit_features(&bank, p, 5, DEFAULT_RIDGE)?;
+    let features = cx
+        .study
+        .fit_features(&bank, &cx.prepared, 5, DEFAULT_RIDGE)?;
     detectors.extend(features.detectors(&bank, test, u)?);
     let reference = position(&detectors, "improved3").unwrap_or(first_feature - 3);
     let best = best_of(&detectors, &[first_feature, first_feature + 1])?;
@@ -62,8 +72,8 @@ pub(crate) fn section9(
         .heading(2, "9. Beyond the report: detectors beyond reconstruction");
     cx.report.text(format!(
         "Every detector on the same split: scores without a network, the autoencoders, a \
-         classifier of the {} normal classes trained from scratch on the train split (its \
-         energy and the Mahalanobis distance of its penultimate features to the nearest class \
+         classifier of the {} normal classes trained from scratch on the train split at \
+         {classifier_size}×{classifier_size} px (its energy and the Mahalanobis distance of its penultimate features to the nearest class \
          mean; validation accuracy {:.3}), ImageNet-pretrained EfficientNet-Lite0 features \
          ({size}×{size} px input, (x − 127) / 128; extracted for all {} images in {:.0} s) \
          scored by the mean cosine distance to the 5 nearest train images and by the \
@@ -80,6 +90,7 @@ pub(crate) fn section9(
     Ok(Beyond {
         feature_size: size,
         feature_seconds: bank.seconds,
+        classifier_size,
         classifier_validation_accuracy: classifier.record.validation_accuracy,
         classifier_train_seconds: classifier.record.train_s,
         ladder: rows,

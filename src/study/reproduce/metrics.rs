@@ -84,6 +84,8 @@ pub struct Beyond {
     pub feature_size: usize,
     /// Wall-clock seconds of extracting the features of every image.
     pub feature_seconds: f64,
+    /// Input side of the label-aware classifier.
+    pub classifier_size: usize,
     /// Top-1 accuracy of the label-aware classifier on the validation split.
     pub classifier_validation_accuracy: f64,
     pub classifier_train_seconds: f64,

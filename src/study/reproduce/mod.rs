@@ -118,7 +118,7 @@ impl ReproduceConfig {
     }
 
     /// The label-aware classifier for `prepared`'s classes: the profile's
-    /// image size, batch and classifier epochs, at the first seed.
+    /// classifier size, batch and classifier epochs, at the first seed.
     pub fn classifier_config(
         &self,
         profile: Profile,
@@ -126,7 +126,7 @@ impl ReproduceConfig {
     ) -> ClassifierTrainingConfig {
         let s = profile.settings();
         let classes = ClassIndex::of(prepared).names.len();
-        ClassifierTrainingConfig::new(ClassifierConfig::new(s.image_size, classes))
+        ClassifierTrainingConfig::new(ClassifierConfig::new(s.classifier_size, classes))
             .with_epochs(s.classifier_epochs)
             .with_batch_size(s.batch_size)
             .with_seed(self.seed)
