@@ -42,9 +42,8 @@ pub struct ProfileSettings {
     /// smoke profile's 64 keeps CI's extraction of 9,144 images short).
     pub feature_size: usize,
     /// Input side of the label-aware classifier: 64 px at `full` too, where
-    /// 256 px would cost about as much as another autoencoder (its 64 px
-    /// training takes 2.4 min on 2 CPU cores; the pixels grow 16×) for a
-    /// detector the pretrained features outrank by 0.27 unseen AUROC.
+    /// 256 px (16× the pixels) would cost about as much as another
+    /// autoencoder for a detector the pretrained features far outrank.
     pub classifier_size: usize,
     /// Epochs of the label-aware classifier (early stopping ends it sooner).
     pub classifier_epochs: usize,

@@ -73,8 +73,8 @@ pub(crate) fn section9(
     cx.report.text(format!(
         "Every detector on the same split: scores without a network, the autoencoders, a \
          classifier of the {} normal classes trained from scratch on the train split at \
-         {classifier_size}×{classifier_size} px (its energy and the Mahalanobis distance of its penultimate features to the nearest class \
-         mean; validation accuracy {:.3}), ImageNet-pretrained EfficientNet-Lite0 features \
+         {classifier_size}×{classifier_size} px (its energy and the Mahalanobis distance of \
+         its penultimate features to the nearest class mean; validation accuracy {:.3}), ImageNet-pretrained EfficientNet-Lite0 features \
          ({size}×{size} px input, (x − 127) / 128; extracted for all {} images in {:.0} s) \
          scored by the mean cosine distance to the 5 nearest train images and by the \
          Mahalanobis distance to a Gaussian fitted on them, and the rank average of {} with \
