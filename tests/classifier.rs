@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use approx::assert_relative_eq;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use caltech_anomaly::analysis::unseen_scores;
 use caltech_anomaly::autoencoder::TrainingConfig;
+use caltech_anomaly::autoencoder::unseen_scores;
 use caltech_anomaly::autoencoder::{Architecture, ModelConfig};
 use caltech_anomaly::backend::DeviceChoice;
 use caltech_anomaly::classifier::{

@@ -98,6 +98,7 @@ fn the_ladder_measures_every_detector_against_the_reference() {
         test: rescored(&test, values),
         unseen: Some(unseen(values, &labels)),
         seconds: 1.0,
+        bank_bytes: None,
     };
     let detectors = [
         detector("reference", &test.errors()),
@@ -107,7 +108,7 @@ fn the_ladder_measures_every_detector_against_the_reference() {
         resamples: 200,
         seed: 3,
     };
-    let table = ladder(&detectors, 0, 80.0, bootstrap).unwrap();
+    let table = ladder(&detectors, (0, Some(1)), 80.0, bootstrap).unwrap();
     assert_eq!(table.len(), 2);
     let reference_auroc = auroc(&test.errors(), &labels);
     assert_abs_diff_eq!(table[0].test_auroc.estimate, reference_auroc);
@@ -119,6 +120,13 @@ fn the_ladder_measures_every_detector_against_the_reference() {
     let gain = table[1].gain_over_reference.unwrap();
     assert_abs_diff_eq!(gain.estimate, 1.0 - reference_auroc, epsilon = 1e-12);
     assert!(gain.low <= gain.estimate && gain.estimate <= gain.high);
+    // Against the second reference, the perfect score: the signs swap.
+    let back = table[0].gain_over_second.unwrap();
+    assert_abs_diff_eq!(back.estimate, reference_auroc - 1.0, epsilon = 1e-12);
+    let itself = table[1].gain_over_second.unwrap();
+    assert_eq!((itself.estimate, itself.low, itself.high), (0.0, 0.0, 0.0));
+    let without = ladder(&detectors, (0, None), 80.0, bootstrap).unwrap();
+    assert!(without.iter().all(|r| r.gain_over_second.is_none()));
     // At p80 the perfect score flags 2 of the 3 anomalies and nothing else.
     assert_abs_diff_eq!(table[1].tpr, 2.0 / 3.0);
     assert_abs_diff_eq!(table[1].fpr, 0.0);

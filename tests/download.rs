@@ -508,7 +508,8 @@ fn unreachable_server_suggests_an_existing_copy() {
     assert!(matches!(error, Error::Download(_)), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("cannot fetch"), "{message}");
-    assert!(message.contains("--data-dir"), "{message}");
+    assert!(message.contains("data directory"), "{message}");
+    assert!(!message.contains("--"), "{message}");
     assert!(message.contains("CALTECH101_DIR"), "{message}");
     assert!(!root.join("101_ObjectCategories").exists());
 }

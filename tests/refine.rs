@@ -4,6 +4,7 @@ mod common;
 
 use std::path::Path;
 
+use caltech_anomaly::Error;
 use caltech_anomaly::analysis::Bootstrap;
 use caltech_anomaly::analysis::{
     ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
@@ -169,8 +170,14 @@ fn unseen_comparison_gives_each_model_its_paired_gain() {
     assert!(compare_unseen(&runs, resampling).is_ok());
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(runs[1].join(MODEL_FILE), b"retrained").unwrap();
-    let message = compare_unseen(&runs, resampling).unwrap_err().to_string();
-    assert!(message.contains("--unseen"), "{message}");
+    let error = compare_unseen(&runs, resampling).unwrap_err();
+    assert!(
+        matches!(&error, Error::UnseenScoresMissing { run, .. } if run == &runs[1]),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("unseen_scores"), "{message}");
+    assert!(!message.contains("--"), "{message}");
     std::fs::remove_file(runs[0].join(UNSEEN_SCORES_FILE)).unwrap();
     assert!(compare_unseen(&runs, resampling).is_err());
 }

@@ -208,16 +208,52 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
         );
     }
 
-    // The ladder: 2 trivial scores, 4 autoencoders, 2 classifier scores, 2
-    // feature scores and the fusion; the autoencoders' rows are their own
-    // scores, and the reference's gain over itself is 0.
+    // The ladder: 2 trivial scores, 4 autoencoders, 2 classifier scores, the
+    // transformation classifier, 2 scores on Lite0's features, the kNN on
+    // Lite1's and on Lite2's, PatchCore's 2 scores and the fusion; the
+    // autoencoders' rows are their own scores, and each reference's gain
+    // over itself is 0.
     let ladder = metrics["beyond_reconstruction"]["ladder"]
         .as_array()
         .unwrap();
-    assert_eq!(ladder.len(), 11);
-    assert_eq!(ladder[6]["detector"], "classifier energy");
-    assert_eq!(ladder[7]["detector"], "classifier Mahalanobis");
-    assert!(ladder[6..8].iter().all(|r| r["pretrained"] == false));
+    let names: Vec<&str> = ladder
+        .iter()
+        .map(|r| r["detector"].as_str().unwrap())
+        .collect();
+    assert_eq!(ladder.len(), 16, "{names:?}");
+    assert_eq!(names[6], "classifier energy");
+    assert_eq!(names[7], "classifier Mahalanobis");
+    assert!(names[8].starts_with("geometric"), "{}", names[8]);
+    assert!(ladder[6..9].iter().all(|r| r["pretrained"] == false));
+    for (name, prefix) in names[9..15].iter().zip([
+        "kNN, EfficientNet-Lite0",
+        "Mahalanobis, EfficientNet-Lite0",
+        "kNN, EfficientNet-Lite1",
+        "kNN, EfficientNet-Lite2",
+        "PatchCore, EfficientNet-Lite0",
+        "PatchCore mean, EfficientNet-Lite0",
+    ]) {
+        assert!(name.starts_with(prefix), "{name} is not {prefix}");
+    }
+    assert!(ladder[9..].iter().all(|r| r["pretrained"] == true));
+    assert_eq!(ladder[9]["gain_over_second"]["estimate"], 0.0);
+    assert!(
+        ladder[2..]
+            .iter()
+            .all(|r| r["gain_over_second"].is_object())
+    );
+    // A memory bank for each nearest-neighbour detector, none for the rest.
+    let banked: Vec<bool> = ladder.iter().map(|r| r["bank_mib"].is_number()).collect();
+    let expected: Vec<bool> = (0..16)
+        .map(|i| [9, 11, 12, 13, 14, 15].contains(&i))
+        .collect();
+    assert_eq!(banked, expected);
+    let banks = metrics["beyond_reconstruction"]["banks"]
+        .as_array()
+        .unwrap();
+    let sides: Vec<u64> = banks.iter().map(|b| b["size"].as_u64().unwrap()).collect();
+    assert_eq!(sides, [64, 69, 75]);
+    assert!(out.join("figures/anomaly_maps.png").is_file());
     let accuracy = number(
         &metrics,
         "/beyond_reconstruction/classifier_validation_accuracy",
@@ -243,8 +279,8 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
             .all(|r| r["unseen_auroc"]["estimate"].is_number())
     );
 
-    // The classifier's and the features' runs keep their fits, and judge new
-    // images from their directories alone.
+    // The runs of section 9 keep their fits, and judge new images from
+    // their directories alone.
     let runs: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -252,6 +288,8 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
     for (prefix, fit, detector) in [
         ("classifier-", "detector_fit.json", "energy"),
         ("features-", "train_features.f32", "mahalanobis"),
+        ("geometric-", "model.bpk", "nll"),
+        ("patchcore-", "memory_bank.f32", "mean"),
     ] {
         let dir = runs
             .iter()

@@ -153,11 +153,10 @@ fn an_existing_out_needs_force_a_link_is_written_through_and_the_default_moves_a
     std::fs::write(&existing, "keep me").unwrap();
     let output = score(tmp.path(), &run_dir, &image, &["--out", "mine.csv"]);
     assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("already exists"),
-        "{}",
-        stderr(&output)
-    );
+    let err = stderr(&output);
+    // The library's error, and the flag the binary adds to it.
+    assert!(err.contains("already exists"), "{err}");
+    assert!(err.contains("hint: pass --force"), "{err}");
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
     let output = score(
         tmp.path(),
@@ -374,19 +373,23 @@ fn a_corrupt_checkpoint_is_recoverable_with_restart() {
     std::fs::create_dir_all(spec.out.join("checkpoint")).unwrap();
     std::fs::write(spec.out.join("checkpoint/state.json"), "{\"hist").unwrap();
 
+    // The library names its options (`resume`, `restart`), never a flag.
     let err = run(&RunSpec {
         resume: true,
         ..spec.clone()
     })
-    .unwrap_err()
-    .to_string();
+    .unwrap_err();
+    assert!(matches!(err, Error::CheckpointUnusable { .. }), "{err}");
+    let err = err.to_string();
     assert!(
-        err.contains("state.json") && err.contains("--restart"),
+        err.contains("state.json") && err.contains("`restart`") && !err.contains("--"),
         "{err}"
     );
-    let err = run(&spec).unwrap_err().to_string();
+    let err = run(&spec).unwrap_err();
+    assert!(matches!(err, Error::UnfinishedRun { .. }), "{err}");
+    let err = err.to_string();
     assert!(
-        err.contains("--resume") && err.contains("--restart"),
+        err.contains("`resume`") && err.contains("`restart`") && !err.contains("--"),
         "{err}"
     );
 
@@ -402,9 +405,11 @@ fn a_corrupt_checkpoint_is_recoverable_with_restart() {
     // --restart trains it again.
     let run_json = spec.out.join("run.json");
     std::fs::write(&run_json, "{\"key\": \"0").unwrap();
-    let err = run(&spec).unwrap_err().to_string();
+    let err = run(&spec).unwrap_err();
+    assert!(matches!(err, Error::RecordUnreadable { .. }), "{err}");
+    let err = err.to_string();
     assert!(
-        err.contains("run.json") && err.contains("--restart"),
+        err.contains("run.json") && err.contains("`restart`") && !err.contains("--"),
         "{err}"
     );
     run(&RunSpec {
@@ -433,16 +438,22 @@ fn resume_with_other_settings_names_them() {
     )
     .unwrap();
     std::fs::write(unfinished.out.join("checkpoint/state.json"), "{}").unwrap();
-    let err = run(&unfinished).unwrap_err().to_string();
+    let err = run(&unfinished).unwrap_err();
+    assert!(matches!(err, Error::ResumeMismatch { .. }), "{err}");
+    let err = err.to_string();
     assert!(err.contains("epochs: 1 in the run, 3 now"), "{err}");
+    assert!(!err.contains("--"), "{err}");
 
     // A finished run of other settings names them too.
     let other = RunSpec {
         epochs: Some(2),
         ..finished.clone()
     };
-    let err = run(&other).unwrap_err().to_string();
+    let err = run(&other).unwrap_err();
+    assert!(matches!(err, Error::OtherFinishedRun { .. }), "{err}");
+    let err = err.to_string();
     assert!(err.contains("epochs: 1 in the run, 2 now"), "{err}");
+    assert!(!err.contains("--"), "{err}");
 }
 
 #[test]
@@ -481,6 +492,44 @@ fn bad_settings_are_refused_before_anything_is_written() {
         assert!(!out.exists(), "{flag} {value} left {}", out.display());
         assert!(!cache.exists(), "{flag} {value} filled the cache");
     }
+}
+
+/// The library's error names `resume` and `restart`; the binary adds the
+/// flags (`--force` and `--skip-bad`: the score tests above, `--data-dir`:
+/// tests/data.rs).
+#[test]
+fn the_cli_adds_the_flag_the_library_error_leaves_out() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 4, true);
+    // `train` into a folder with an unfinished run.
+    let out = tmp.path().join("run");
+    std::fs::create_dir_all(out.join("checkpoint")).unwrap();
+    std::fs::write(out.join("checkpoint/state.json"), "{}").unwrap();
+    let cache = tmp.path().join("cache");
+    let output = cli(
+        tmp.path(),
+        &[
+            &"train",
+            &"--device",
+            &"cpu",
+            &"--profile",
+            &"smoke",
+            &"--no-download",
+            &"--data-dir",
+            &root,
+            &"--out",
+            &out,
+            &"--cache-dir",
+            &cache,
+        ],
+    );
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("holds an unfinished run"), "{err}");
+    assert!(
+        err.contains("hint: pass --resume") && err.contains("--restart"),
+        "{err}"
+    );
 }
 
 #[test]

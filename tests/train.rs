@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use caltech_anomaly::Error;
 use caltech_anomaly::autoencoder::Architecture;
 use caltech_anomaly::autoencoder::load_trained;
 use caltech_anomaly::autoencoder::read_record;
@@ -147,7 +148,11 @@ fn an_occupied_run_directory_needs_resume() {
     std::fs::create_dir_all(spec.out.join("checkpoint")).unwrap();
     std::fs::write(spec.out.join("checkpoint/state.json"), "{}").unwrap();
     let err = run(&spec).unwrap_err();
-    assert!(err.to_string().contains("--resume"), "{err}");
+    assert!(
+        matches!(&err, Error::UnfinishedRun { dir } if dir == &spec.out),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`resume`"), "{err}");
 }
 
 /// Epochs recorded in a run's checkpoint so far.

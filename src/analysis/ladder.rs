@@ -7,30 +7,30 @@
 //! score in the `error` field, so thresholds, curves and per-class tables
 //! work on any of them as on the autoencoder's.
 
+use burn::tensor::Device;
 use polars::prelude::{DataFrame, PolarsResult};
 use serde::Serialize;
 
 use crate::analysis::{Bootstrap, PerClassRow, TrivialScore, operating_point, per_class};
-use crate::autoencoder::Trained;
 use crate::error::{Error, Result};
 use crate::io::{Markdown, column};
-use crate::scoring::{DetectorScores, Scores, UnseenRow, rescored, rescored_unseen};
+use crate::scoring::{
+    DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, rescored, rescored_unseen,
+};
 use crate::stats::{
     ConfidenceInterval, ConfusionMatrix, auprc, auroc, paired_bootstrap_delta, rank_average,
 };
 
-/// The autoencoders as detectors: each run's test errors and its unseen
-/// scores (`unseen[i]` of `runs[i]`), its training time.
-pub fn autoencoder_detectors(runs: &[Trained], unseen: &[Vec<UnseenRow>]) -> Vec<DetectorScores> {
-    runs.iter()
-        .zip(unseen)
-        .map(|(run, unseen)| DetectorScores {
-            name: format!("{} error", run.record.architecture),
-            pretrained: false,
-            test: run.scores.clone(),
-            unseen: Some(unseen.clone()),
-            seconds: run.record.timings.train_s + run.record.timings.score_s,
-        })
+/// Each detector's scores of the ladder's images
+/// ([`ImageScorer::ladder_scores`]), in order.
+pub fn ladder_detectors(
+    scorers: &[&dyn ImageScorer],
+    images: &LadderImages,
+    device: &Device,
+) -> Result<Vec<DetectorScores>> {
+    scorers
+        .iter()
+        .map(|scorer| scorer.ladder_scores(images, device))
         .collect()
 }
 
@@ -45,6 +45,7 @@ pub fn trivial_detectors(trivial: &[TrivialScore], test: &Scores) -> Vec<Detecto
             test: rescored(test, &score.values),
             unseen: None,
             seconds: score.seconds,
+            bank_bytes: None,
         })
         .collect()
 }
@@ -91,6 +92,11 @@ pub fn fused(a: &DetectorScores, b: &DetectorScores) -> Result<DetectorScores> {
         test: rescored(&a.test, &test),
         unseen,
         seconds: a.seconds + b.seconds,
+        bank_bytes: a
+            .bank_bytes
+            .into_iter()
+            .chain(b.bank_bytes)
+            .reduce(|x, y| x + y),
     })
 }
 
@@ -123,28 +129,37 @@ pub struct LadderRow {
     pub unseen_auroc: Option<ConfidenceInterval>,
     /// `unseen_auroc` minus the reference detector's, paired.
     pub gain_over_reference: Option<ConfidenceInterval>,
+    /// `unseen_auroc` minus the second reference's, paired, where the
+    /// ladder has one.
+    pub gain_over_second: Option<ConfidenceInterval>,
     /// The confusion matrix at the `percentile`-th test percentile.
     pub percentile: f64,
     pub confusion: ConfusionMatrix,
     pub tpr: f64,
     pub fpr: f64,
     pub seconds: f64,
+    /// The memory bank of a nearest-neighbour detector, MiB.
+    pub bank_mib: Option<f64>,
 }
 
 /// Every detector measured the same way: AUROC and AUPRC on the test split
-/// with bootstrap intervals, AUROC on the unseen images with a paired
-/// interval of its gain over `detectors[reference]`, and the rates at the
-/// `percentile`-th test percentile.
+/// with bootstrap intervals, AUROC on the unseen images with paired
+/// intervals of its gain over `detectors[reference]` and, when given, over
+/// `detectors[second]`, and the rates at the `percentile`-th test
+/// percentile.
 pub fn ladder(
     detectors: &[DetectorScores],
-    reference: usize,
+    (reference, second): (usize, Option<usize>),
     percentile: f64,
     bootstrap: Bootstrap,
 ) -> Result<Vec<LadderRow>> {
-    let reference_unseen = detectors
-        .get(reference)
-        .and_then(|d| d.unseen.as_ref())
-        .ok_or_else(|| Error::InvalidParameter("the reference needs unseen scores".into()))?;
+    let unseen_of = |i: usize| {
+        detectors
+            .get(i)
+            .and_then(|d| d.unseen.as_ref())
+            .ok_or_else(|| Error::InvalidParameter("a reference needs unseen scores".into()))
+    };
+    let reference_unseen = unseen_of(reference)?;
     let unseen_values = |u: &[UnseenRow]| u.iter().map(|r| r.error).collect::<Vec<f64>>();
     let labels: Vec<bool> = reference_unseen.iter().map(|r| r.held_out).collect();
     for d in detectors {
@@ -161,23 +176,21 @@ pub fn ladder(
             )));
         }
     }
+    let first = unseen_values(reference_unseen);
+    let second = second.map(unseen_of).transpose()?.map(|u| unseen_values(u));
+    let gain = |over: &[f64], u: &[f64]| {
+        let resamples = bootstrap.resamples;
+        paired_bootstrap_delta(over, u, &labels, auroc, resamples, bootstrap.seed, 0.95)
+    };
     detectors
         .iter()
         .map(|d| {
             let (errors, held_out) = (d.test.errors(), d.test.labels());
             let point = operating_point(&d.test, percentile)?;
             let unseen = d.unseen.as_deref().map(unseen_values);
-            let gain = match &unseen {
-                Some(u) => Some(paired_bootstrap_delta(
-                    &unseen_values(reference_unseen),
-                    u,
-                    &labels,
-                    auroc,
-                    bootstrap.resamples,
-                    bootstrap.seed,
-                    0.95,
-                )?),
-                None => None,
+            let gains = |over: Option<&Vec<f64>>| match (over, &unseen) {
+                (Some(over), Some(u)) => gain(over, u).map(Some),
+                _ => Ok(None),
             };
             Ok(LadderRow {
                 detector: d.name.clone(),
@@ -188,12 +201,14 @@ pub fn ladder(
                     .as_ref()
                     .map(|u| bootstrap.interval(u, &labels, auroc))
                     .transpose()?,
-                gain_over_reference: gain,
+                gain_over_reference: gains(Some(&first))?,
+                gain_over_second: gains(second.as_ref())?,
                 percentile,
                 confusion: point.matrix,
                 tpr: point.matrix.recall(),
                 fpr: point.matrix.fpr(),
                 seconds: d.seconds,
+                bank_mib: d.bank_bytes.map(|b| b as f64 / (1024.0 * 1024.0)),
             })
         })
         .collect()
@@ -230,6 +245,21 @@ pub fn ladder_table(rows: &[LadderRow]) -> PolarsResult<DataFrame> {
             rows,
             opt(|c| c.high, |r| r.gain_over_reference),
         ),
+        column(
+            "gain_second",
+            rows,
+            opt(|c| c.estimate, |r| r.gain_over_second),
+        ),
+        column(
+            "gain_second_low",
+            rows,
+            opt(|c| c.low, |r| r.gain_over_second),
+        ),
+        column(
+            "gain_second_high",
+            rows,
+            opt(|c| c.high, |r| r.gain_over_second),
+        ),
         column("percentile", rows, |r| r.percentile),
         column("tp", rows, |r| r.confusion.tp as u64),
         column("fn", rows, |r| r.confusion.fn_ as u64),
@@ -238,6 +268,7 @@ pub fn ladder_table(rows: &[LadderRow]) -> PolarsResult<DataFrame> {
         column("tpr", rows, |r| r.tpr),
         column("fpr", rows, |r| r.fpr),
         column("seconds", rows, |r| r.seconds),
+        column("bank_mib", rows, |r| r.bank_mib),
     ])
 }
 
@@ -259,9 +290,12 @@ pub fn ladder_summary(rows: &[LadderRow], reference: usize) -> Result<Markdown> 
             format!("{:.3} [{:.3}, {:.3}]", c.estimate, c.low, c.high)
         })
     };
-    let gain = best.gain_over_reference.map_or("—".into(), |g| {
-        format!("{:+.3} [{:+.3}, {:+.3}]", g.estimate, g.low, g.high)
-    });
+    let signed =
+        |g: ConfidenceInterval| format!("{:+.3} [{:+.3}, {:+.3}]", g.estimate, g.low, g.high);
+    let mut gain = best.gain_over_reference.map_or("—".into(), signed);
+    if let Some(second) = best.gain_over_second.filter(|g| g.estimate != 0.0) {
+        gain = format!("{gain} (and {} over the second reference)", signed(second));
+    }
     Ok(Markdown(format!(
         "On the images outside the pool, **{}** separates the background scenes best: AUROC \
          {} against {} for {}, a paired gain of {gain}; at the p{} test threshold it finds \

@@ -20,13 +20,13 @@ use polars::prelude::{DataFrame, PolarsResult};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Bootstrap, detection_table};
-use crate::autoencoder::{ErrorMap, RunRecord, Trained, error_maps, read_record, score_unseen};
+use crate::autoencoder::{ErrorMap, RunRecord, Trained, error_maps, read_record};
 use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
 use crate::io::column;
 use crate::scoring::{
     SCORES_FILE, Scores, UNSEEN_SCORES_FILE, UnseenRow, has_current_unseen_scores, read_scores,
-    read_unseen_scores, write_unseen_scores,
+    read_unseen_scores,
 };
 use crate::stats::{ConfidenceInterval, auprc, auroc, bootstrap_ci, paired_bootstrap_delta};
 
@@ -148,11 +148,10 @@ pub fn compare_unseen(runs: &[PathBuf], bootstrap: Bootstrap) -> Result<Vec<Unse
         let record = read_record(run)?;
         let path = run.join(UNSEEN_SCORES_FILE);
         if !has_current_unseen_scores(run) {
-            return Err(Error::InvalidParameter(format!(
-                "{} is missing or older than the model: run `caltech-anomaly score --run {} --unseen`",
-                path.display(),
-                run.display()
-            )));
+            return Err(Error::UnseenScoresMissing {
+                path,
+                run: run.clone(),
+            });
         }
         let rows = read_unseen_scores(&path)?;
         scored.push((run.clone(), record.architecture.to_string(), rows));
@@ -161,7 +160,7 @@ pub fn compare_unseen(runs: &[PathBuf], bootstrap: Bootstrap) -> Result<Vec<Unse
 }
 
 /// [`compare_unseen`] for runs in memory: `unseen[i]` holds `runs[i]`'s
-/// scores (from [`unseen_scores`]).
+/// scores (from [`crate::autoencoder::unseen_scores`]).
 pub fn unseen_comparison(
     runs: &[Trained],
     unseen: &[Vec<UnseenRow>],
@@ -416,24 +415,6 @@ pub fn refinement(
         rows: per_seed.swap_remove(0),
         over_seeds,
     })
-}
-
-/// A run's scores of every Caltech-101 image outside its pool: its
-/// `unseen_scores.csv`, computed when missing or older than the model.
-pub fn unseen_scores(
-    run: &Trained,
-    prepared: &Prepared,
-    device: &Device,
-    show_progress: bool,
-) -> Result<Vec<UnseenRow>> {
-    let path = run.dir.join(UNSEEN_SCORES_FILE);
-    if has_current_unseen_scores(&run.dir) {
-        return read_unseen_scores(&path);
-    }
-    let data_dir = &prepared.config.data_dir;
-    let rows = score_unseen(&run.model, prepared, data_dir, device, show_progress)?;
-    write_unseen_scores(&path, &rows)?;
-    Ok(rows)
 }
 
 /// The same test images reconstructed by every run: the first `n / 2`

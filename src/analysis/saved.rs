@@ -11,8 +11,11 @@ use crate::backend::SelectedDevice;
 use crate::classifier::{ClassifierFit, ClassifierScore, TrainedClassifier};
 use crate::data::Prepared;
 use crate::error::{Error, Result};
-use crate::features::{DEFAULT_RIDGE, EfficientNetLite0, FeatureRun, FeatureScore, weights_path};
-use crate::scoring::{Calibration, ImageScorer};
+use crate::features::{
+    AnomalyMap, DEFAULT_RIDGE, EfficientNetLite, FeatureRun, FeatureScore, PatchCoreRun, PatchScore,
+};
+use crate::geometric::TrainedGeometric;
+use crate::scoring::{Calibration, DetectorScores, ImageScorer, LadderImages};
 use crate::training::RunKind;
 
 /// A detector loaded from a run directory, owning what it scores with.
@@ -31,16 +34,26 @@ pub enum SavedDetector {
     /// Detectors on pretrained features, with the feature extractor.
     Features {
         run: FeatureRun,
-        extractor: EfficientNetLite0,
+        extractor: EfficientNetLite,
         score: FeatureScore,
     },
+    /// PatchCore's memory bank, with the feature extractor.
+    PatchCore {
+        run: PatchCoreRun,
+        extractor: EfficientNetLite,
+        score: PatchScore,
+    },
+    /// The self-supervised transformation classifier, scoring by the
+    /// negative mean log-probability of the true transformations.
+    Geometric(TrainedGeometric),
 }
 
 impl SavedDetector {
     /// The run in `dir` as a detector: `detector` names its score (an
     /// autoencoder's `error`; the classifier's `mahalanobis` or `energy`;
-    /// the features' `knn` or `mahalanobis`), `None` takes the kind's
-    /// default (the first of each).
+    /// the features' `knn` or `mahalanobis`; PatchCore's `max`; the
+    /// geometric run's `nll`), `None` takes the kind's default (the first
+    /// of each).
     pub fn load(dir: &Path, detector: Option<&str>, selected: &SelectedDevice) -> Result<Self> {
         let device = &selected.device;
         match RunKind::of(dir)? {
@@ -61,11 +74,45 @@ impl SavedDetector {
                 };
                 Ok(Self::Classifier { run, fit, score })
             }
-            RunKind::Features => Ok(Self::Features {
-                score: detector.unwrap_or("knn").parse()?,
-                run: FeatureRun::load(dir)?,
-                extractor: EfficientNetLite0::load(&weights_path(), device)?,
-            }),
+            RunKind::Features => {
+                let run = FeatureRun::load(dir)?;
+                Ok(Self::Features {
+                    score: detector.unwrap_or("knn").parse()?,
+                    extractor: EfficientNetLite::pretrained(run.backbone, device)?,
+                    run,
+                })
+            }
+            RunKind::PatchCore => {
+                let run = PatchCoreRun::load(dir, device)?;
+                Ok(Self::PatchCore {
+                    score: detector.unwrap_or("max").parse()?,
+                    extractor: EfficientNetLite::pretrained(run.backbone, device)?,
+                    run,
+                })
+            }
+            RunKind::Geometric => {
+                if let Some(other) = detector.filter(|&d| d != "nll") {
+                    return Err(Error::InvalidParameter(format!(
+                        "a geometric run scores by the negative log-likelihood of its \
+                         transformations (`nll`), not `{other}`"
+                    )));
+                }
+                Ok(Self::Geometric(TrainedGeometric::load(dir, device)?))
+            }
+        }
+    }
+
+    /// The anomaly map of each image file and the side the maps were
+    /// computed at, for a detector that has them (PatchCore).
+    pub fn anomaly_maps(&self, paths: &[PathBuf]) -> Result<(Vec<AnomalyMap>, usize)> {
+        match self {
+            Self::PatchCore { run, extractor, .. } => {
+                Ok((run.maps(extractor, paths, false)?, run.record.input_size))
+            }
+            _ => Err(Error::InvalidParameter(format!(
+                "{} has no anomaly maps: a PatchCore run has them",
+                self.name()
+            ))),
         }
     }
 
@@ -79,6 +126,12 @@ impl SavedDetector {
                 extractor,
                 score,
             } => Box::new(run.scorer(extractor, *score)),
+            Self::PatchCore {
+                run,
+                extractor,
+                score,
+            } => Box::new(run.scorer(extractor, *score)),
+            Self::Geometric(run) => Box::new(run),
         }
     }
 }
@@ -86,6 +139,14 @@ impl SavedDetector {
 impl ImageScorer for SavedDetector {
     fn name(&self) -> String {
         self.scorer().name()
+    }
+
+    fn pretrained(&self) -> bool {
+        self.scorer().pretrained()
+    }
+
+    fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
+        self.scorer().ladder_scores(images, device)
     }
 
     fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {

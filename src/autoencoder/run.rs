@@ -19,15 +19,16 @@ use sha2::{Digest, Sha256};
 
 use crate::autoencoder::{
     Architecture, Autoencoder, TrainingConfig, calibrate, load_trained, score_files, score_split,
-    train,
+    score_unseen, train,
 };
 use crate::backend::{Precision, SelectedDevice, libtorch_version};
 use crate::data::{Prepared, Resize, Split};
 use crate::error::{Error, Result};
 use crate::io::{Markdown, read_json, write_bytes_atomic};
 use crate::scoring::{
-    Calibration, ImageScorer, REPORT_PERCENTILE, SCORES_FILE, Scores, VALIDATION_SCORES_FILE,
-    read_scores, write_scores,
+    Calibration, DetectorScores, ImageScorer, LadderImages, REPORT_PERCENTILE, SCORES_FILE, Scores,
+    UNSEEN_SCORES_FILE, UnseenRow, VALIDATION_SCORES_FILE, has_current_unseen_scores, read_scores,
+    read_unseen_scores, write_scores, write_unseen_scores,
 };
 use crate::stats::auroc;
 use crate::training::{
@@ -204,6 +205,36 @@ impl ImageScorer for Trained {
         format!("{} error", self.record.architecture)
     }
 
+    fn pretrained(&self) -> bool {
+        false
+    }
+
+    /// The test scores of its training run and its cached unseen scores
+    /// ([`unseen_scores`]); its seconds are training and test scoring.
+    fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
+        let same = |a: &[&str], b: &[&str]| a == b;
+        let test_paths: Vec<&str> = self.scores.iter().map(|r| r.path.as_str()).collect();
+        let wanted: Vec<&str> = images.test.iter().map(|r| r.path.as_str()).collect();
+        let prepared = Prepared::open(&self.dir)?;
+        let unseen = unseen_scores(self, &prepared, device, images.show_progress)?;
+        let unseen_paths: Vec<&str> = unseen.iter().map(|r| r.path.as_str()).collect();
+        let wanted_unseen: Vec<&str> = images.unseen.iter().map(|r| r.path.as_str()).collect();
+        if !same(&test_paths, &wanted) || !same(&unseen_paths, &wanted_unseen) {
+            return Err(Error::InvalidParameter(format!(
+                "{} scored another split than the ladder's: use runs of one split",
+                self.dir.display()
+            )));
+        }
+        Ok(DetectorScores {
+            name: self.name(),
+            pretrained: false,
+            test: self.scores.clone(),
+            unseen: Some(unseen),
+            seconds: self.record.timings.train_s + self.record.timings.score_s,
+            bank_bytes: None,
+        })
+    }
+
     fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
         let size = self.config.model.image_size;
         Ok(
@@ -344,4 +375,22 @@ pub(crate) fn train_and_record(
 /// Reads a run's `run.json`; errors name the file.
 pub fn read_record(run_dir: &Path) -> Result<RunRecord> {
     read_json(&run_dir.join(RUN_FILE))
+}
+
+/// A run's scores of every Caltech-101 image outside its pool: its
+/// `unseen_scores.csv`, computed when missing or older than the model.
+pub fn unseen_scores(
+    run: &Trained,
+    prepared: &Prepared,
+    device: &Device,
+    show_progress: bool,
+) -> Result<Vec<UnseenRow>> {
+    let path = run.dir.join(UNSEEN_SCORES_FILE);
+    if has_current_unseen_scores(&run.dir) {
+        return read_unseen_scores(&path);
+    }
+    let data_dir = &prepared.config.data_dir;
+    let rows = score_unseen(&run.model, prepared, data_dir, device, show_progress)?;
+    write_unseen_scores(&path, &rows)?;
+    Ok(rows)
 }

@@ -15,8 +15,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::features::TRAIN_FEATURES_FILE;
 use crate::io::{DEFAULT_BAR, Progress, Step, read_f32s, write_bytes_atomic, write_f32s_atomic};
 use crate::scoring::{
-    Calibration, DetectorScores, ImageScorer, Scores, UnseenRow, detector_scores, newer_than_model,
-    scored_detector, scored_images,
+    Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
+    newer_than_model, scored_detector, scored_images,
 };
 use crate::stats::ClassGaussian;
 
@@ -249,6 +249,23 @@ pub struct ClassifierScorer<'a> {
 impl ImageScorer for ClassifierScorer<'_> {
     fn name(&self) -> String {
         self.score.name().into()
+    }
+
+    fn pretrained(&self) -> bool {
+        false
+    }
+
+    /// [`classifier_detectors`] on the run's own split (the test images from
+    /// its cache), both scores cached in the run directory.
+    fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
+        let prepared = Prepared::open(&self.run.dir)?;
+        let (test, unseen, show) = (&images.test, &images.unseen, images.show_progress);
+        let mut both =
+            classifier_detectors(self.run, self.fit, &prepared, test, unseen, device, show)?;
+        Ok(both.swap_remove(match self.score {
+            ClassifierScore::Energy => 0,
+            ClassifierScore::Mahalanobis => 1,
+        }))
     }
 
     fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {

@@ -201,8 +201,9 @@ impl StudyArgs {
 
 #[derive(Args)]
 pub(crate) struct ScoreArgs {
-    /// A run directory: an autoencoder's (`train`), or the classifier's or
-    /// the pretrained features' that `reproduce` writes into its runs/.
+    /// A run directory: an autoencoder's (`train`), or one that `reproduce`
+    /// writes into its runs/ (the classifier's, the transformation
+    /// classifier's, the pretrained features', PatchCore's).
     #[arg(long)]
     pub(crate) run: PathBuf,
     /// A folder of images (JPEG, PNG; other files are named and skipped)
@@ -217,7 +218,9 @@ pub(crate) struct ScoreArgs {
     pub(crate) percentile: f64,
     /// The run's score that judges: `error` (an autoencoder run),
     /// `mahalanobis` or `energy` (a classifier run), `knn` or `mahalanobis`
-    /// (a feature run). Default: the first of the run's kind.
+    /// (a feature run), `max` or `mean` (a PatchCore run), `nll` (a
+    /// transformation classifier's run). Default: the first of the run's
+    /// kind.
     #[arg(long)]
     pub(crate) detector: Option<String>,
     /// Where --images writes its verdicts (CSV); an existing file is
@@ -225,6 +228,11 @@ pub(crate) struct ScoreArgs {
     /// folder, or verdicts-1.csv, verdicts-2.csv, ... when that is taken.
     #[arg(long, conflicts_with = "unseen")]
     pub(crate) out: Option<PathBuf>,
+    /// Also write each image's anomaly map (the image, the map, the map laid
+    /// over it) as DIR/<image name>.png: where the image looks unlike any
+    /// training image. A PatchCore run has maps.
+    #[arg(long, value_name = "DIR", conflicts_with = "unseen")]
+    pub(crate) maps: Option<PathBuf>,
     /// Replace the --out file if it exists (never a file of the run or an
     /// image being judged).
     #[arg(long, requires = "out")]

@@ -101,6 +101,8 @@ pub(crate) fn run_compare(runs: &[PathBuf], seed: u64) -> Result<()> {
             RunKind::Autoencoder => continue,
             RunKind::Classifier => "the classifier's",
             RunKind::Features => "the pretrained features'",
+            RunKind::PatchCore => "a PatchCore",
+            RunKind::Geometric => "a geometric (self-supervised)",
         };
         return Err(Error::InvalidParameter(format!(
             "compare compares autoencoder runs (`train`'s, or reproduce's runs/<model>-*); {} is \

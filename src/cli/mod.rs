@@ -5,9 +5,11 @@
 mod args;
 mod bench;
 mod commands;
+mod hints;
 mod score;
 
 pub(crate) use args::*;
 pub(crate) use bench::*;
 pub(crate) use commands::*;
+pub(crate) use hints::*;
 pub(crate) use score::*;

@@ -1,12 +1,14 @@
 //! `score`: the unseen images of a run, or new image files judged by any
 //! saved detector.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use caltech_anomaly::analysis::{Bootstrap, SavedDetector, unseen_auroc};
 use caltech_anomaly::autoencoder::{load_trained, score_unseen};
 use caltech_anomaly::backend::{SelectedDevice, select_device};
 use caltech_anomaly::data::{Prepared, describe_skipped};
+use caltech_anomaly::figures::plot;
 use caltech_anomaly::io::{IfExists, WritePolicy, write_csv_with};
 use caltech_anomaly::scoring::{
     Calibration, ImageScorer, Judged, UNSEEN_SCORES_FILE, list_images, verdicts,
@@ -59,8 +61,18 @@ pub(crate) fn run_score_images(args: ScoreArgs) -> Result<()> {
     let policy = verdicts_policy(&args, &listing.images);
     // Refused before the work rather than after it.
     policy.check(&out)?;
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    if let Some(dir) = &args.maps
+        && absolute(dir).starts_with(absolute(&args.run))
+    {
+        return Err(Error::InvalidParameter(format!(
+            "--maps {}: inside the run being scored; give another folder",
+            dir.display()
+        )));
+    }
     let device = select_device(args.device)?;
-    let (name, calibration, judged) = judge(&args, &listing.images, &device)?;
+    let (detector, calibration, judged) = judge(&args, &listing.images, &device)?;
+    let name = detector.name();
     for file in &judged.skipped {
         eprintln!("warning: skipped {}: {}", file.path, file.reason);
     }
@@ -77,6 +89,11 @@ pub(crate) fn run_score_images(args: ScoreArgs) -> Result<()> {
     );
     let written = write_csv_with(&policy, &out, &rows)?;
     eprintln!("verdicts: {}", written.display());
+    if let Some(dir) = &args.maps {
+        let paths: Vec<PathBuf> = rows.iter().map(|r| PathBuf::from(&r.path)).collect();
+        let figures = write_maps(&detector, &paths, dir)?;
+        eprintln!("anomaly maps: {} in {}", figures, dir.display());
+    }
     let mut out = csv::Writer::from_writer(std::io::stdout());
     for row in &rows {
         out.serialize(row)?;
@@ -104,13 +121,50 @@ fn verdicts_policy(args: &ScoreArgs, images: &[PathBuf]) -> WritePolicy {
     )
 }
 
+/// Each image's anomaly map as `dir/<image name>.png` (a counter added
+/// where two images share a name); returns how many were written.
+fn write_maps(detector: &SavedDetector, paths: &[PathBuf], dir: &Path) -> Result<usize> {
+    let (maps, size) = detector.anomaly_maps(paths)?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut taken = HashSet::new();
+    for (path, map) in paths.iter().zip(maps) {
+        let name = path
+            .file_stem()
+            .map_or("image".into(), |s| s.to_string_lossy());
+        let stem = (0..)
+            .map(|i| {
+                if i == 0 {
+                    name.to_string()
+                } else {
+                    format!("{name}-{i}")
+                }
+            })
+            .find(|s| taken.insert(s.clone()))
+            .expect("a free name");
+        let label = path
+            .file_name()
+            .map_or(String::new(), |s| s.to_string_lossy().into());
+        plot::anomaly_maps(
+            std::slice::from_ref(path),
+            &[map],
+            &[label],
+            size,
+            &dir.join(stem),
+        )?;
+    }
+    Ok(taken.len())
+}
+
 /// The verdicts on `paths` of the run's detector (`--detector`, else its
-/// kind's default), the detector's name and its threshold.
+/// kind's default), the detector and its threshold.
 fn judge(
     args: &ScoreArgs,
     paths: &[PathBuf],
     device: &SelectedDevice,
-) -> Result<(String, Calibration, Judged)> {
+) -> Result<(SavedDetector, Calibration, Judged)> {
     let detector = SavedDetector::load(&args.run, args.detector.as_deref(), device)?;
     let calibration = detector.calibration(args.percentile, &device.device)?;
     let judged = if args.skip_bad {
@@ -121,5 +175,5 @@ fn judge(
             skipped: Vec::new(),
         }
     };
-    Ok((detector.name(), calibration, judged))
+    Ok((detector, calibration, judged))
 }

@@ -1,5 +1,5 @@
-//! The pooled features of every image of the dataset, extracted once and
-//! cached under a key over the images and the weights.
+//! The pooled features of every image of the dataset by one backbone,
+//! extracted once and cached under a key over the images and the weights.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::Caltech101;
 use crate::error::{Error, IoContext, Result};
-use crate::features::{EfficientNetLite0, FEATURES, WEIGHTS_SHA256, file_features};
+use crate::features::{Backbone, EfficientNetLite, FEATURES, file_features};
 use crate::io::{read_f32s, write_bytes_atomic, write_f32s_atomic};
 
 /// The pretrained features of every image of a dataset, by path.
@@ -24,6 +24,8 @@ pub struct FeatureBank {
     index: HashMap<String, usize>,
     /// A digest of the dataset's files, the input size and the weights.
     pub key: String,
+    /// The network that extracted them.
+    pub backbone: Backbone,
     /// The network's input side.
     pub input_size: usize,
     /// Wall-clock seconds of the extraction (as measured when it ran).
@@ -45,7 +47,7 @@ impl FeatureBank {
     /// files, the input size, the weights) exists, else extracted and saved
     /// there.
     pub fn of_dataset(
-        model: &EfficientNetLite0,
+        model: &EfficientNetLite,
         data_dir: &Path,
         input_size: usize,
         cache_dir: &Path,
@@ -54,12 +56,13 @@ impl FeatureBank {
     ) -> Result<Self> {
         let dataset = Caltech101::scan(data_dir, false)?;
         let paths: Vec<String> = dataset.images().iter().map(|i| i.path.clone()).collect();
-        let key = bank_key(data_dir, &paths, input_size)?;
+        let backbone = model.backbone();
+        let key = bank_key(data_dir, &paths, input_size, backbone)?;
         let (json, bin) = (
             cache_dir.join(format!("features-{key}.json")),
             cache_dir.join(format!("features-{key}.f32")),
         );
-        if let Some(bank) = Self::load(&json, &bin, &key)? {
+        if let Some(bank) = Self::load(&json, &bin, &key, backbone)? {
             return Ok(bank);
         }
         let started = Instant::now();
@@ -75,10 +78,10 @@ impl FeatureBank {
             seconds,
         };
         write_bytes_atomic(&json, &serde_json::to_vec(&record)?)?;
-        Ok(Self::new(record, values))
+        Ok(Self::new(record, values, backbone))
     }
 
-    fn new(record: BankRecord, values: Vec<f32>) -> Self {
+    fn new(record: BankRecord, values: Vec<f32>, backbone: Backbone) -> Self {
         let index = record
             .paths
             .iter()
@@ -90,12 +93,13 @@ impl FeatureBank {
             values,
             index,
             key: record.key,
+            backbone,
             input_size: record.input_size,
             seconds: record.seconds,
         }
     }
 
-    fn load(json: &Path, bin: &Path, key: &str) -> Result<Option<Self>> {
+    fn load(json: &Path, bin: &Path, key: &str, backbone: Backbone) -> Result<Option<Self>> {
         let (Ok(record), true) = (std::fs::read(json), bin.exists()) else {
             return Ok(None);
         };
@@ -107,7 +111,7 @@ impl FeatureBank {
             });
         }
         let values = read_f32s(bin, record.paths.len() * FEATURES)?;
-        Ok(Some(Self::new(record, values)))
+        Ok(Some(Self::new(record, values, backbone)))
     }
 
     /// The features of the image at `path` (relative to the dataset root).
@@ -133,9 +137,14 @@ impl FeatureBank {
 
 /// A key over the dataset's files (path, length, mtime), the input size
 /// and the weights.
-pub(crate) fn bank_key(root: &Path, paths: &[String], input_size: usize) -> Result<String> {
+pub(crate) fn bank_key(
+    root: &Path,
+    paths: &[String],
+    input_size: usize,
+    backbone: Backbone,
+) -> Result<String> {
     let mut hasher = Sha256::new();
-    hasher.update(format!("v1 {input_size} {WEIGHTS_SHA256}\n"));
+    hasher.update(format!("v1 {input_size} {}\n", backbone.weights_sha256()));
     for path in paths {
         let file = root.join(path);
         let meta = std::fs::metadata(&file).at(&file)?;

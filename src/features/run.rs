@@ -5,17 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::tensor::Device;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::{Prepared, Split};
 use crate::error::{Error, IoContext, Result};
-use crate::features::{EfficientNetLite0, FEATURES, FeatureBank, WEIGHTS_SHA256, file_features};
+use crate::features::{Backbone, EfficientNetLite, FEATURES, FeatureBank, file_features};
 use crate::io::{read_f32s, write_bytes_atomic, write_f32s_atomic};
 use crate::scoring::{
-    Calibration, DetectorScores, ImageScorer, Scores, UnseenRow, detector_scores, scored_detector,
-    scored_images,
+    Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
+    files_ladder_scores, scored_detector, scored_images,
 };
 use crate::stats::{Gaussian, hex, knn_distances};
 use crate::training::{RUN_FILE, RunLock};
@@ -77,6 +78,8 @@ pub struct FeatureRecord {
 pub struct FeatureRun {
     pub dir: PathBuf,
     pub record: FeatureRecord,
+    /// The network whose features it was fitted on.
+    pub backbone: Backbone,
     train: Array2<f32>,
     gaussian: Gaussian,
     /// Seconds the Gaussian's fit took in this process.
@@ -120,7 +123,7 @@ impl FeatureRun {
         let record = FeatureRecord {
             key,
             bank_key: bank.key.clone(),
-            weights_sha256: WEIGHTS_SHA256.into(),
+            weights_sha256: bank.backbone.weights_sha256().into(),
             input_size: bank.input_size,
             k,
             ridge,
@@ -138,6 +141,7 @@ impl FeatureRun {
         Ok(Self {
             dir,
             record,
+            backbone: bank.backbone,
             train,
             gaussian,
             gaussian_s,
@@ -156,6 +160,7 @@ impl FeatureRun {
         let gaussian = Gaussian::fit(&train, record.ridge)?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            backbone: Backbone::of_sha256(&record.weights_sha256)?,
             record,
             train,
             gaussian,
@@ -166,8 +171,8 @@ impl FeatureRun {
     /// The detector's name, as on the ladder.
     pub fn name(&self, score: FeatureScore) -> String {
         match score {
-            FeatureScore::Knn => format!("kNN, EfficientNet-Lite0 (k = {})", self.record.k),
-            FeatureScore::Mahalanobis => "Mahalanobis, EfficientNet-Lite0".into(),
+            FeatureScore::Knn => format!("kNN, {} (k = {})", self.backbone, self.record.k),
+            FeatureScore::Mahalanobis => format!("Mahalanobis, {}", self.backbone),
         }
     }
 
@@ -193,21 +198,22 @@ impl FeatureRun {
     /// `extractor` (which must carry the run's weights).
     pub fn scorer<'a>(
         &'a self,
-        extractor: &'a EfficientNetLite0,
+        extractor: &'a EfficientNetLite,
         score: FeatureScore,
     ) -> FeatureScorer<'a> {
         FeatureScorer {
             run: self,
             extractor,
             score,
+            bank: None,
         }
     }
 
     /// Both detectors on the test split (`test`'s rows) and on `unseen`
     /// (the images outside the pool), their features from `bank`. Scores
     /// are cached in the run directory ([`DETECTOR_SCORES_FILE`]) for the
-    /// same images; each detector's seconds are its fit and this call's
-    /// scoring (or reading of the cache).
+    /// same images; each detector's seconds are the bank's extraction, its
+    /// fit and this call's scoring (or reading of the cache).
     pub fn detectors(
         &self,
         bank: &FeatureBank,
@@ -245,16 +251,19 @@ impl FeatureRun {
         let (knn_s, mahalanobis_s) = scored_s.unwrap_or((read_s, read_s));
         let detector = |score: FeatureScore, value: fn(&FeatureScoredImage) -> f64, seconds| {
             let name = self.name(score);
+            let seconds = bank.seconds + seconds;
             scored_detector(name, true, (test, unseen), &scored, value, seconds)
         };
-        Ok(vec![
-            detector(FeatureScore::Knn, |r| r.knn, knn_s),
-            detector(
-                FeatureScore::Mahalanobis,
-                |r| r.mahalanobis,
-                self.gaussian_s + mahalanobis_s,
-            ),
-        ])
+        let knn = DetectorScores {
+            bank_bytes: Some((self.train.len() * size_of::<f32>()) as u64),
+            ..detector(FeatureScore::Knn, |r| r.knn, knn_s)
+        };
+        let mahalanobis = detector(
+            FeatureScore::Mahalanobis,
+            |r| r.mahalanobis,
+            self.gaussian_s + mahalanobis_s,
+        );
+        Ok(vec![knn, mahalanobis])
     }
 }
 
@@ -273,8 +282,21 @@ struct FeatureScoredImage {
 #[derive(Debug)]
 pub struct FeatureScorer<'a> {
     run: &'a FeatureRun,
-    extractor: &'a EfficientNetLite0,
+    extractor: &'a EfficientNetLite,
     score: FeatureScore,
+    /// Features already extracted, which the ladder's scores read.
+    bank: Option<&'a FeatureBank>,
+}
+
+impl<'a> FeatureScorer<'a> {
+    /// The scorer reading the ladder's images' features from `bank` (the
+    /// run's backbone at its input side) rather than extracting them again.
+    pub fn with_bank(self, bank: &'a FeatureBank) -> Self {
+        Self {
+            bank: Some(bank),
+            ..self
+        }
+    }
 }
 
 impl ImageScorer for FeatureScorer<'_> {
@@ -282,7 +304,44 @@ impl ImageScorer for FeatureScorer<'_> {
         self.run.name(self.score)
     }
 
-    fn score_files(&self, paths: &[PathBuf], device: &burn::tensor::Device) -> Result<Vec<f64>> {
+    fn pretrained(&self) -> bool {
+        true
+    }
+
+    /// With a bank: [`FeatureRun::detectors`] (cached in the run
+    /// directory); without, the files scored.
+    fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
+        let Some(bank) = self.bank else {
+            return files_ladder_scores(self, images, device);
+        };
+        if (bank.key.as_str(), bank.input_size)
+            != (
+                self.run.record.bank_key.as_str(),
+                self.run.record.input_size,
+            )
+        {
+            return Err(Error::InvalidParameter(format!(
+                "the bank {} is not the one {} was fitted on ({})",
+                bank.key,
+                self.run.dir.display(),
+                self.run.record.bank_key
+            )));
+        }
+        let mut both = self.run.detectors(bank, &images.test, &images.unseen)?;
+        Ok(both.swap_remove(match self.score {
+            FeatureScore::Knn => 0,
+            FeatureScore::Mahalanobis => 1,
+        }))
+    }
+
+    fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
+        if self.extractor.backbone() != self.run.backbone {
+            return Err(Error::InvalidParameter(format!(
+                "the run was fitted on {} features, the extractor is {}",
+                self.run.backbone,
+                self.extractor.backbone()
+            )));
+        }
         let size = self.run.record.input_size;
         let rows = file_features(self.extractor, paths, size, device, false)?;
         let features = Array2::from_shape_vec((rows.len(), FEATURES), rows.concat())
@@ -290,7 +349,7 @@ impl ImageScorer for FeatureScorer<'_> {
         self.run.scores(self.score, &features)
     }
 
-    fn calibration(&self, percentile: f64, _: &burn::tensor::Device) -> Result<Calibration> {
+    fn calibration(&self, percentile: f64, _: &Device) -> Result<Calibration> {
         self.run.calibration(self.score, percentile)
     }
 }

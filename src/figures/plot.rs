@@ -3,15 +3,17 @@
 //! that a notebook cell plots what the cell before computed. Each writes
 //! `<stem>.png` (and `<stem>.svg` for charts) through [`crate::figures`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use plotters::style::RGBColor;
 use plotters::style::colors::{BLUE, RED};
 
 use crate::analysis::{ErrorDensity, LatentPca, OperatingPoint, Outlier, Pr, Refinement, Roc};
 use crate::autoencoder::{ErrorMap, Trained};
+use crate::data::image::{Resize, read_resized};
 use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
+use crate::features::{AnomalyMap, EfficientNetLite, PatchCoreRun};
 use crate::figures::{self, Bar, Figure, Series, Tile};
 use crate::scoring::{DetectorScores, ScoreRow, Scores};
 use crate::stats::{auroc, ranks, roc_curve};
@@ -143,7 +145,7 @@ pub fn error_maps(maps: &[ErrorMap], rows: &[ScoreRow], stem: &Path) -> Result<F
 fn check_pairs(maps: usize, rows: usize) -> Result<()> {
     if maps == 0 || maps != rows {
         return Err(Error::InvalidParameter(format!(
-            "{maps} error maps for {rows} score rows: give one of each per image"
+            "{maps} maps for {rows} images: give one of each per image"
         )));
     }
     Ok(())
@@ -445,4 +447,79 @@ pub fn disagreements(
         Some(&labels),
         stem,
     )
+}
+
+/// Each image beside its anomaly map and the map laid over it, one row per
+/// image (`maps[i]` of `paths[i]`, labelled `labels[i]`), the images
+/// decoded and resized to `size` as the detector saw them. One colour
+/// scale for the figure: black is the smallest patch distance shown, pale
+/// yellow the largest.
+pub fn anomaly_maps(
+    paths: &[PathBuf],
+    maps: &[AnomalyMap],
+    labels: &[String],
+    size: usize,
+    stem: &Path,
+) -> Result<Figure> {
+    check_pairs(maps.len(), paths.len())?;
+    let values = maps.iter().flat_map(|m| m.values.iter().copied());
+    let (low, high) = values.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let mut tiles = Vec::new();
+    for (path, map) in paths.iter().zip(maps) {
+        let image = read_resized(path, size, Resize::Bilinear)?;
+        let above: Vec<f32> = map.upsampled(size).iter().map(|v| v - low).collect();
+        let heat = figures::heatmap_rgb(&above, size, high - low);
+        let overlay: Vec<u8> = image
+            .iter()
+            .zip(&heat)
+            .map(|(&a, &b)| ((u16::from(a) + u16::from(b)) / 2) as u8)
+            .collect();
+        let (row, column) = map.peak();
+        let tile = |rgb: Vec<u8>, caption: String| Tile {
+            size,
+            rgb,
+            caption,
+            border: None,
+        };
+        tiles.push(tile(image.clone(), "image".into()));
+        tiles.push(tile(heat, format!("score {:.3}", map.score)));
+        tiles.push(tile(overlay, format!("peak at row {row}, column {column}")));
+    }
+    figures::image_grid(
+        "Anomaly maps: distance of each patch to the nearest training patch",
+        &tiles,
+        3,
+        Some(labels),
+        stem,
+    )
+}
+
+/// [`anomaly_maps`] of the `n` test images `patchcore` scores most
+/// anomalous and the `n` it scores least (`scores`: its test scores, the
+/// files under `data_dir`).
+pub fn anomaly_gallery(
+    patchcore: &PatchCoreRun,
+    extractor: &EfficientNetLite,
+    scores: &Scores,
+    data_dir: &Path,
+    n: usize,
+    stem: &Path,
+) -> Result<Figure> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].error.total_cmp(&scores[a].error));
+    let n = n.clamp(1, order.len() / 2);
+    let shown: Vec<&ScoreRow> = order[..n]
+        .iter()
+        .chain(&order[order.len() - n..])
+        .map(|&i| &scores[i])
+        .collect();
+    let paths: Vec<PathBuf> = shown.iter().map(|r| data_dir.join(&r.path)).collect();
+    let labels: Vec<String> = shown
+        .iter()
+        .map(|r| format!("{}{}", r.class, if r.held_out { " (anomaly)" } else { "" }))
+        .collect();
+    let maps = patchcore.maps(extractor, &paths, false)?;
+    anomaly_maps(&paths, &maps, &labels, patchcore.record.input_size, stem)
 }

@@ -1,13 +1,16 @@
 //! The one detector contract, [`ImageScorer`]: what every saved detector
-//! (autoencoder, classifier, feature run) offers to judge new images, and
-//! the [`Calibration`] of its threshold on normal validation images.
+//! (autoencoder, classifier, feature run, PatchCore) offers to judge new
+//! images and to go on the ladder, and the [`Calibration`] of its threshold
+//! on normal validation images.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::scoring::{DetectorScores, Scores, UnseenRow, scored_detector, scored_images};
 use crate::stats::percentile;
 
 /// The report's operating point: its confusion matrix, PCA marks, sorted
@@ -34,25 +37,78 @@ impl Calibration {
     }
 }
 
+/// The images the ladder compares detectors on: the study's test split
+/// (`test`'s rows, in order) and every image outside the pool
+/// (`unseen`'s), their files under `data_dir`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LadderImages {
+    pub data_dir: PathBuf,
+    pub test: Scores,
+    pub unseen: Vec<UnseenRow>,
+    pub show_progress: bool,
+}
+
 /// The detector contract: a detector that judges image files, an
 /// autoencoder's error, a classifier's score or a score on pretrained
 /// features (higher is more anomalous for each), calibrated on its
 /// validation scores. `crate::analysis::SavedDetector` loads any of them from
-/// a run directory by the run's kind.
+/// a run directory by the run's kind; `score --run`, the notebooks' verdicts
+/// and the ladder all go through it.
 pub trait ImageScorer {
     /// The detector's name, as on the ladder.
     fn name(&self) -> String;
+    /// Whether it uses ImageNet-pretrained weights.
+    fn pretrained(&self) -> bool;
     /// The score of each file, in order, the files decoded and resized as
     /// the detector's training images were.
     fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>>;
     /// The threshold at the `percentile`-th percentile of the detector's
     /// validation scores (normal images only), from what its run saved.
     fn calibration(&self, percentile: f64, device: &Device) -> Result<Calibration>;
+
+    /// Its scores of the ladder's images. By default every file is decoded
+    /// and scored ([`Self::score_files`]); a detector whose run keeps these
+    /// scores, or that scores the study's cached images faster, overrides
+    /// it with the same result.
+    fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
+        files_ladder_scores(self, images, device)
+    }
+}
+
+/// [`ImageScorer::ladder_scores`] by scoring every file: the default, and
+/// what an override falls back on.
+pub fn files_ladder_scores<S: ImageScorer + ?Sized>(
+    scorer: &S,
+    images: &LadderImages,
+    device: &Device,
+) -> Result<DetectorScores> {
+    let started = Instant::now();
+    let wanted = scored_images(&images.test, &images.unseen);
+    let files: Vec<PathBuf> = wanted
+        .iter()
+        .map(|(_, p)| images.data_dir.join(p))
+        .collect();
+    let values = scorer.score_files(&files, device)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let scored = (&images.test, images.unseen.as_slice());
+    let (name, pretrained) = (scorer.name(), scorer.pretrained());
+    Ok(scored_detector(
+        name,
+        pretrained,
+        scored,
+        &values,
+        |&v| v,
+        seconds,
+    ))
 }
 
 impl<T: ImageScorer + ?Sized> ImageScorer for &T {
     fn name(&self) -> String {
         (**self).name()
+    }
+
+    fn pretrained(&self) -> bool {
+        (**self).pretrained()
     }
 
     fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
@@ -61,5 +117,9 @@ impl<T: ImageScorer + ?Sized> ImageScorer for &T {
 
     fn calibration(&self, percentile: f64, device: &Device) -> Result<Calibration> {
         (**self).calibration(percentile, device)
+    }
+
+    fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
+        (**self).ladder_scores(images, device)
     }
 }

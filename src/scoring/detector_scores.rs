@@ -19,8 +19,12 @@ pub struct DetectorScores {
     pub pretrained: bool,
     pub test: Scores,
     pub unseen: Option<Vec<UnseenRow>>,
-    /// Fit and scoring time, seconds (feature extraction excluded).
+    /// Fit and scoring time, seconds (for pretrained features, their
+    /// extraction included).
     pub seconds: f64,
+    /// Bytes of the memory a nearest-neighbour detector searches (its
+    /// bank of train features); `None` for the others.
+    pub bank_bytes: Option<u64>,
 }
 
 /// `test` with every error replaced by `values` (same order).
@@ -80,6 +84,7 @@ pub(crate) fn scored_detector<T>(
             &unseen_rows.iter().map(&value).collect::<Vec<_>>(),
         )),
         seconds,
+        bank_bytes: None,
     }
 }
 
@@ -99,11 +104,13 @@ pub(crate) fn detector_scores<T: Serialize + serde::de::DeserializeOwned>(
     score: impl FnOnce() -> Result<Vec<T>>,
 ) -> Result<Vec<T>> {
     let path = dir.join(DETECTOR_SCORES_FILE);
-    if newer_than(dir, DETECTOR_SCORES_FILE, than) {
-        let rows: Vec<T> = read_csv(&path)?;
-        if rows.len() == wanted.len() && rows.iter().zip(wanted).all(|(r, w)| key(r) == *w) {
-            return Ok(rows);
-        }
+    // A file of another version's columns is scored again, like a stale one.
+    if newer_than(dir, DETECTOR_SCORES_FILE, than)
+        && let Ok(rows) = read_csv::<T>(&path)
+        && rows.len() == wanted.len()
+        && rows.iter().zip(wanted).all(|(r, w)| key(r) == *w)
+    {
+        return Ok(rows);
     }
     let rows = score()?;
     write_csv_atomic(&path, &rows)?;

@@ -9,13 +9,15 @@
 //! - ranks and their fusion ([`ranks`], [`rank_average`]);
 //! - nearest neighbours and Gaussians on feature vectors
 //!   ([`knn_distances`], [`Gaussian`], [`ClassGaussian`]) and the small
-//!   linear algebra behind them ([`spd_inverse`]);
+//!   linear algebra behind them ([`spd_inverse`]), PatchCore's coreset
+//!   ([`greedy_coreset`]);
 //! - lower-case hexadecimal for keys and digests.
 //!
 //! The submodules are private; everything is re-exported here.
 
 mod bootstrap;
 mod confusion;
+mod coreset;
 mod curves;
 mod gaussian;
 mod hex;
@@ -29,6 +31,7 @@ mod rank;
 
 pub use bootstrap::*;
 pub use confusion::*;
+pub use coreset::greedy_coreset;
 pub use curves::*;
 pub use gaussian::{ClassGaussian, Gaussian};
 pub(crate) use hex::hex;

@@ -32,7 +32,10 @@ use crate::classifier::{
 };
 use crate::data::{PrepareConfig, Prepared, PreprocessConfig, Resize, SplitConfig, prepare};
 use crate::error::{Error, IoContext, Result};
-use crate::features::{FeatureBank, FeatureRun};
+use crate::features::{EfficientNetLite, FeatureBank, FeatureRun, PatchCoreRun};
+use crate::geometric::{
+    GeometricTrainingConfig, TrainedGeometric, geometric_dir, geometric_key, trained_geometric,
+};
 use crate::io::{Table, in_notebook, status, write_dataframe_csv};
 use crate::study::{Profile, ProfileSettings};
 use crate::training::RUN_FILE;
@@ -262,6 +265,32 @@ impl Study {
         Ok(run)
     }
 
+    /// The self-supervised geometric detector of `config` on `prepared`:
+    /// loaded when this study finished it before with the same settings,
+    /// else trained (resuming an interrupted run).
+    pub fn train_geometric(
+        &self,
+        prepared: &Prepared,
+        config: &GeometricTrainingConfig,
+    ) -> Result<TrainedGeometric> {
+        let runs = self.config.out.join("runs");
+        let loaded = geometric_key(prepared, config)
+            .is_ok_and(|key| geometric_dir(&runs, config, &key).join(RUN_FILE).exists());
+        let started = Instant::now();
+        let run = trained_geometric(
+            &runs,
+            prepared,
+            config,
+            self.device(),
+            self.config.show_progress,
+        )?;
+        status(
+            self.config.show_progress,
+            &train_status(&run.dir, loaded, started.elapsed()),
+        );
+        Ok(run)
+    }
+
     /// The detectors on `bank`'s pretrained features (kNN with `k`
     /// neighbours, a Gaussian with `ridge`) fitted on `prepared`'s split:
     /// loaded when this study fitted them before, else fitted and saved.
@@ -273,6 +302,27 @@ impl Study {
         ridge: f64,
     ) -> Result<FeatureRun> {
         FeatureRun::fit(&self.config.out.join("runs"), bank, prepared, k, ridge)
+    }
+
+    /// PatchCore on `extractor`'s patches at `input_size` px, its memory
+    /// bank the `coreset_fraction` of `prepared`'s train patches: loaded
+    /// when this study fitted it before, else fitted and saved.
+    pub fn fit_patchcore(
+        &self,
+        extractor: &EfficientNetLite,
+        prepared: &Prepared,
+        input_size: usize,
+        coreset_fraction: f64,
+    ) -> Result<PatchCoreRun> {
+        PatchCoreRun::fit(
+            &self.config.out.join("runs"),
+            extractor,
+            prepared,
+            input_size,
+            coreset_fraction,
+            &self.device.device,
+            self.config.show_progress,
+        )
     }
 
     /// [`Self::train`] for every configuration at every seed:

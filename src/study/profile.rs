@@ -12,6 +12,7 @@ use crate::autoencoder::Architecture;
 use crate::backend::{Precision, SelectedDevice, freed_memory_kept, libtorch_version};
 use crate::data::PoolSize;
 use crate::error::{Error, Result, parse_choice};
+use crate::features::{Backbone, IMAGENET_SIZE};
 use crate::io::write_bytes_atomic;
 use crate::stats::hex;
 use crate::study::{bench_train, cpuinfo};
@@ -49,6 +50,15 @@ pub struct ProfileSettings {
     pub classifier_epochs: usize,
 }
 
+impl ProfileSettings {
+    /// Input side of `backbone`: [`Self::feature_size`] scaled as the
+    /// backbone's native side is to Lite0's (224, 240, 260 px at `quick`
+    /// and `full`).
+    pub fn feature_side(&self, backbone: Backbone) -> usize {
+        (self.feature_size * backbone.native_size()).div_ceil(IMAGENET_SIZE)
+    }
+}
+
 impl Profile {
     pub const ALL: [Profile; 4] = [Profile::Auto, Profile::Full, Profile::Quick, Profile::Smoke];
 
@@ -58,7 +68,7 @@ impl Profile {
             Profile::Auto if device.is_cuda() => (Profile::Full, "auto: CUDA → full".into()),
             Profile::Auto => (
                 Profile::Quick,
-                "auto: no GPU → quick (64 px; use --profile full for the report's 256 px)".into(),
+                "auto: no GPU → quick (64 px; profile full gives the report's 256 px)".into(),
             ),
             other => (other, "requested".into()),
         }
@@ -184,7 +194,7 @@ impl fmt::Display for FullProjection {
         let hours = |s: f64| s / 3600.0;
         write!(
             f,
-            "--profile full (the report's 256 px) would take about {:.1} h per model here ({:.0} \
+            "profile full (the report's 256 px) would take about {:.1} h per model here ({:.0} \
              min per epoch, {:.0} h for reproduce's {REPRODUCE_TRAININGS} trainings; measured \
              {:.2} training images/s at 256 px)",
             hours(self.model_s()),

@@ -194,7 +194,7 @@ fn report_skipped(prepared: &Prepared) {
 }
 
 /// The finished run in `spec.out` when it is of `key`; `None` when there
-/// is none, or an unreadable one that `--restart` is to discard. A run of
+/// is none, or an unreadable one that `restart` is to discard. A run of
 /// other settings is refused, naming them.
 fn finished_run(
     spec: &RunSpec,
@@ -209,23 +209,18 @@ fn finished_run(
     }
     match read_record(&spec.out) {
         Ok(record) if record.key == key => Trained::load(&spec.out, device).map(Some),
-        Ok(record) => Err(Error::InvalidParameter(format!(
-            "{} holds a finished run of other settings (key {}, these are {key}; {}): choose \
-             another --out",
-            spec.out.display(),
-            record.key,
-            difference(&spec.out, &record, prepared, config),
-        ))),
+        Ok(record) => Err(Error::OtherFinishedRun {
+            dir: spec.out.clone(),
+            difference: difference(&spec.out, &record, prepared, config),
+            key: record.key,
+            wanted: key.to_string(),
+        }),
         Err(_) if spec.restart => Ok(None),
-        Err(e) => Err(Error::Corrupt {
-            reason: format!(
-                "the run's record is unreadable ({}): pass --restart to train the run again \
-                 from scratch, or choose another --out",
-                match e {
-                    Error::Corrupt { reason, .. } => reason,
-                    other => other.to_string(),
-                }
-            ),
+        Err(e) => Err(Error::RecordUnreadable {
+            reason: match e {
+                Error::Corrupt { reason, .. } => reason,
+                other => other.to_string(),
+            },
             path,
         }),
     }
@@ -251,7 +246,7 @@ fn difference(
     "the same settings, recorded by another version or resize method".into()
 }
 
-/// `--restart`: removes what an earlier attempt left in `dir` (checkpoint,
+/// `restart`: removes what an earlier attempt left in `dir` (checkpoint,
 /// settings, weights, history, scores and an unreadable record), so that
 /// nothing of it is reused.
 fn discard_attempt(dir: &Path) -> Result<()> {

@@ -60,13 +60,10 @@ pub(crate) fn load_checkpoint<M: Module>(
     model: M,
     optimizer: ModuleOptimizer,
 ) -> Result<(M, ModuleOptimizer, CheckpointState)> {
-    let unusable = |path: &Path, e: &dyn std::fmt::Display| Error::Corrupt {
+    let unusable = |path: &Path, e: &dyn std::fmt::Display| Error::CheckpointUnusable {
         path: path.to_path_buf(),
-        reason: format!(
-            "{e}. The unfinished run cannot be resumed: `train --restart` starts it over, or \
-             delete {} to do so by hand",
-            dir.display()
-        ),
+        reason: e.to_string(),
+        checkpoint: dir.to_path_buf(),
     };
     let state_path = dir.join(CHECKPOINT_STATE);
     let state: CheckpointState = read_json(&state_path).map_err(|e| unusable(&state_path, &e))?;
@@ -83,7 +80,7 @@ pub(crate) fn load_checkpoint<M: Module>(
 }
 
 /// Whether `run_dir` holds a committed checkpoint (an unfinished run that
-/// `--resume` continues).
+/// resuming continues).
 pub(crate) fn has_checkpoint(run_dir: &Path) -> bool {
     run_dir.join(CHECKPOINT_DIR).join(CHECKPOINT_STATE).exists()
 }

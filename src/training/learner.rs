@@ -156,10 +156,11 @@ pub(crate) fn fit<O: Objective>(
         );
         let val_loss = objective.validation_loss(&model);
         if !train_loss.is_finite() || !val_loss.is_finite() {
-            return Err(Error::InvalidParameter(format!(
-                "training diverged at epoch {epoch} (train loss {train_loss}, validation loss \
-                 {val_loss}); try a lower --lr"
-            )));
+            return Err(Error::Diverged {
+                epoch,
+                train_loss,
+                val_loss,
+            });
         }
         let record = EpochRecord {
             epoch,

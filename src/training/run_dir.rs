@@ -36,22 +36,17 @@ pub(crate) fn claim_run_dir<C: Config + PartialEq + std::fmt::Display>(
     let checkpoint_dir = run_dir.join(CHECKPOINT_DIR);
     let config_path = run_dir.join(CONFIG_FILE);
     if checkpoint_dir.join(CHECKPOINT_STATE).exists() && !resume {
-        return Err(Error::InvalidParameter(format!(
-            "{} holds an unfinished run: pass --resume to continue it, --restart to discard it \
-             and start over, or choose another --out",
-            run_dir.display()
-        )));
+        return Err(Error::UnfinishedRun {
+            dir: run_dir.to_path_buf(),
+        });
     }
     if resume && config_path.exists() {
         let saved = C::load(&config_path).map_err(|e| record_error(&config_path, e))?;
         if &saved != config {
-            return Err(Error::InvalidParameter(format!(
-                "--resume with settings other than those in {} (differing: {}): resume with \
-                 the same settings, pass --restart to discard the unfinished run, or choose \
-                 another --out",
-                config_path.display(),
-                config_differences(&config_path, config).join(", ")
-            )));
+            return Err(Error::ResumeMismatch {
+                differences: config_differences(&config_path, config),
+                config: config_path,
+            });
         }
     }
     std::fs::create_dir_all(&checkpoint_dir).at(&checkpoint_dir)?;
@@ -228,6 +223,11 @@ pub enum RunKind {
     Classifier,
     /// Detectors on pretrained features ([`crate::features::FeatureRun`]).
     Features,
+    /// PatchCore's memory bank ([`crate::features::PatchCoreRun`]).
+    PatchCore,
+    /// The self-supervised transformation classifier
+    /// ([`crate::geometric::TrainedGeometric`]).
+    Geometric,
 }
 
 impl RunKind {
@@ -241,10 +241,14 @@ impl RunKind {
             Ok(Self::Classifier)
         } else if has("bank_key") {
             Ok(Self::Features)
+        } else if has("bank_patches") {
+            Ok(Self::PatchCore)
+        } else if has("transformations") {
+            Ok(Self::Geometric)
         } else {
             Err(Error::Corrupt {
                 path,
-                reason: "not the record of an autoencoder, classifier or feature run".into(),
+                reason: "not the record of any kind of run this crate writes".into(),
             })
         }
     }

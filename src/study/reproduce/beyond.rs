@@ -2,24 +2,31 @@
 //! ablation), and the bf16 quality guard.
 
 use crate::analysis::{
-    LadderRow, TrivialScore, UnseenComparisonRow, autoencoder_detectors, best_of, bf16_passes,
-    false_positives, fused, ladder, ladder_summary, ladder_table, position, precision_ablation,
-    resize_ablation, trivial_detectors, unseen_comparison_table, unseen_scores,
+    LadderRow, TrivialScore, UnseenComparisonRow, best_of, bf16_passes, false_positives, fused,
+    ladder, ladder_detectors, ladder_summary, ladder_table, position, precision_ablation,
+    resize_ablation, trivial_detectors, unseen_comparison_table,
 };
-use crate::autoencoder::Trained;
+use crate::autoencoder::{Trained, unseen_scores};
 use crate::backend::Precision;
-use crate::classifier::{ClassifierFit, classifier_detectors};
+use crate::classifier::{ClassifierFit, ClassifierScore, TrainedClassifier};
 use crate::data::Resize;
 use crate::error::Result;
-use crate::features::{DEFAULT_RIDGE, EfficientNetLite0, FeatureBank, weights_path};
-use crate::figures::plot;
-use crate::scoring::{DetectorScores, UnseenRow};
-use crate::study::{Beyond, Context, ReproduceConfig, Study};
+use crate::features::{
+    Backbone, DEFAULT_CORESET_FRACTION, DEFAULT_RIDGE, EfficientNetLite, FeatureBank, FeatureRun,
+    FeatureScore, PatchCoreRun, PatchScore,
+};
+use crate::figures::{Figure, plot};
+use crate::geometric::TrainedGeometric;
+use crate::scoring::{DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow};
+use crate::study::{BankSummary, Beyond, Context, ReproduceConfig, Study};
 
-/// Section 9, beyond the report: trivial scores, the autoencoders, the
-/// label-aware classifier, ImageNet-pretrained features (kNN and Gaussian)
-/// and the fusion of the reference autoencoder with the best of those, on
-/// one ladder.
+/// Section 9, beyond the report: trivial scores, the autoencoders, two
+/// detectors trained from scratch (the label-aware classifier, the
+/// transformation classifier), ImageNet-pretrained features (kNN and a
+/// Gaussian on Lite0's pooled features, kNN on Lite1's and Lite2's,
+/// PatchCore on Lite0's patches) and the fusion of the reference autoencoder
+/// with the best pretrained detector, on one ladder. Every detector but the
+/// trivial scores goes on it through [`ImageScorer::ladder_scores`].
 pub(crate) fn section9(
     cx: &mut Context,
     runs: &[Trained],
@@ -27,75 +34,202 @@ pub(crate) fn section9(
     trivial: &[TrivialScore],
 ) -> Result<Beyond> {
     let (config, device) = (cx.config, cx.study.device.device.clone());
-    let show = cx.study.config.show_progress;
-    let extractor = EfficientNetLite0::load(&weights_path(), &device)?;
-    let size = cx.study.profile.settings().feature_size;
-    let (data_dir, cache_dir) = (&cx.study.config.data_dir, &cx.study.config.cache_dir);
-    let bank = FeatureBank::of_dataset(&extractor, data_dir, size, cache_dir, &device, show)?;
-    let classifier_size = cx.study.profile.settings().classifier_size;
-    let resized;
-    let small = if cx.prepared.cache.size() == classifier_size {
-        &cx.prepared
-    } else {
-        resized = cx
-            .study
-            .prepare(config.split(cx.study.profile), classifier_size)?;
-        &resized
+    let (classifier, fit, geometric) = scratch_detectors(cx)?;
+    let pretrained = Pretrained::fit(cx)?;
+    let images = LadderImages {
+        data_dir: cx.study.config.data_dir.clone(),
+        test: runs[0].scores.clone(),
+        unseen: unseen[0].clone(),
+        show_progress: cx.study.config.show_progress,
     };
-    let classifier_config = config.classifier_config(cx.study.profile, small);
-    let classifier = cx.study.train_classifier(small, &classifier_config)?;
-    let test = &runs[0].scores;
-    let mut detectors = trivial_detectors(trivial, test);
-    detectors.extend(autoencoder_detectors(runs, unseen));
-    let u = &unseen[0];
-    let fit = ClassifierFit::of(&classifier, small, DEFAULT_RIDGE, &device)?;
-    detectors.extend(classifier_detectors(
-        &classifier,
-        &fit,
-        small,
-        test,
-        u,
-        &device,
-        show,
-    )?);
-    let first_feature = detectors.len();
-    let features = cx
-        .study
-        .fit_features(&bank, &cx.prepared, 5, DEFAULT_RIDGE)?;
-    detectors.extend(features.detectors(&bank, test, u)?);
-    let reference = position(&detectors, "improved3").unwrap_or(first_feature - 3);
-    let best = best_of(&detectors, &[first_feature, first_feature + 1])?;
+    let mut scorers: Vec<Box<dyn ImageScorer + '_>> = Vec::new();
+    scorers.extend(runs.iter().map(|r| Box::new(r) as Box<dyn ImageScorer>));
+    for score in [ClassifierScore::Energy, ClassifierScore::Mahalanobis] {
+        scorers.push(Box::new(fit.scorer(&classifier, score)));
+    }
+    scorers.push(Box::new(&geometric));
+    scorers.extend(pretrained.scorers());
+    let mut detectors = trivial_detectors(trivial, &images.test);
+    let scorers: Vec<&dyn ImageScorer> = scorers.iter().map(|s| s.as_ref()).collect();
+    detectors.extend(ladder_detectors(&scorers, &images, &device)?);
+    let reference = position(&detectors, "improved3").unwrap_or(trivial.len() + runs.len() - 1);
+    let with_weights: Vec<usize> = (0..detectors.len())
+        .filter(|&i| detectors[i].pretrained)
+        .collect();
+    let best = best_of(&detectors, &with_weights)?;
     detectors.push(fused(&detectors[reference], &detectors[best])?);
-    let rows = ladder(&detectors, reference, config.percentile, config.bootstrap)?;
+    let lite0_knn = position(&detectors, "kNN, EfficientNet-Lite0")?;
+    let references = (reference, Some(lite0_knn));
+    let rows = ladder(&detectors, references, config.percentile, config.bootstrap)?;
 
     cx.report
         .heading(2, "9. Beyond the report: detectors beyond reconstruction");
     cx.report.text(format!(
-        "Every detector on the same split: scores without a network, the autoencoders, a \
-         classifier of the {} normal classes trained from scratch on the train split at \
-         {classifier_size}×{classifier_size} px (its energy and the Mahalanobis distance of \
-         its penultimate features to the nearest class mean; validation accuracy {:.3}), ImageNet-pretrained EfficientNet-Lite0 features \
-         ({size}×{size} px input, (x − 127) / 128; extracted for all {} images in {:.0} s) \
-         scored by the mean cosine distance to the 5 nearest train images and by the \
-         Mahalanobis distance to a Gaussian fitted on them, and the rank average of {} with \
-         the best of these. Gains are paired against {} on every image outside the pool.",
+        "Every detector on the same split: scores without a network, the autoencoders; two \
+         networks trained from scratch on the train split at {size}×{size} px, a classifier of \
+         the {} normal classes (its energy and the Mahalanobis distance of its penultimate \
+         features to the nearest class mean; validation accuracy {:.3}) and a classifier of \
+         which of the {} quarter-turns was applied to an image (self-supervised, no labels; \
+         its score the mean negative log-probability of the true turn; validation accuracy \
+         {:.3}); ImageNet-pretrained \
+         EfficientNet-Lite features ((x − 127) / 128; {}) scored by the mean cosine distance \
+         to the 5 nearest train images (and, for Lite0, by the Mahalanobis distance to a \
+         Gaussian fitted on them), PatchCore on Lite0's patch features (a memory bank of 1 % \
+         of the train patches, an image's score its farthest patch's distance or the mean); \
+         and the rank average of {} with the best of these. Gains are paired against {} and against the kNN on \
+         EfficientNet-Lite0 on every image outside the pool; a pretrained detector's seconds \
+         include extracting its features (once per machine: banks are cached).",
         classifier.config.model.classes,
         classifier.record.validation_accuracy,
-        bank.paths.len(),
-        bank.seconds,
+        geometric.transformations().len(),
+        geometric.record.validation_accuracy,
+        pretrained.describe_banks(),
         detectors[reference].name,
         detectors[reference].name,
+        size = classifier.config.model.image_size,
     ));
     ladder_report(cx, &detectors, &rows, reference, best)?;
+    let patchcore = &detectors[position(&detectors, "PatchCore")?];
+    let gallery = pretrained.gallery(cx, &patchcore.test)?;
+    cx.report.text(
+        "Where in the image: PatchCore's distance of each patch to the nearest train patch, \
+         over the three test images it ranks most anomalous and the three it ranks least.",
+    );
+    cx.report.figure(&gallery);
     Ok(Beyond {
-        feature_size: size,
-        feature_seconds: bank.seconds,
-        classifier_size,
+        feature_size: pretrained.banks[0].input_size,
+        feature_seconds: pretrained.banks[0].seconds,
+        banks: pretrained.summaries(),
+        classifier_size: classifier.config.model.image_size,
         classifier_validation_accuracy: classifier.record.validation_accuracy,
         classifier_train_seconds: classifier.record.train_s,
         ladder: rows,
         reference: detectors[reference].name.clone(),
     })
+}
+
+/// The detectors trained from scratch, at the profile's classifier size (on
+/// a second split of the same manifest where that differs from the study's
+/// image size): the label-aware classifier with its fit, and the
+/// transformation classifier.
+fn scratch_detectors(
+    cx: &mut Context,
+) -> Result<(TrainedClassifier, ClassifierFit, TrainedGeometric)> {
+    let (config, profile) = (cx.config, cx.study.profile);
+    let classifier_size = profile.settings().classifier_size;
+    let resized;
+    let small = if cx.prepared.cache.size() == classifier_size {
+        &cx.prepared
+    } else {
+        resized = cx.study.prepare(config.split(profile), classifier_size)?;
+        &resized
+    };
+    let classifier = cx
+        .study
+        .train_classifier(small, &config.classifier_config(profile, small))?;
+    let fit = ClassifierFit::of(&classifier, small, DEFAULT_RIDGE, &cx.study.device.device)?;
+    let geometric = cx
+        .study
+        .train_geometric(small, &config.geometric_config(profile, small))?;
+    Ok((classifier, fit, geometric))
+}
+
+/// The pretrained detectors' parts: each backbone with its feature bank
+/// (at its input side for the profile) and the kNN and Gaussian fitted on
+/// it, and PatchCore on Lite0's patches.
+struct Pretrained {
+    extractors: Vec<EfficientNetLite>,
+    banks: Vec<FeatureBank>,
+    runs: Vec<FeatureRun>,
+    patchcore: PatchCoreRun,
+}
+
+impl Pretrained {
+    fn fit(cx: &Context) -> Result<Self> {
+        let device = &cx.study.device.device;
+        let show = cx.study.config.show_progress;
+        let settings = cx.study.profile.settings();
+        let (data_dir, cache_dir) = (&cx.study.config.data_dir, &cx.study.config.cache_dir);
+        let (mut extractors, mut banks, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+        for backbone in Backbone::ALL {
+            let extractor = EfficientNetLite::pretrained(backbone, device)?;
+            let size = settings.feature_side(backbone);
+            let bank =
+                FeatureBank::of_dataset(&extractor, data_dir, size, cache_dir, device, show)?;
+            runs.push(
+                cx.study
+                    .fit_features(&bank, &cx.prepared, 5, DEFAULT_RIDGE)?,
+            );
+            extractors.push(extractor);
+            banks.push(bank);
+        }
+        let patchcore = cx.study.fit_patchcore(
+            &extractors[0],
+            &cx.prepared,
+            banks[0].input_size,
+            DEFAULT_CORESET_FRACTION,
+        )?;
+        Ok(Self {
+            extractors,
+            banks,
+            runs,
+            patchcore,
+        })
+    }
+
+    /// kNN and the Gaussian on Lite0, kNN on the larger backbones,
+    /// PatchCore by the farthest and by the mean patch.
+    fn scorers(&self) -> Vec<Box<dyn ImageScorer + '_>> {
+        let mut scorers: Vec<Box<dyn ImageScorer + '_>> = Vec::new();
+        let parts = self.runs.iter().zip(&self.extractors).zip(&self.banks);
+        for (i, ((run, extractor), bank)) in parts.enumerate() {
+            let scores: &[FeatureScore] = if i == 0 {
+                &[FeatureScore::Knn, FeatureScore::Mahalanobis]
+            } else {
+                &[FeatureScore::Knn]
+            };
+            for &score in scores {
+                scorers.push(Box::new(run.scorer(extractor, score).with_bank(bank)));
+            }
+        }
+        for score in [PatchScore::Max, PatchScore::Mean] {
+            scorers.push(Box::new(self.patchcore.scorer(&self.extractors[0], score)));
+        }
+        scorers
+    }
+
+    fn summaries(&self) -> Vec<BankSummary> {
+        self.banks
+            .iter()
+            .map(|b| BankSummary {
+                backbone: b.backbone,
+                size: b.input_size,
+                images: b.paths.len(),
+                seconds: b.seconds,
+            })
+            .collect()
+    }
+
+    fn describe_banks(&self) -> String {
+        let banks = self.banks.iter().map(|b| {
+            format!(
+                "{} at {} px, all {} images in {:.0} s",
+                b.backbone,
+                b.input_size,
+                b.paths.len(),
+                b.seconds
+            )
+        });
+        banks.collect::<Vec<_>>().join("; ")
+    }
+
+    /// PatchCore's anomaly maps of the test images it ranks highest and
+    /// lowest (`scores`: its test scores).
+    fn gallery(&self, cx: &Context, scores: &Scores) -> Result<Figure> {
+        let (extractor, data_dir) = (&self.extractors[0], &cx.study.config.data_dir);
+        let stem = cx.study.figure("anomaly_maps");
+        plot::anomaly_gallery(&self.patchcore, extractor, scores, data_dir, 3, &stem)
+    }
 }
 
 /// Section 9's summary, tables and figures.

@@ -12,6 +12,7 @@ use crate::analysis::{
 use crate::autoencoder::Trained;
 use crate::backend::Precision;
 use crate::error::Result;
+use crate::features::Backbone;
 use crate::io::write_bytes_atomic;
 use crate::stats::ConfidenceInterval;
 use crate::study::{
@@ -77,13 +78,27 @@ pub struct Metrics {
     pub sections: Vec<SectionTime>,
 }
 
+/// A backbone's pooled features of every image, as section 9 extracted
+/// them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BankSummary {
+    pub backbone: Backbone,
+    /// Input side.
+    pub size: usize,
+    pub images: usize,
+    /// Wall-clock seconds of the extraction (as measured when it ran).
+    pub seconds: f64,
+}
+
 /// Section 9: every detector on one ladder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Beyond {
-    /// Input side of the pretrained feature extractor.
+    /// Input side of the pretrained feature extractor (Lite0).
     pub feature_size: usize,
-    /// Wall-clock seconds of extracting the features of every image.
+    /// Wall-clock seconds of extracting Lite0's features of every image.
     pub feature_seconds: f64,
+    /// Every backbone's feature bank.
+    pub banks: Vec<BankSummary>,
     /// Input side of the label-aware classifier.
     pub classifier_size: usize,
     /// Top-1 accuracy of the label-aware classifier on the validation split.

@@ -6,9 +6,9 @@ use crate::analysis::{
     detection_dataframe, detection_table, error_density, latent_pca, missed_anomalies,
     operating_point, outliers, outliers_dataframe, per_class, per_class_dataframe, pr,
     quality_dataframe, recommendations, refinement, roc, same_images, seeds_table, summary,
-    trivial_baselines, trivial_scores, unseen_comparison, unseen_comparison_table, unseen_scores,
+    trivial_baselines, trivial_scores, unseen_comparison, unseen_comparison_table,
 };
-use crate::autoencoder::{ErrorMap, Trained, error_maps, latent_codes, score_split};
+use crate::autoencoder::{ErrorMap, Trained, error_maps, latent_codes, score_split, unseen_scores};
 use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
 use crate::figures::plot;
