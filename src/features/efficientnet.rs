@@ -430,8 +430,8 @@ impl EfficientNetLite {
         PATCH_STAGES.iter().map(|&s| stages[s].4).sum()
     }
 
-    /// PatchCore's locally aware patch features: the outputs of
-    /// [`PATCH_STAGES`], each averaged over its 3 × 3 neighbourhood, the
+    /// PatchCore's locally aware patch features: the outputs of stages 5
+    /// and 7 (stride 16 and 32), each averaged over its 3 × 3 neighbourhood, the
     /// deeper one upsampled (bilinear, half-pixel centres as PyTorch's
     /// default; burn's default aligns corners) to the finer grid,
     /// concatenated.

@@ -71,14 +71,14 @@ pub(crate) fn section9(
          features to the nearest class mean; validation accuracy {:.3}) and a classifier of \
          which of the {} quarter-turns was applied to an image (self-supervised, no labels; \
          its score the mean negative log-probability of the true turn; validation accuracy \
-         {:.3}); ImageNet-pretrained \
-         EfficientNet-Lite features ((x − 127) / 128; {}) scored by the mean cosine distance \
-         to the 5 nearest train images (and, for Lite0, by the Mahalanobis distance to a \
-         Gaussian fitted on them), PatchCore on Lite0's patch features (a memory bank of 1 % \
-         of the train patches, an image's score its farthest patch's distance or the mean); \
-         and the rank average of {} with the best of these. Gains are paired against {} and against the kNN on \
-         EfficientNet-Lite0 on every image outside the pool; a pretrained detector's seconds \
-         include extracting its features (once per machine: banks are cached).",
+         {:.3}); ImageNet-pretrained EfficientNet-Lite features ((x − 127) / 128; {}) scored \
+         by the mean cosine distance to the 5 nearest train images (and, for Lite0, by the \
+         Mahalanobis distance to a Gaussian fitted on them), PatchCore on Lite0's patch \
+         features (a memory bank of 1 % of the train patches, an image's score its farthest \
+         patch's distance or the mean); and the rank average of {} with the best of these. \
+         Gains are paired against {} and against the kNN on EfficientNet-Lite0 on every image \
+         outside the pool; a pretrained detector's seconds include extracting its features \
+         (once per machine: banks are cached).",
         classifier.config.model.classes,
         classifier.record.validation_accuracy,
         geometric.transformations().len(),
