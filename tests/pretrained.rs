@@ -17,7 +17,7 @@ use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
 use caltech_anomaly::features::{Backbone, EfficientNetLite, FEATURES};
 use caltech_anomaly::features::{DEFAULT_RIDGE, FeatureBank, FeatureRun, FeatureScore};
 use caltech_anomaly::scoring::DETECTOR_SCORES_FILE;
-use caltech_anomaly::scoring::{ImageScorer, verdicts};
+use caltech_anomaly::scoring::{ImageScorer, LadderImages, verdicts};
 use caltech_anomaly::scoring::{ScoreRow, Scores};
 use caltech_anomaly::stats::percentile;
 use caltech_anomaly::study::Profile;
@@ -222,6 +222,27 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
     };
     let test = Scores(rows_of(Split::Test));
     let detectors = reloaded.detectors(&bank, &test, &[]).unwrap();
+    // Through the contract: with the bank, the cached scores; without, the
+    // trait's default, which scores the files, gives the same.
+    let images = LadderImages {
+        data_dir: root.clone(),
+        test: test.clone(),
+        unseen: Vec::new(),
+        show_progress: false,
+    };
+    let knn = reloaded.scorer(&extractor, FeatureScore::Knn);
+    let from_bank = knn
+        .with_bank(&bank)
+        .ladder_scores(&images, &device)
+        .unwrap();
+    let knn = reloaded.scorer(&extractor, FeatureScore::Knn);
+    let from_files = knn.ladder_scores(&images, &device).unwrap();
+    assert_eq!(from_bank.name, from_files.name);
+    assert!(from_bank.pretrained && from_files.pretrained);
+    assert_eq!(from_bank.test, detectors[0].test);
+    for (a, b) in from_bank.test.iter().zip(from_files.test.iter()) {
+        assert_relative_eq!(a.error, b.error, max_relative = 1e-4, epsilon = 1e-6);
+    }
     // A second call reads the scores the first cached.
     assert!(reloaded.dir.join(DETECTOR_SCORES_FILE).is_file());
     let cached = reloaded.detectors(&bank, &test, &[]).unwrap();
