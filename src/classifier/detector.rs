@@ -16,7 +16,7 @@ use crate::features::TRAIN_FEATURES_FILE;
 use crate::io::{DEFAULT_BAR, Progress, Step, read_f32s, write_bytes_atomic, write_f32s_atomic};
 use crate::scoring::{
     Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
-    newer_than_model, scored_detector, scored_images,
+    newer_than_model, scored_detector, scored_images, split_images,
 };
 use crate::stats::ClassGaussian;
 
@@ -334,25 +334,10 @@ fn score_images(
     device: &Device,
     show_progress: bool,
 ) -> Result<Vec<ScoredImage>> {
-    let manifest = &prepared.manifest;
-    let test_rows = manifest.indices(Split::Test);
-    let test_wanted = wanted
-        .iter()
-        .filter(|(set, _)| *set == "test")
-        .map(|(_, p)| *p);
-    if !test_wanted.eq(test_rows.iter().map(|&r| manifest.entries[r].path.as_str())) {
-        return Err(Error::InvalidParameter(
-            "the test scores are not the prepared split's test images, in its order".into(),
-        ));
-    }
+    let (test_rows, files) = split_images(prepared, wanted)?;
     let batch = run.config.batch_size;
     let (test_logits, test_features) =
         cache_outputs(&run.model, &prepared.cache, &test_rows, batch, device);
-    let files: Vec<PathBuf> = wanted
-        .iter()
-        .filter(|(set, _)| *set == "unseen")
-        .map(|(_, p)| prepared.config.data_dir.join(p))
-        .collect();
     let (unseen_logits, unseen_features) = file_outputs(
         &run.model,
         &files,

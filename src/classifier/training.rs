@@ -34,8 +34,8 @@ use crate::data::{ImageCache, Prepared, Resize, Split};
 use crate::error::{Error, Result};
 use crate::io::write_bytes_atomic;
 use crate::training::{
-    HISTORY_FILE, MODEL_FILE, Objective, RUN_FILE, RunLock, Schedule, TrainOptions, claim_run_dir,
-    fit, publish, read_history, record_error,
+    HISTORY_FILE, MODEL_FILE, Objective, RUN_FILE, Schedule, TrainOptions, claim_run_dir,
+    finished_or_trained, fit, publish, read_history, record_error,
 };
 
 /// Training settings, saved as `config.json` beside the weights.
@@ -185,17 +185,15 @@ pub fn trained_classifier(
 ) -> Result<TrainedClassifier> {
     let key = classifier_key(prepared, config)?;
     let dir = classifier_dir(runs_dir, config, &key);
-    let _lock = RunLock::acquire(&dir)?;
-    if let Ok(run) = TrainedClassifier::load(&dir, device)
-        && run.record.key == key
-    {
-        return Ok(run);
-    }
-    let options = TrainOptions {
-        resume: true,
+    let load = |dir: &Path| TrainedClassifier::load(dir, device);
+    finished_or_trained(
+        &dir,
+        &key,
+        load,
+        |run| &run.record.key,
+        |options| train_classifier(&dir, prepared, config, key.clone(), device, options),
         show_progress,
-    };
-    train_classifier(&dir, prepared, config, key, device, options)
+    )
 }
 
 impl TrainedClassifier {

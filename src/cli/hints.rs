@@ -99,13 +99,13 @@ mod tests {
         }
     }
 
-    /// Each case: the library's text names no flag, the failed command's
-    /// report does, and a command without that flag adds none.
-    #[test]
-    fn the_failed_command_adds_its_flag() {
+    /// Each case of the library's errors whose remedy is a flag of `train`:
+    /// the error, the command whose flag answers it, the flag, and a command
+    /// without that flag (`None` for flags every command has).
+    fn train_cases() -> Vec<(Error, Failed, &'static str, Option<Failed>)> {
         use Failed::*;
         let run = PathBuf::from("runs/baseline");
-        let cases = [
+        vec![
             (
                 Error::UnfinishedRun { dir: run.clone() },
                 Train,
@@ -161,6 +161,14 @@ mod tests {
                 "--lr",
                 Some(Other),
             ),
+        ]
+    }
+
+    /// The cases of the other commands' flags, as [`train_cases`].
+    fn other_cases() -> Vec<(Error, Failed, &'static str, Option<Failed>)> {
+        use Failed::*;
+        let run = PathBuf::from("runs/baseline");
+        vec![
             (
                 Error::OutputExists(PathBuf::from("v.csv")),
                 ScoreImages,
@@ -206,8 +214,14 @@ mod tests {
                 "--unseen",
                 Some(Other),
             ),
-        ];
-        for (error, failed, flag, without) in cases {
+        ]
+    }
+
+    /// Each case: the library's text names no flag, the failed command's
+    /// report does, and a command without that flag adds none.
+    #[test]
+    fn the_failed_command_adds_its_flag() {
+        for (error, failed, flag, without) in train_cases().into_iter().chain(other_cases()) {
             assert!(!error.to_string().contains("--"), "{error}");
             let report = error_report(failed, &error);
             assert!(

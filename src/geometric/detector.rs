@@ -18,13 +18,13 @@ use serde::{Deserialize, Serialize};
 use crate::classifier::Classifier;
 use crate::data::cache::hwc_u8_to_chw_unit;
 use crate::data::image::read_resized;
-use crate::data::{ImageCache, Prepared, Resize, Split};
+use crate::data::{ImageCache, Prepared, Resize};
 use crate::error::{Error, Result};
 use crate::geometric::{TrainedGeometric, Transformations, transformed_batch};
 use crate::io::{DEFAULT_BAR, Progress, Step};
 use crate::scoring::{
     Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
-    scored_detector, scored_images,
+    scored_detector, scored_images, split_images,
 };
 use crate::training::MODEL_FILE;
 
@@ -311,7 +311,6 @@ fn score_images(
     device: &Device,
     show_progress: bool,
 ) -> Result<Vec<ScoredImage>> {
-    let manifest = &prepared.manifest;
     if prepared.cache.size() != run.config.image_size {
         return Err(Error::InvalidParameter(format!(
             "the split's images are {} px; the geometric run was trained at {} px",
@@ -319,23 +318,9 @@ fn score_images(
             run.config.image_size
         )));
     }
-    let test_rows = manifest.indices(Split::Test);
-    let test_wanted = wanted
-        .iter()
-        .filter(|(set, _)| *set == "test")
-        .map(|(_, p)| *p);
-    if !test_wanted.eq(test_rows.iter().map(|&r| manifest.entries[r].path.as_str())) {
-        return Err(Error::InvalidParameter(
-            "the test scores are not the prepared split's test images, in its order".into(),
-        ));
-    }
+    let (test_rows, files) = split_images(prepared, wanted)?;
     let set = run.transformations();
     let test_scores = cache_log_probs(&run.model, set, &prepared.cache, &test_rows, device);
-    let files: Vec<PathBuf> = wanted
-        .iter()
-        .filter(|(set, _)| *set == "unseen")
-        .map(|(_, p)| prepared.config.data_dir.join(p))
-        .collect();
     let unseen_scores = file_log_probs(
         &run.model,
         set,

@@ -44,8 +44,8 @@ use crate::geometric::{
 };
 use crate::io::write_bytes_atomic;
 use crate::training::{
-    EpochRecord, HISTORY_FILE, MODEL_FILE, Objective, RUN_FILE, RunLock, Schedule, TrainOptions,
-    claim_run_dir, fit, publish, read_history, record_error,
+    EpochRecord, HISTORY_FILE, MODEL_FILE, Objective, RUN_FILE, Schedule, TrainOptions,
+    claim_run_dir, finished_or_trained, fit, publish, read_history, record_error,
 };
 
 /// Training settings, saved as `config.json` beside the weights.
@@ -197,17 +197,15 @@ pub fn trained_geometric(
 ) -> Result<TrainedGeometric> {
     let key = geometric_key(prepared, config)?;
     let dir = geometric_dir(runs_dir, config, &key);
-    let _lock = RunLock::acquire(&dir)?;
-    if let Ok(run) = TrainedGeometric::load(&dir, device)
-        && run.record.key == key
-    {
-        return Ok(run);
-    }
-    let options = TrainOptions {
-        resume: true,
+    let load = |dir: &Path| TrainedGeometric::load(dir, device);
+    finished_or_trained(
+        &dir,
+        &key,
+        load,
+        |run| &run.record.key,
+        |options| train_geometric(&dir, prepared, config, key.clone(), device, options),
         show_progress,
-    };
-    train_geometric(&dir, prepared, config, key, device, options)
+    )
 }
 
 impl TrainedGeometric {

@@ -1,11 +1,12 @@
 //! Per-image scores of any detector on the test split and the unseen
 //! images, as the ladder compares them, and their cache in a run directory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::data::{Prepared, Split};
+use crate::error::{Error, Result};
 use crate::io::{read_csv, write_csv_atomic};
 use crate::scoring::{ScoreRow, Scores, UnseenRow, newer_than};
 
@@ -62,6 +63,32 @@ pub(crate) fn scored_images<'a>(
         .map(|r| ("test", r.path.as_str()))
         .chain(unseen.iter().map(|r| ("unseen", r.path.as_str())))
         .collect()
+}
+
+/// What a network scores of `wanted` ([`scored_images`]' order): the cache
+/// rows of `prepared`'s test split, which must be `wanted`'s test images in
+/// order, and the files of its unseen images.
+pub(crate) fn split_images(
+    prepared: &Prepared,
+    wanted: &[(&str, &str)],
+) -> Result<(Vec<usize>, Vec<PathBuf>)> {
+    let manifest = &prepared.manifest;
+    let test_rows = manifest.indices(Split::Test);
+    let test_wanted = wanted
+        .iter()
+        .filter(|(set, _)| *set == "test")
+        .map(|(_, p)| *p);
+    if !test_wanted.eq(test_rows.iter().map(|&r| manifest.entries[r].path.as_str())) {
+        return Err(Error::InvalidParameter(
+            "the test scores are not the prepared split's test images, in its order".into(),
+        ));
+    }
+    let files = wanted
+        .iter()
+        .filter(|(set, _)| *set == "unseen")
+        .map(|(_, p)| prepared.config.data_dir.join(p))
+        .collect();
+    Ok((test_rows, files))
 }
 
 /// A detector's scores, `value` of each of `rows`: `test`'s rows, then

@@ -248,20 +248,28 @@ impl Study {
         config: &ClassifierTrainingConfig,
     ) -> Result<TrainedClassifier> {
         let runs = self.config.out.join("runs");
-        let loaded = classifier_key(prepared, config)
-            .is_ok_and(|key| classifier_dir(&runs, config, &key).join(RUN_FILE).exists());
+        let dir = classifier_key(prepared, config).map(|key| classifier_dir(&runs, config, &key));
+        let (device, show) = (self.device(), self.config.show_progress);
+        self.announced(
+            dir,
+            |run: &TrainedClassifier| &run.dir,
+            || trained_classifier(&runs, prepared, config, device, show),
+        )
+    }
+
+    /// `train()`'s run, with a status line saying whether it was loaded
+    /// from `dir` (finished there before) or trained, and how long it took.
+    fn announced<R>(
+        &self,
+        dir: Result<PathBuf>,
+        dir_of: impl Fn(&R) -> &Path,
+        train: impl FnOnce() -> Result<R>,
+    ) -> Result<R> {
+        let loaded = dir.is_ok_and(|dir| dir.join(RUN_FILE).exists());
         let started = Instant::now();
-        let run = trained_classifier(
-            &runs,
-            prepared,
-            config,
-            self.device(),
-            self.config.show_progress,
-        )?;
-        status(
-            self.config.show_progress,
-            &train_status(&run.dir, loaded, started.elapsed()),
-        );
+        let run = train()?;
+        let line = train_status(dir_of(&run), loaded, started.elapsed());
+        status(self.config.show_progress, &line);
         Ok(run)
     }
 
@@ -274,21 +282,13 @@ impl Study {
         config: &GeometricTrainingConfig,
     ) -> Result<TrainedGeometric> {
         let runs = self.config.out.join("runs");
-        let loaded = geometric_key(prepared, config)
-            .is_ok_and(|key| geometric_dir(&runs, config, &key).join(RUN_FILE).exists());
-        let started = Instant::now();
-        let run = trained_geometric(
-            &runs,
-            prepared,
-            config,
-            self.device(),
-            self.config.show_progress,
-        )?;
-        status(
-            self.config.show_progress,
-            &train_status(&run.dir, loaded, started.elapsed()),
-        );
-        Ok(run)
+        let dir = geometric_key(prepared, config).map(|key| geometric_dir(&runs, config, &key));
+        let (device, show) = (self.device(), self.config.show_progress);
+        self.announced(
+            dir,
+            |run: &TrainedGeometric| &run.dir,
+            || trained_geometric(&runs, prepared, config, device, show),
+        )
     }
 
     /// The detectors on `bank`'s pretrained features (kNN with `k`
