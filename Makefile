@@ -8,13 +8,10 @@
 
 CARGO ?= cargo
 ARGS ?=
-# The real-data tests are #[ignore = "needs CALTECH101_DIR"]: run them too
-# when the dataset is named.
-TEST_ARGS := $(if $(CALTECH101_DIR),-- --include-ignored,)
 # Links through mold when setup could install it (expanded after setup ran).
 LINK = $(if $(shell command -v mold 2>/dev/null),mold -run,)
 
-.PHONY: setup reproduce test notebooks notebooks-html bench bench-deps lab
+.PHONY: setup reproduce test docs notebooks notebooks-html bench bench-deps lab
 
 setup:
 	@bash scripts/setup.sh
@@ -22,25 +19,16 @@ setup:
 reproduce: setup
 	$(LINK) $(CARGO) run -- reproduce $(ARGS)
 
+# Every check, each step timed (scripts/test.sh says which). The real-data
+# tests are #[ignore = "needs CALTECH101_DIR"]: they and the notebooks run
+# when the dataset is named.
 test:
-	@bash scripts/setup.sh --no-kernel
-	@if [ -z "$${CALTECH101_DIR:-}" ]; then \
-	  echo "!!! CALTECH101_DIR is unset: the real-data tests are IGNORED (cargo lists them)."; \
-	  echo "!!! Set it to a Caltech-101 copy (holding 101_ObjectCategories/) to run them."; \
-	fi
-	$(CARGO) fmt --all -- --check
-	python3 scripts/module_cycles.py src && python3 scripts/module_cycles.py src --depth 2
-	@# The kernel builds while cargo test compiles: 25 min for both on 2 cores,
-	@# against 25-27 min one after the other (measured 2026-12-01).
-	@mkdir -p .tools; bash scripts/setup-kernel.sh > .tools/setup-kernel.log 2>&1 & kernel=$$!; \
-	  $(LINK) $(CARGO) test $(TEST_ARGS) || exit 1; \
-	  wait $$kernel || { cat .tools/setup-kernel.log; echo "!!! the kernel build failed"; exit 1; }; \
-	  tail -n 1 .tools/setup-kernel.log
-	@if [ -n "$${CALTECH101_DIR:-}" ]; then \
-	  .venv/bin/python scripts/run_notebooks.py; \
-	else \
-	  echo "!!! CALTECH101_DIR is unset: the notebooks were NOT executed."; \
-	fi
+	@bash scripts/test.sh
+
+# README.md's headline block and docs/results.md, generated from the
+# published docs/results/<profile>/ (tests/pages.rs fails when they drift).
+docs:
+	$(LINK) $(CARGO) run --quiet -- pages
 
 # Executes notebooks 01-06 headless (smoke profile) into notebooks/executed/.
 notebooks: setup

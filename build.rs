@@ -5,7 +5,7 @@
 //! Also records libtorch's version for `run.json`, and compiles
 //! `src/backend/conv_backward.cpp` (libtorch's convolution backward, for
 //! `src/backend/conv.rs`) and `src/backend/bf16_support.cpp` (its bf16 queries, for
-//! `src/precision.rs`) against libtorch's headers.
+//! `src/backend/precision.rs`) against libtorch's headers.
 use std::path::Path;
 use std::process::Command;
 

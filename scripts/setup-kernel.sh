@@ -6,7 +6,11 @@
 #                             scripts/evcxr_jupyter/*.patch to evcxr_jupyter,
 #                             in name order (each header says why);
 #                             .tools/evcxr.stamp records the version and the
-#                             patches
+#                             patches. The build (about 15 min on 2 cores) is
+#                             kept per user, by version and patches, under
+#                             $CALTECH_ANOMALY_TOOL_CACHE (default
+#                             ~/.cache/caltech_anomaly), so another checkout
+#                             on the machine copies it instead
 #   .venv/share/jupyter/kernels/rust/  its kernelspec, which carries libtorch
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +26,16 @@ evcxr=.tools/bin/evcxr_jupyter
 patches=(scripts/evcxr/*.patch)
 jupyter_patches=(scripts/evcxr_jupyter/*.patch)
 evcxr_stamp="evcxr_jupyter $EVCXR_VERSION $(cat "${patches[@]}" "${jupyter_patches[@]}" | sha256sum | cut -d' ' -f1)"
+tool_cache=${CALTECH_ANOMALY_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/caltech_anomaly}
+cached="$tool_cache/evcxr_jupyter-$EVCXR_VERSION-$(echo "$evcxr_stamp" | cut -d' ' -f3 | cut -c1-16)"
+if [ ! -x "$evcxr" ] || [ "$(cat .tools/evcxr.stamp 2>/dev/null)" != "$evcxr_stamp" ] && [ -x "$cached" ]; then
+  log "evcxr_jupyter $EVCXR_VERSION with these patches, from $cached"
+  mkdir -p .tools/bin
+  install -m 755 "$cached" "$evcxr.tmp"
+  mv "$evcxr.tmp" "$evcxr"
+  echo "$evcxr_stamp" > .tools/evcxr.stamp.tmp
+  mv .tools/evcxr.stamp.tmp .tools/evcxr.stamp
+fi
 if [ ! -x "$evcxr" ] || [ "$(cat .tools/evcxr.stamp 2>/dev/null)" != "$evcxr_stamp" ]; then
   log "building evcxr_jupyter $EVCXR_VERSION with ${patches[*]} ${jupyter_patches[*]} (minutes, once)"
   # .tools/target survives an interrupted build, so a rerun compiles only
@@ -47,6 +61,9 @@ if [ ! -x "$evcxr" ] || [ "$(cat .tools/evcxr.stamp 2>/dev/null)" != "$evcxr_sta
   mkdir -p .tools/bin
   install -m 755 .tools/target/release/evcxr_jupyter "$evcxr.tmp"
   mv "$evcxr.tmp" "$evcxr"
+  if mkdir -p "$tool_cache" 2>/dev/null && install -m 755 "$evcxr" "$cached.tmp.$$" 2>/dev/null; then
+    mv "$cached.tmp.$$" "$cached"
+  fi
   rm -rf .tools/target "$src"
   echo "$evcxr_stamp" > .tools/evcxr.stamp.tmp
   mv .tools/evcxr.stamp.tmp .tools/evcxr.stamp

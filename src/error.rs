@@ -12,7 +12,7 @@ pub enum Error {
     #[error(
         "no Caltech-101 dataset at {}: expected {}/101_ObjectCategories/<Class>/*.jpg. \
          Point the data directory at an existing copy (or set CALTECH101_DIR=DIR), \
-         or download it (`data::download::download_dataset`)",
+         or download it",
         .root.display(), .root.display()
     )]
     DatasetMissing { root: PathBuf },
@@ -49,8 +49,8 @@ pub enum Error {
 
     /// An output path names an existing file that may not be replaced.
     #[error(
-        "{} already exists: not replaced (allow replacing it, `IfExists::Replace`, or write \
-         elsewhere)",
+        "{} already exists and this write may not replace it: allow replacing it, or write \
+         to another path",
         .0.display()
     )]
     OutputExists(PathBuf),
@@ -127,8 +127,7 @@ pub enum Error {
     /// A run's `unseen_scores.csv` (`path`) is missing or older than its
     /// model.
     #[error(
-        "{} is missing or older than the model: score the run's unseen images first \
-         (`autoencoder::unseen_scores`)",
+        "{} is missing or older than the model: score the run's unseen images first",
         .path.display()
     )]
     UnseenScoresMissing { path: PathBuf, run: PathBuf },

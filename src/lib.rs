@@ -20,7 +20,7 @@
 //! | [`features`], [`classifier`], [`geometric`] | detectors beyond reconstruction: EfficientNet-Lite ImageNet features (pooled: kNN, a Gaussian; patches: PatchCore and its anomaly maps); a label-aware CNN without pretraining; a self-supervised CNN predicting rotations and translations |
 //! | [`analysis`] | report sections 6-8 (detection, evaluation, refinement), other aggregations, the ladder, saved detectors by kind |
 //! | [`figures`] | the charts and image grids, and [`figures::plot`]: the figures of the steps' values |
-//! | [`study`] | the study directory, profiles, [`study::reproduce`], the grading of the report's claims, the report writer, benchmarks |
+//! | [`study`] | the study directory, profiles, [`study::reproduce`], the grading of the report's claims, the report writer, benchmarks, a run's results checked against the published ones |
 //!
 //! The `caltech-anomaly` binary and the notebooks call the same functions;
 //! [`prelude`] holds the names a notebook needs.
@@ -99,6 +99,7 @@ pub mod prelude {
     pub use crate::study::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
     pub use crate::study::{Profile, ProfileSettings};
     pub use crate::study::{ReproduceConfig, reproduce};
+    pub use crate::study::{ResultsDiff, Tolerance, Tolerances, compare_results};
     pub use crate::study::{RunSpec, run};
     pub use crate::study::{Study, StudyConfig};
     pub use std::path::{Path, PathBuf};

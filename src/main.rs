@@ -10,15 +10,15 @@ use clap::Parser;
 
 use crate::cli::{
     BenchCommand, Cli, Command, Failed, error_report, run_bench_precision, run_bench_prepare,
-    run_bench_train, run_compare, run_download, run_prepare, run_refine, run_reproduce,
-    run_score_images, run_score_unseen, run_train,
+    run_bench_train, run_compare, run_diff, run_download, run_pages, run_prepare, run_refine,
+    run_reproduce, run_score_images, run_score_unseen, run_train,
 };
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let failed = Failed::of(&cli.command);
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("{}", error_report(failed, &e));
             ExitCode::FAILURE
@@ -26,9 +26,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Runs the command: its exit status is success but for `diff`'s
+/// differences and the pages `pages --check` finds drifted.
+fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = resolve_data_dir(cli.data_dir.as_deref());
-    match cli.command {
+    let done = match cli.command {
+        Command::Diff(args) => return run_diff(args),
+        Command::Pages(args) => return run_pages(args),
         Command::Download(args) => run_download(data_dir, args),
         Command::Prepare(args) => run_prepare(data_dir, args),
         Command::Train(args) => run_train(data_dir, args),
@@ -44,5 +48,6 @@ fn run(cli: Cli) -> Result<()> {
             no_peer,
             python,
         }) => run_bench_prepare(data_dir, size, no_peer, python),
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }

@@ -21,7 +21,7 @@ const BF16_RELU_MASK_FLIPS: f32 = 1e-2;
 
 /// The CPU, or CUDA when `CALTECH_ANOMALY_TEST_DEVICE=cuda`
 /// (`scripts/gpu-check.sh`).
-#[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
+#[allow(deprecated)] // burn-tch is deprecated upstream; see src/backend/device.rs
 fn test_device() -> Device {
     match std::env::var("CALTECH_ANOMALY_TEST_DEVICE").as_deref() {
         Ok("cuda") => Device::libtorch_cuda(0),

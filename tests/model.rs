@@ -7,7 +7,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use caltech_anomaly::autoencoder::{Architecture, ModelConfig};
 use caltech_anomaly::autoencoder::{SSIM_WINDOW, TrainingConfig, ssim, train_step};
 
-#[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
+#[allow(deprecated)] // burn-tch is deprecated upstream; see src/backend/device.rs
 fn cpu() -> Device {
     Device::libtorch()
 }

@@ -20,7 +20,7 @@ use common::{TempDir, synthetic_dataset};
 use image::codecs::jpeg::JpegEncoder;
 use image::{ExtendedColorType, ImageEncoder};
 
-#[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
+#[allow(deprecated)] // burn-tch is deprecated upstream; see src/backend/device.rs
 fn cpu() -> Device {
     Device::libtorch()
 }

@@ -24,7 +24,7 @@ use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{Study, StudyConfig};
 use common::{TempDir, assert_verdicts_agree, scored, synthetic_dataset};
 
-#[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
+#[allow(deprecated)] // burn-tch is deprecated upstream; see src/backend/device.rs
 fn cpu() -> Device {
     Device::libtorch()
 }

@@ -39,7 +39,7 @@ fn spec(root: &Path, tmp: &TempDir, name: &str) -> RunSpec {
     }
 }
 
-#[allow(deprecated)] // burn-tch is deprecated upstream; see src/device.rs
+#[allow(deprecated)] // burn-tch is deprecated upstream; see src/backend/device.rs
 fn cpu() -> burn::tensor::Device {
     burn::tensor::Device::libtorch()
 }

@@ -7,6 +7,8 @@
 mod aggregation;
 mod detection;
 mod evaluation;
+mod guard;
+mod image_scores;
 mod ladder;
 mod refinement;
 mod saved;
@@ -14,6 +16,8 @@ mod saved;
 pub use aggregation::*;
 pub use detection::*;
 pub use evaluation::*;
+pub use guard::*;
+pub use image_scores::*;
 pub use ladder::*;
 pub use refinement::*;
 pub use saved::*;

@@ -215,21 +215,6 @@ pub fn precision_ablation(
     })
 }
 
-/// Largest paired AUROC difference [`bf16_passes`] accepts.
-pub const BF16_AUROC_TOLERANCE: f64 = 0.01;
-
-/// Whether bf16 keeps the detectors' quality in [`precision_ablation`]'s
-/// rows: every paired difference within ±[`BF16_AUROC_TOLERANCE`], and
-/// every 95 % interval holding 0.
-pub fn bf16_passes(rows: &[UnseenComparisonRow]) -> bool {
-    let gains: Vec<&ConfidenceInterval> =
-        rows.iter().filter_map(|r| r.auroc_gain.as_ref()).collect();
-    !gains.is_empty()
-        && gains
-            .iter()
-            .all(|g| g.estimate.abs() <= BF16_AUROC_TOLERANCE && g.low <= 0.0 && g.high >= 0.0)
-}
-
 /// Pairs of runs of one model that differ in one setting (`a[i]` against
 /// `b[i]`), each labelled by `label`: the second row of each pair carries
 /// the paired AUROC difference (b minus a).

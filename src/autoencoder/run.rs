@@ -6,8 +6,8 @@
 //! get a new directory beside it instead of overwriting it.
 //!
 //! [`trained`] is the step the notebooks, `refine` and `reproduce` call;
-//! [`run`] is the `train` command's (prepare, train and score into one
-//! directory the user names).
+//! [`crate::study::run`] is the `train` command's (prepare, train and score
+//! into one directory the user names).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -46,8 +46,8 @@ struct RunIdentity<'a> {
 }
 
 /// The key of training `config` on `prepared`: 16 hex digits of the
-/// SHA-256 of [`RunIdentity`]'s JSON, over the [`TrainingConfig::resolved`]
-/// settings.
+/// SHA-256 of one JSON of the [`TrainingConfig::resolved`] settings, the
+/// manifest's SHA-256, the resize method and the crate's version.
 pub fn run_key(prepared: &Prepared, config: &TrainingConfig) -> Result<String> {
     if config.precision == Precision::Auto {
         return Err(Error::InvalidParameter(

@@ -5,8 +5,9 @@
 //! back to generic formulas (a transposed convolution for the input
 //! gradient; for the weight gradient, a convolution over batch-swapped,
 //! non-contiguous copies whose "kernel" is the whole output gradient). On the
-//! baseline's encoder at 64 px that costs 1.5× libtorch's fused
-//! `convolution_backward` (measured in PyTorch 2.9.0 on the same CPU).
+//! baseline's encoder that is slower than libtorch's fused
+//! `convolution_backward` (measured, with its date, in
+//! `docs/benchmarks.md`).
 //!
 //! `NativeConvBackend` (private) is a burn backend extension with one
 //! operation: a convolution (plain or transposed) recorded as a single

@@ -132,9 +132,9 @@ pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice> {
 /// whether it does. On the CPU, libtorch allocates every activation and
 /// gradient afresh each step; above glibc's mmap threshold (at most 32 MiB
 /// by default) each is a fresh mapping, page-faulted in and unmapped again,
-/// and at 256 px the kernel time spent on that exceeded the arithmetic
-/// (measured: 3.2 → 7.3 training images/s, batch 64; the peak RSS, now
-/// held, 5.7 → 10.4 GiB).
+/// and at 256 px the kernel time spent on that exceeded the arithmetic.
+/// Keeping it trades a higher peak RSS (now held) for a faster training
+/// step; the measurements, with their dates, are in `docs/benchmarks.md`.
 pub fn keep_freed_memory() -> bool {
     *FREED_MEMORY_KEPT.get_or_init(|| {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -4,8 +4,9 @@
 //! (scale, add, square, sqrt, divide, ...), each a full pass over the
 //! parameter, its gradient or a moment. The baseline's two dense layers hold
 //! 67 M weights at 256 px, so those passes are memory-bound work of the same
-//! order as the convolutions (PyTorch's Adam, with fewer passes, took 15 % of
-//! its training step there). [`FusedAdam`] computes burn's formulas with the
+//! order as the convolutions (PyTorch's Adam, with fewer passes, takes a
+//! sizeable share of its training step there: `docs/benchmarks.md`).
+//! [`FusedAdam`] computes burn's formulas with the
 //! same state ([`AdamState`], so checkpoints keep their format) in one loop
 //! that reads each of the four arrays once and writes three of them, in
 //! place, on all cores. Elsewhere (CUDA, another backend, a non-`f32`

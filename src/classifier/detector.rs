@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::classifier::{Classifier, TrainedClassifier};
 use crate::data::{ImageCache, Prepared, Resize, Split, files_batch};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::features::TRAIN_FEATURES_FILE;
-use crate::io::{DEFAULT_BAR, Progress, Step, read_f32s, write_bytes_atomic, write_f32s_atomic};
+use crate::io::{
+    DEFAULT_BAR, Progress, Step, read_f32s, read_json, write_bytes_atomic, write_f32s_atomic,
+};
 use crate::scoring::{
     Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
     newer_than_model, scored_detector, scored_images, split_images,
@@ -206,7 +208,7 @@ impl ClassifierFit {
             return Ok(None);
         }
         let path = run.dir.join(FIT_FILE);
-        let record: FitRecord = serde_json::from_slice(&std::fs::read(&path).at(&path)?)?;
+        let record: FitRecord = read_json(&path)?;
         let (n, width) = (record.train_classes.len(), 4 * run.config.model.width);
         let values = read_f32s(&run.dir.join(TRAIN_FEATURES_FILE), n * width)?;
         let features = Array2::from_shape_vec((n, width), values).expect("n·width values");

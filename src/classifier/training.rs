@@ -32,7 +32,7 @@ use crate::backend::FusedAdam;
 use crate::classifier::{Classifier, ClassifierConfig};
 use crate::data::{ImageCache, Prepared, Resize, Split};
 use crate::error::{Error, Result};
-use crate::io::write_bytes_atomic;
+use crate::io::{read_json, write_bytes_atomic};
 use crate::training::{
     HISTORY_FILE, MODEL_FILE, Objective, RUN_FILE, Schedule, TrainOptions, claim_run_dir,
     finished_or_trained, fit, publish, read_history, record_error,
@@ -200,9 +200,7 @@ impl TrainedClassifier {
     /// Loads the finished run in `dir`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let record_path = dir.join(RUN_FILE);
-        let record: ClassifierRecord = serde_json::from_slice(
-            &std::fs::read(&record_path).map_err(|e| record_error(&record_path, e))?,
-        )?;
+        let record: ClassifierRecord = read_json(&record_path)?;
         let config_path = dir.join(crate::training::CONFIG_FILE);
         let config = ClassifierTrainingConfig::load(&config_path)
             .map_err(|e| record_error(&config_path, e))?;

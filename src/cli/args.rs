@@ -9,6 +9,7 @@ use caltech_anomaly::backend::{DeviceChoice, Precision};
 use caltech_anomaly::data::Resize;
 use caltech_anomaly::data::download::{self};
 use caltech_anomaly::scoring::REPORT_PERCENTILE;
+use caltech_anomaly::study::reproducibility::{DEFAULT_ABSOLUTE, DEFAULT_RELATIVE};
 use caltech_anomaly::study::{ABLATION_MODELS, Profile, ReproduceConfig, StudyConfig};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
@@ -65,6 +66,39 @@ pub(crate) enum Command {
     /// Benchmarks against peers, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Compare a results folder (reproduce --out) with a published one (docs/results/quick or full), table by table and cell by cell; exit status 1 when anything differs beyond tolerance.
+    Diff(DiffArgs),
+    /// Write docs/results.md and README.md's headline block from the published docs/results/quick and full (--check: write nothing, list the pages that differ, exit status 1 when any does).
+    Pages(PagesArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct PagesArgs {
+    /// Write nothing: list the pages whose text differs from what the published data generates, and fail when any does.
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// The checkout holding README.md, docs/results.md and docs/results/.
+    #[arg(long, default_value = ".")]
+    pub(crate) root: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct DiffArgs {
+    /// The results folder to check: what `reproduce --out` wrote (tables/*.csv).
+    #[arg(value_name = "RUN_DIR")]
+    pub(crate) run: PathBuf,
+    /// The published results it should reproduce, e.g. docs/results/quick.
+    #[arg(value_name = "PUBLISHED_DIR")]
+    pub(crate) published: PathBuf,
+    /// Numbers match when |run - published| <= absolute + relative * |published|.
+    #[arg(long, default_value_t = DEFAULT_ABSOLUTE)]
+    pub(crate) absolute: f64,
+    /// The tolerance's relative part (see --absolute).
+    #[arg(long, default_value_t = DEFAULT_RELATIVE)]
+    pub(crate) relative: f64,
+    /// Also write the report (Markdown) to FILE, replacing it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -170,6 +204,13 @@ pub(crate) struct StudyArgs {
     pub(crate) no_download: bool,
 }
 
+/// How this process was invoked, as a reader would retype it.
+fn command_line() -> String {
+    let mut words = vec!["caltech-anomaly".to_string()];
+    words.extend(std::env::args().skip(1));
+    words.join(" ")
+}
+
 impl StudyArgs {
     pub(crate) fn into_config(self, data_dir: PathBuf) -> ReproduceConfig {
         let ablation_models = if self.no_resize_ablation {
@@ -194,6 +235,7 @@ impl StudyArgs {
                 seed: self.seed,
             },
             ablation_models,
+            command: Some(command_line()),
             ..ReproduceConfig::new(study)
         }
     }
@@ -338,7 +380,7 @@ pub(crate) struct BenchTrainArgs {
     #[arg(long)]
     pub(crate) no_peer: bool,
     /// Differentiate convolutions with burn's generic formulas instead
-    /// of libtorch's own backward (src/conv.rs), to measure the gain.
+    /// of libtorch's own backward (src/backend/conv.rs), to measure the gain.
     #[arg(long)]
     pub(crate) generic_conv: bool,
     #[arg(long)]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use caltech_anomaly::Result;
-use caltech_anomaly::analysis::{BF16_AUROC_TOLERANCE, UnseenComparisonTable};
+use caltech_anomaly::analysis::UnseenComparisonTable;
 use caltech_anomaly::autoencoder::Architecture;
 use caltech_anomaly::backend::{Bf16Support, Precision, SelectedDevice, select_device};
 use caltech_anomaly::study::{
@@ -107,11 +107,7 @@ fn train_peers(
 pub(crate) fn run_bench_precision(data_dir: PathBuf, args: StudyArgs) -> Result<()> {
     let guard = precision_guard(&args.into_config(data_dir))?;
     println!("{}", UnseenComparisonTable(&guard.rows));
-    println!(
-        "bf16 {} the quality guard, which asks of every model a paired AUROC difference within \
-         ±{BF16_AUROC_TOLERANCE} whose 95 % interval holds 0",
-        if guard.passes { "passes" } else { "fails" }
-    );
+    println!("{}", guard.verdict);
     Ok(())
 }
 

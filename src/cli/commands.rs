@@ -1,6 +1,8 @@
-//! `download`, `prepare`, `train`, `refine`, `compare` and `reproduce`.
+//! `download`, `prepare`, `train`, `refine`, `compare`, `reproduce`,
+//! `diff` and `pages`.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use caltech_anomaly::analysis::{
     Bootstrap, ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
@@ -12,11 +14,14 @@ use caltech_anomaly::data::{
 };
 use caltech_anomaly::figures::plot;
 use caltech_anomaly::scoring::{REPORT_PERCENTILE, has_current_unseen_scores};
-use caltech_anomaly::study::{ReproduceConfig, RunSpec, Study, reproduce, run as run_training};
+use caltech_anomaly::study::{
+    ReproduceConfig, RunSpec, Study, Tolerance, compare_results, drifted_pages, reproduce,
+    run as run_training, write_pages,
+};
 use caltech_anomaly::training::RunKind;
 use caltech_anomaly::{Error, Result};
 
-use crate::cli::{DownloadArgs, PrepareArgs, TrainArgs};
+use crate::cli::{DiffArgs, DownloadArgs, PagesArgs, PrepareArgs, TrainArgs};
 
 pub(crate) fn run_download(data_dir: PathBuf, args: DownloadArgs) -> Result<()> {
     let config = DownloadConfig {
@@ -132,6 +137,22 @@ pub(crate) fn run_compare(runs: &[PathBuf], seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// `diff`: a results folder beside a published one; the exit status is
+/// 1 when anything differs beyond tolerance.
+pub(crate) fn run_diff(args: DiffArgs) -> Result<ExitCode> {
+    let tolerance = Tolerance::new(args.absolute, args.relative)?;
+    let diff = compare_results(&args.run, &args.published, &tolerance.into())?;
+    print!("{}", diff.report());
+    if let Some(out) = &args.out {
+        println!("report: {}", diff.write_report(out)?.display());
+    }
+    Ok(if diff.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 pub(crate) fn run_prepare(data_dir: PathBuf, args: PrepareArgs) -> Result<()> {
     let config = PrepareConfig {
         data_dir,
@@ -239,4 +260,32 @@ pub(crate) fn run_train(data_dir: PathBuf, args: TrainArgs) -> Result<()> {
     );
     println!("run: {}", spec.out.display());
     Ok(())
+}
+
+/// `pages`: writes the generated pages from the published results, or
+/// (`--check`) lists those that differ; the exit status is 1 when any
+/// does.
+pub(crate) fn run_pages(args: PagesArgs) -> Result<ExitCode> {
+    if !args.check {
+        let written = write_pages(&args.root)?;
+        for page in &written {
+            println!("wrote {}", args.root.join(page).display());
+        }
+        if written.is_empty() {
+            println!("every page is up to date");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let drifted = drifted_pages(&args.root)?;
+    for page in &drifted {
+        eprintln!(
+            "{} differs from what the published data generates: run `caltech-anomaly pages`",
+            args.root.join(page).display()
+        );
+    }
+    Ok(if drifted.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

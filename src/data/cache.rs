@@ -26,10 +26,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::caltech::SkippedImage;
 use super::image::{DecodeLimits, Resize, RgbImage, decode_jpeg_rgb_into};
 use super::split::Manifest;
 use crate::error::{Error, IoContext, Result};
-use crate::io::{Progress, Step, write_atomic_with, write_bytes_atomic};
+use crate::io::{Progress, Step, read_json, write_atomic_with, write_bytes_atomic};
 use crate::stats::hex;
 
 const MAGIC: &[u8; 8] = b"CA101IMG";
@@ -82,31 +83,6 @@ impl PreprocessConfig {
         }
         Ok(())
     }
-}
-
-/// A file left out, and why: an image that failed with `skip_bad`, or an
-/// entry a scan passed over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkippedImage {
-    pub path: String,
-    pub reason: String,
-}
-
-/// `files` counted and named in one line (the first ten):
-/// `2 files: notes.txt (not an image), old (a folder)`.
-pub fn describe_skipped(files: &[SkippedImage]) -> String {
-    const NAMED: usize = 10;
-    let named: Vec<String> = files
-        .iter()
-        .take(NAMED)
-        .map(|f| format!("{} ({})", f.path, f.reason))
-        .collect();
-    let more = match files.len().saturating_sub(NAMED) {
-        0 => String::new(),
-        n => format!(", and {n} more"),
-    };
-    let plural = if files.len() == 1 { "" } else { "s" };
-    format!("{} file{plural}: {}{more}", files.len(), named.join(", "))
 }
 
 /// The cache's sidecar metadata.
@@ -311,14 +287,14 @@ pub fn preprocess(
     })
 }
 
+/// The cache's metadata; `None` when it is missing or unparsable (the
+/// cache is rebuilt).
 fn read_meta(path: &Path) -> Result<Option<CacheMeta>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::Io {
-            path: path.to_path_buf(),
-            source: e,
-        }),
+    match read_json(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(Error::Corrupt { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -396,9 +372,9 @@ fn build(
 /// Workers for [`decode_all`]: twice rayon's thread count. Buffered writes
 /// to the one cache file serialise on its inode lock, and a worker waiting
 /// there (or for its JPEG's read) leaves its core idle; a second worker per
-/// core keeps decoding meanwhile (2 cores: 2,697 → 3,005 images/s, the
-/// medians of six alternating pairs). A failure to start them names `tmp`,
-/// the cache being built.
+/// core keeps decoding meanwhile (measured, with its date, in
+/// `docs/benchmarks.md`). A failure to start them names `tmp`, the cache
+/// being built.
 fn decode_pool(tmp: &Path) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(2 * rayon::current_num_threads())

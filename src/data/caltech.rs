@@ -11,8 +11,34 @@
 
 use std::path::{Path, PathBuf};
 
-use super::cache::SkippedImage;
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, IoContext, Result};
+
+/// A file left out, and why: an image that failed with `skip_bad`, or an
+/// entry a scan passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedImage {
+    pub path: String,
+    pub reason: String,
+}
+
+/// `files` counted and named in one line (the first ten):
+/// `2 files: notes.txt (not an image), old (a folder)`.
+pub fn describe_skipped(files: &[SkippedImage]) -> String {
+    const NAMED: usize = 10;
+    let named: Vec<String> = files
+        .iter()
+        .take(NAMED)
+        .map(|f| format!("{} ({})", f.path, f.reason))
+        .collect();
+    let more = match files.len().saturating_sub(NAMED) {
+        0 => String::new(),
+        n => format!(", and {n} more"),
+    };
+    let plural = if files.len() == 1 { "" } else { "s" };
+    format!("{} file{plural}: {}{more}", files.len(), named.join(", "))
+}
 
 /// The folder under the dataset root that holds one folder per class.
 pub const CATEGORIES_DIR: &str = "101_ObjectCategories";

@@ -20,10 +20,10 @@ use crate::error::{Error, IoContext, Result};
 use crate::io::{column, read_json, write_bytes_atomic};
 
 pub use batcher::{ImageBatcher, files_batch};
-pub use cache::{
-    ImageCache, PreprocessConfig, Preprocessed, SkippedImage, describe_skipped, preprocess,
+pub use cache::{ImageCache, PreprocessConfig, Preprocessed, preprocess};
+pub use caltech::{
+    BACKGROUND_CLASS, Caltech101, DATA_DIR_ENV, SkippedImage, describe_skipped, resolve_data_dir,
 };
-pub use caltech::{BACKGROUND_CLASS, Caltech101, DATA_DIR_ENV, resolve_data_dir};
 pub use image::Resize;
 pub use split::{Manifest, ManifestEntry, PoolSize, Split, SplitConfig, SplitSummary};
 
@@ -175,7 +175,7 @@ pub fn prepare_split(config: &PrepareConfig) -> Result<Prepared> {
 impl Prepared {
     /// Reopens a run prepared earlier. If its cache file is gone (say, the
     /// cache folder was cleaned), the split is prepared again into the
-    /// recorded cache folder ([`Self::rebuild`]).
+    /// recorded cache folder.
     pub fn open(run_dir: &Path) -> Result<Self> {
         let record = read_json::<PrepareRecord>(&run_dir.join(PREPARE_FILE))?.resolve(run_dir);
         if !record.cache_file.is_file() {

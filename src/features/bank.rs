@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::data::Caltech101;
 use crate::error::{Error, IoContext, Result};
 use crate::features::{Backbone, EfficientNetLite, FEATURES, file_features};
-use crate::io::{read_f32s, write_bytes_atomic, write_f32s_atomic};
+use crate::io::{read_f32s, read_json, write_bytes_atomic, write_f32s_atomic};
 
 /// The pretrained features of every image of a dataset, by path.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,10 +100,15 @@ impl FeatureBank {
     }
 
     fn load(json: &Path, bin: &Path, key: &str, backbone: Backbone) -> Result<Option<Self>> {
-        let (Ok(record), true) = (std::fs::read(json), bin.exists()) else {
+        // No values, or a record that cannot be read: no bank.
+        if !bin.exists() {
             return Ok(None);
+        }
+        let record: BankRecord = match read_json(json) {
+            Ok(record) => record,
+            Err(Error::Io { .. }) => return Ok(None),
+            Err(e) => return Err(e),
         };
-        let record: BankRecord = serde_json::from_slice(&record)?;
         if record.key != key {
             return Err(Error::Corrupt {
                 path: json.to_path_buf(),

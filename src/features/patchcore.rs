@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::data::image::{Resize, read_resized};
 use crate::data::{Prepared, Split};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::features::{Backbone, EfficientNetLite, normalise};
-use crate::io::{Progress, Step, read_f32s, write_bytes_atomic, write_f32s_atomic};
+use crate::io::{Progress, Step, read_f32s, read_json, write_bytes_atomic, write_f32s_atomic};
 use crate::scoring::{
     Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
     scored_detector, scored_images,
@@ -267,7 +267,7 @@ impl PatchCoreRun {
     /// Loads the run in `dir`, its memory bank on `device`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let path = dir.join(RUN_FILE);
-        let record: PatchCoreRecord = serde_json::from_slice(&std::fs::read(&path).at(&path)?)?;
+        let record: PatchCoreRecord = read_json(&path)?;
         let n = record.bank_patches * record.patch_width;
         let bank = read_f32s(&dir.join(MEMORY_BANK_FILE), n)?;
         Self::new(dir.to_path_buf(), record, bank, device)

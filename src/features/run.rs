@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::{Prepared, Split};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::features::{Backbone, EfficientNetLite, FEATURES, FeatureBank, file_features};
-use crate::io::{read_f32s, write_bytes_atomic, write_f32s_atomic};
+use crate::io::{read_f32s, read_json, write_bytes_atomic, write_f32s_atomic};
 use crate::scoring::{
     Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
     files_ladder_scores, scored_detector, scored_images,
@@ -152,7 +152,7 @@ impl FeatureRun {
     /// features).
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(RUN_FILE);
-        let record: FeatureRecord = serde_json::from_slice(&std::fs::read(&path).at(&path)?)?;
+        let record: FeatureRecord = read_json(&path)?;
         let n = record.train_images;
         let values = read_f32s(&dir.join(TRAIN_FEATURES_FILE), n * FEATURES)?;
         let train = Array2::from_shape_vec((n, FEATURES), values).expect("n·FEATURES values");
@@ -211,9 +211,10 @@ impl FeatureRun {
 
     /// Both detectors on the test split (`test`'s rows) and on `unseen`
     /// (the images outside the pool), their features from `bank`. Scores
-    /// are cached in the run directory ([`DETECTOR_SCORES_FILE`]) for the
-    /// same images; each detector's seconds are the bank's extraction, its
-    /// fit and this call's scoring (or reading of the cache).
+    /// are cached in the run directory
+    /// ([`crate::scoring::DETECTOR_SCORES_FILE`]) for the same images; each
+    /// detector's seconds are the bank's extraction, its fit and this
+    /// call's scoring (or reading of the cache).
     pub fn detectors(
         &self,
         bank: &FeatureBank,
@@ -267,8 +268,8 @@ impl FeatureRun {
     }
 }
 
-/// One image's scores by a [`FeatureRun`], as its [`DETECTOR_SCORES_FILE`]
-/// keeps them.
+/// One image's scores by a [`FeatureRun`], as its
+/// [`crate::scoring::DETECTOR_SCORES_FILE`] keeps them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct FeatureScoredImage {
     path: String,

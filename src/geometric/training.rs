@@ -42,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::geometric::{
     Transformation, Transformations, cache_log_probs, mirror_planes, transformed_batch,
 };
-use crate::io::write_bytes_atomic;
+use crate::io::{read_json, write_bytes_atomic};
 use crate::training::{
     EpochRecord, HISTORY_FILE, MODEL_FILE, Objective, RUN_FILE, Schedule, TrainOptions,
     claim_run_dir, finished_or_trained, fit, publish, read_history, record_error,
@@ -61,7 +61,8 @@ pub struct GeometricTrainingConfig {
     /// axis (36 transformations); 0 predicts the four rotations alone. The
     /// default is 0: at `quick`, the 36 transformations (shifts by 8 px)
     /// separated the background worse than the rotations alone (unseen
-    /// AUROC 0.556 against 0.585 without jitter) and cost 9× the scoring.
+    /// AUROC in `docs/results.md`, "The ladder, further") and cost 9× the
+    /// scoring.
     #[config(default = 0.0)]
     pub translation: f64,
     #[config(default = 30)]
@@ -85,7 +86,8 @@ pub struct GeometricTrainingConfig {
     /// Largest random shift of a train copy before its rotation, as a
     /// fraction of the side (border reflected), against overfitting; only
     /// with rotations alone (`translation` 0), where a shift is not a label.
-    /// At `quick`, 1/8 raised the unseen AUROC from 0.585 to 0.596.
+    /// At `quick`, 1/8 raised the unseen AUROC (`docs/results.md`, "The
+    /// ladder, further").
     #[config(default = 0.125)]
     pub jitter: f64,
 }
@@ -212,9 +214,7 @@ impl TrainedGeometric {
     /// Loads the finished run in `dir`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let record_path = dir.join(RUN_FILE);
-        let record: GeometricRecord = serde_json::from_slice(
-            &std::fs::read(&record_path).map_err(|e| record_error(&record_path, e))?,
-        )?;
+        let record: GeometricRecord = read_json(&record_path)?;
         let config_path = dir.join(crate::training::CONFIG_FILE);
         let config = GeometricTrainingConfig::load(&config_path)
             .map_err(|e| record_error(&config_path, e))?;

@@ -116,7 +116,7 @@ pub(crate) fn scored_detector<T>(
 }
 
 /// Per-image detector scores of a classifier run or a feature run, one row
-/// per image of [`scored_images`].
+/// per image the run scores: the test split's, then the unseen images'.
 pub const DETECTOR_SCORES_FILE: &str = "detector_scores.csv";
 
 /// The rows of `wanted`'s images in `dir`'s [`DETECTOR_SCORES_FILE`]: read

@@ -17,15 +17,16 @@ pub struct ConfidenceInterval {
     pub high: f64,
 }
 
-/// A bootstrap percentile interval of `metric` (such as [`auroc`] or
-/// [`auprc`]) at confidence `level` in `(0, 1)`.
+/// A bootstrap percentile interval of `metric` (such as
+/// [`auroc`](crate::stats::auroc) or [`auprc`](crate::stats::auprc)) at
+/// confidence `level` in `(0, 1)`.
 ///
 /// Resampling is stratified: each resample draws, with replacement, as many
 /// positives from the positives and as many negatives from the negatives as
 /// the sample holds (pROC's default for ROC curves), so no resample lacks a
 /// class. Resamples on which `metric` is not finite are skipped. The bounds
 /// are the `(1 − level)/2` and `(1 + level)/2` quantiles of the resampled
-/// values ([`percentile`]'s definition). Draws come from a `ChaCha8Rng`
+/// values ([`percentile()`]'s definition). Draws come from a `ChaCha8Rng`
 /// seeded with `seed`: the same input and seed give the same interval on
 /// every platform.
 ///

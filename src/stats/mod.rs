@@ -3,7 +3,7 @@
 //! any section can use them without pulling in another.
 //!
 //! - percentiles as numpy computes them, and the one definition of
-//!   "flagged" ([`percentile`], [`is_flagged`]);
+//!   "flagged" ([`percentile()`], `is_flagged`);
 //! - intervals: the Wilson score interval, the bootstrap's resamples
 //!   ([`wilson_interval`], [`BOOTSTRAP_RESAMPLES`]);
 //! - ranks and their fusion ([`ranks`], [`rank_average`]);

@@ -13,7 +13,7 @@ use crate::backend::{Precision, SelectedDevice, freed_memory_kept, libtorch_vers
 use crate::data::PoolSize;
 use crate::error::{Error, Result, parse_choice};
 use crate::features::{Backbone, IMAGENET_SIZE};
-use crate::io::write_bytes_atomic;
+use crate::io::{read_json, write_bytes_atomic};
 use crate::stats::hex;
 use crate::study::{bench_train, cpuinfo};
 
@@ -76,7 +76,7 @@ impl Profile {
 
     /// [`Self::resolve`], and when `auto` picks `quick` on a CPU, what
     /// `full` would cost here in `precision`: measured once per machine
-    /// (about 10 s), cached in `cache_dir`.
+    /// (seconds), cached in `cache_dir`.
     pub fn resolve_projected(
         self,
         device: &SelectedDevice,
@@ -224,10 +224,7 @@ pub fn full_projection(
     );
     let key = hex(&Sha256::digest(identity.as_bytes())[..8]);
     let path = cache_dir.join(format!("full-projection-{key}.json"));
-    if let Some(saved) = std::fs::read(&path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-    {
+    if let Ok(saved) = read_json(&path) {
         return Ok(saved);
     }
     let projection = FullProjection {
@@ -239,9 +236,10 @@ pub fn full_projection(
 
 /// The baseline's training images/s at 256 px on `device`: three timed
 /// steps of batch 16 after two warm-up steps (which grow the heap to its
-/// working size), about 12 s on 2 CPU cores. Checked against a whole `full`
-/// baseline (batch 64): 16.1-16.3 here against its quiet epochs' 13.9 (a
-/// training step per train image, a third of one per validation image).
+/// working size), seconds on a CPU. A whole `full` baseline (batch 64) runs
+/// somewhat slower than this projects (a training step per train image, a
+/// third of one per validation image): the check, dated, is in
+/// `docs/results.md`.
 pub fn measure_full_speed(precision: Precision, device: &Device) -> Result<f64> {
     Ok(bench_train(Architecture::Baseline, 256, 16, 3, 2, precision, device)?.images_per_sec())
 }

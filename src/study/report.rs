@@ -1,5 +1,6 @@
 //! The study's index: `report.md` and `report.html`, built from the same
-//! blocks in report order, and [`Markdown`], the text a notebook cell shows.
+//! blocks in report order, and [`crate::io::Markdown`], the text a notebook
+//! cell shows.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,15 +1,22 @@
-//! Report section 5, `train_autoencoder`: Adam and MSE, validation every
-//! epoch, the best-on-validation weights kept and restored at the end.
-//! A structural-similarity term can join the training objective
-//! ([`TrainingConfig::ssim_weight`]; Improved3's default); the loss recorded in `history.csv`, the
-//! validation loss that picks the best epoch and every score stay the MSE.
+//! The training loop every trained model shares ([`fit`]): the
+//! autoencoders ([`crate::autoencoder::train`]), the label-aware classifier
+//! ([`crate::classifier::trained_classifier`]) and the
+//! geometric-transformation classifier
+//! ([`crate::geometric::trained_geometric`]) each supply an [`Objective`]
+//! (one optimisation step on a batch, and the validation loss) and a
+//! [`Schedule`] (epochs, batch size, seed, early-stopping patience). The
+//! loop runs the epochs, validates after each, keeps the best-on-validation
+//! weights and stops early when the validation loss stops improving;
+//! [`publish`](crate::training::publish) then restores the best weights
+//! into the run directory.
 //!
-//! A run directory holds `config.json` (this module's [`TrainingConfig`]),
+//! A run directory holds `config.json` (the model's training config),
 //! `model.bpk` (the restored best weights, burn's burnpack format) and
 //! `history.csv`. While training, every epoch leaves a checkpoint
 //! (`checkpoint/`): weights, Adam's state and the history, committed by one
-//! atomic write of `checkpoint/state.json`, so a killed run resumes with
-//! `--resume` exactly where its last finished epoch left it.
+//! atomic write of `checkpoint/state.json`, so a killed run resumes
+//! ([`TrainOptions::resume`]) exactly where its last finished epoch left
+//! it. [`finished_or_trained`] reuses a finished run of the same settings.
 //!
 //! Determinism: weights are initialised from the seed, and epoch `e`'s batch
 //! order is a ChaCha8 stream `e` of the seed, so a resumed run draws the same
@@ -112,7 +119,7 @@ pub(crate) trait Objective {
 /// validation loss per epoch, the best weights and a checkpoint after each
 /// epoch, early stopping. Resumes from `run_dir`'s checkpoint when
 /// `options.resume`; the caller has claimed `run_dir` and seeded the
-/// device, and [`publish`]es the result.
+/// device, and publishes the result ([`crate::training::publish`]).
 pub(crate) fn fit<O: Objective>(
     run_dir: &Path,
     objective: &O,

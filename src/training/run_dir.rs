@@ -217,7 +217,7 @@ pub(crate) fn git_commit() -> String {
 /// What a run directory holds, told by the fields of its `run.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
-    /// An autoencoder ([`Trained`]).
+    /// An autoencoder ([`crate::autoencoder::Trained`]).
     Autoencoder,
     /// The label-aware classifier ([`crate::classifier::TrainedClassifier`]).
     Classifier,

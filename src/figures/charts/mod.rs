@@ -1,5 +1,6 @@
 //! The study's charts: each public function checks its input, then hands a
-//! [`Chart`] to [`save_chart`], which draws it as PNG and as SVG.
+//! `Chart` to `save_chart` (in [`crate::figures`]), which draws it as PNG
+//! and as SVG.
 
 mod bars;
 mod confusion;

@@ -275,7 +275,7 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
     Ok(points)
 }
 
-/// A labelled curve, for [`density_plot`].
+/// A labelled curve, for [`crate::figures::density_plot`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// The legend entry.

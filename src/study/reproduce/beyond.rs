@@ -2,9 +2,10 @@
 //! ablation), and the bf16 quality guard.
 
 use crate::analysis::{
-    LadderRow, TrivialScore, UnseenComparisonRow, best_of, bf16_passes, false_positives, fused,
-    ladder, ladder_detectors, ladder_summary, ladder_table, position, precision_ablation,
-    resize_ablation, trivial_detectors, unseen_comparison_table,
+    EQUIVALENCE_MARGIN, GuardVerdict, LadderRow, TrivialScore, UnseenComparisonRow, best_of,
+    false_positives, fused, image_scores_table, ladder, ladder_detectors, ladder_summary,
+    ladder_table, position, precision_ablation, resize_ablation, trivial_detectors,
+    unseen_comparison_table,
 };
 use crate::autoencoder::{Trained, unseen_scores};
 use crate::backend::Precision;
@@ -58,6 +59,7 @@ pub(crate) fn section9(
         .collect();
     let best = best_of(&detectors, &with_weights)?;
     detectors.push(fused(&detectors[reference], &detectors[best])?);
+    cx.linked_table("image_scores", image_scores_table(&detectors)?)?;
     let lite0_knn = position(&detectors, "kNN, EfficientNet-Lite0")?;
     let references = (reference, Some(lite0_knn));
     let rows = ladder(&detectors, references, config.percentile, config.bootstrap)?;
@@ -313,8 +315,8 @@ pub(crate) fn section10(
 pub struct PrecisionGuard {
     /// fp32 then bf16 per model; the bf16 row carries the paired gain.
     pub rows: Vec<UnseenComparisonRow>,
-    /// [`bf16_passes`] on the rows.
-    pub passes: bool,
+    /// The equivalence test on the rows, at [`EQUIVALENCE_MARGIN`].
+    pub verdict: GuardVerdict,
 }
 
 /// Mixed precision's quality guard (`caltech-anomaly bench precision`):
@@ -344,7 +346,7 @@ pub fn precision_guard(config: &ReproduceConfig) -> Result<PrecisionGuard> {
     let rows = precision_ablation(&pairs(&fp32), &pairs(&bf16), config.bootstrap)?;
     study.table("precision_guard", unseen_comparison_table(&rows)?)?;
     Ok(PrecisionGuard {
-        passes: bf16_passes(&rows),
+        verdict: GuardVerdict::of(&rows, EQUIVALENCE_MARGIN)?,
         rows,
     })
 }

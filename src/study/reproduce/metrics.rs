@@ -10,15 +10,17 @@ use crate::analysis::{
     UnseenComparisonRow,
 };
 use crate::autoencoder::Trained;
-use crate::backend::Precision;
+use crate::backend::{Precision, libtorch_version};
 use crate::error::Result;
 use crate::features::Backbone;
 use crate::io::write_bytes_atomic;
 use crate::stats::ConfidenceInterval;
 use crate::study::{
     ClaimCheck, ClaimTable, Context, Evaluation, Evidence, METRICS_FILE, MeasuredAt, ModelScores,
-    Profile, Report, ReproduceOutcome, SectionTime, Verdict, check, dataset_counts, report_claims,
+    Profile, Report, ReproduceOutcome, SectionTime, Verdict, check, cpuinfo, dataset_counts,
+    report_claims,
 };
+use crate::training::git_commit;
 
 /// The split's sizes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,9 +54,82 @@ pub struct BaselineMetrics {
     pub pca_explained: [f64; 2],
 }
 
+/// When, how and where a run was made: what a reader needs to judge
+/// whether another run should match it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Provenance {
+    /// The day the run finished, UTC, `YYYY-MM-DD`.
+    pub date: String,
+    /// The command line, where a command asked for the run.
+    pub command: Option<String>,
+    pub crate_version: String,
+    pub git_commit: String,
+    pub libtorch_version: String,
+    /// The CPU's model name (`/proc/cpuinfo`), empty where unknown.
+    pub cpu: String,
+    /// Which of the instruction sets libtorch's CPU kernels choose between
+    /// the CPU has (AVX2, AVX512F, AVX512_BF16, AMX): two runs on CPUs that
+    /// differ here may round differently.
+    pub cpu_features: Vec<String>,
+    /// Threads available to this process.
+    pub threads: usize,
+}
+
+impl Provenance {
+    /// This process, now.
+    pub fn now(command: Option<String>) -> Self {
+        let flags = cpuinfo("flags").unwrap_or_default();
+        let flags: Vec<&str> = flags.split_whitespace().collect();
+        Self {
+            date: utc_date(std::time::SystemTime::now()),
+            command,
+            crate_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: git_commit(),
+            libtorch_version: libtorch_version().into(),
+            cpu: cpuinfo("model name").unwrap_or_default(),
+            cpu_features: [
+                ("avx2", "AVX2"),
+                ("avx512f", "AVX512F"),
+                ("avx512_bf16", "AVX512_BF16"),
+                ("amx_bf16", "AMX"),
+            ]
+            .into_iter()
+            .filter(|(flag, _)| flags.contains(flag))
+            .map(|(_, name)| name.to_string())
+            .collect(),
+            threads: rayon::current_num_threads(),
+        }
+    }
+}
+
+/// `time` as a UTC calendar date, `YYYY-MM-DD` (Howard Hinnant's
+/// days-to-civil algorithm).
+fn utc_date(time: std::time::SystemTime) -> String {
+    let seconds = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let z = seconds.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
+    /// When, how and on what this run was made.
+    pub provenance: Provenance,
     pub profile: Profile,
     pub profile_reason: String,
     pub device: String,
@@ -198,4 +273,30 @@ pub(crate) fn write_outputs(mut cx: Context, metrics: Metrics) -> Result<Reprodu
         report_html,
         files,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_days() {
+        let at = |seconds: u64| utc_date(UNIX_EPOCH + Duration::from_secs(seconds));
+        assert_eq!(at(0), "1970-01-01");
+        assert_eq!(at(951_782_400), "2000-02-29");
+        assert_eq!(at(951_868_799), "2000-02-29");
+        assert_eq!(at(951_868_800), "2000-03-01");
+        assert_eq!(at(1_796_601_600), "2026-12-07");
+    }
+
+    #[test]
+    fn provenance_names_the_build_and_the_machine() {
+        let p = Provenance::now(Some("caltech-anomaly reproduce".into()));
+        assert_eq!(p.crate_version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(p.date.len(), 10, "{}", p.date);
+        assert!(p.threads >= 1);
+        assert!(!p.libtorch_version.is_empty());
+    }
 }

@@ -55,6 +55,9 @@ pub struct ReproduceConfig {
     /// Models trained again on antialiased images (section 10); empty
     /// skips it.
     pub ablation_models: Vec<Architecture>,
+    /// The command line that asked for this run, recorded in
+    /// `metrics.json` (the CLI sets it; `None` from a notebook or a test).
+    pub command: Option<String>,
 }
 
 impl ReproduceConfig {
@@ -70,6 +73,7 @@ impl ReproduceConfig {
             percentile: REPORT_PERCENTILE,
             bootstrap: Bootstrap::default(),
             ablation_models: ABLATION_MODELS.to_vec(),
+            command: None,
         }
     }
 
@@ -137,9 +141,8 @@ impl ReproduceConfig {
     /// (section 9 can train it on the classifier's split: 64 px at `quick`
     /// and `full`), at the first seed: the four rotations (translations did
     /// worse; [`GeometricTrainingConfig::translation`]), width 32, 20
-    /// epochs of 32 images × 4 rotations, about 13 s an epoch on 2 CPU
-    /// cores at 64 px (4.4 min in all); `smoke` a width-8 network for one
-    /// epoch (seconds).
+    /// epochs of 32 images × 4 rotations (minutes on a CPU at 64 px);
+    /// `smoke` a width-8 network for one epoch (seconds).
     pub fn geometric_config(
         &self,
         profile: Profile,
@@ -251,6 +254,7 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
     clock.start("the report's claims beside ours");
     let claims = claims_section(&mut cx, &baseline, &evaluation, &runs[0])?;
     let metrics = Metrics {
+        provenance: Provenance::now(config.command.clone()),
         profile: cx.study.profile,
         profile_reason: cx.study.profile_reason.clone(),
         device: cx.study.device.choice.to_string(),
