@@ -1,172 +1,102 @@
 #!/usr/bin/env python3
 """Checks that the notebook kernel reuses what `cargo test` compiled.
 
-Run after `cargo test` (make test does). It builds the crate a notebook's
-first cell builds, the way evcxr 0.22 builds it (scripts/evcxr-kernel.sh,
-evcxr's eval_context.rs): a cdylib crate in a folder under .evcxr/ whose
-target/ links to this checkout's, depending on the kernel package through
-the notebooks' own `:dep` line, with evcxr's environment (RUSTC from
-rustup, RUSTFLAGS=-Cprefer-dynamic, CARGO_TARGET_DIR=target, --target
-<host>) and the kernelspec's. Cargo's JSON messages say of each compiled
-unit whether it was fresh; any dependency compiled again (anything but the
-kernel package and the cell crate) means the two builds disagree (features,
-profile, flags or environment), and a notebook's first cell would rebuild
-it. Exits 1 listing those units; prints the build's seconds either way.
+Run after `cargo test` and scripts/setup-kernel.sh (make test does both
+first). It starts the Rust kernel and runs the notebooks' first cell, the
+`:dep` line of notebook 01, exactly as a student's first cell runs, and
+reads cargo's own record of what it compiled: every unit cargo builds has a
+folder under target/<host>/debug/.fingerprint/ named by the package and the
+hash of its settings (features, profile, flags, dependencies), rewritten
+when the unit is compiled. A folder that is new or rewritten for any
+package but the kernel's own (the cell crate `ctx` and
+`caltech_anomaly_kernel`) is a dependency that `cargo test` had compiled
+and the kernel compiled again: the two builds disagree, and a notebook's
+first cell pays for it. Exits 1 listing those units; prints the cell's
+seconds either way.
 
-Usage: check_shared_build.py [--keep]   (--keep leaves the crate folder)
+Usage: check_shared_build.py
 """
 
 import json
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 import time
 
+import nbformat
+from nbclient import NotebookClient
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-# The same depth under .evcxr/ as the kernel's slots, so relative paths to
-# the kernel package (part of cargo's fingerprints) match theirs.
-CHECK_DIR = ROOT / ".evcxr" / "slot-check"
-# evcxr 0.22's generated manifest (module.rs, get_cargo_toml_contents);
-# .cargo/config.toml's [profile.dev] overrides the profile in both builds.
-MANIFEST = """
-[package]
-name = "ctx"
-version = "1.0.0"
-edition = "2024"
-
-[lib]
-crate-type = ["cdylib"]
-path = "src/lib.rs"
-
-[profile.dev]
-opt-level = 2
-debug = false
-strip = "debuginfo"
-rpath = true
-lto = false
-debug-assertions = true
-codegen-units = 16
-panic = 'unwind'
-incremental = true
-overflow-checks = true
-
-[dependencies]
-{deps}
-"""
 OWN_PACKAGES = {"ctx", "caltech_anomaly_kernel"}
 
 
-def notebook_dep() -> str:
-    """The `:dep` line of notebook 01, with its path made absolute as evcxr does."""
-    cells = json.loads((ROOT / "notebooks" / "01_preprocessing.ipynb").read_text())["cells"]
-    for cell in cells:
-        for line in "".join(cell["source"]).splitlines():
-            if line.startswith(":dep "):
-                dep = line[len(":dep "):]
-                return re.sub(
-                    r'path = "([^"]+)"',
-                    lambda m: f'path = "{(ROOT / "notebooks" / m.group(1)).resolve()}"',
-                    dep,
-                )
-    sys.exit("check_shared_build: notebook 01 has no :dep line")
-
-
-def rustc_path() -> str:
-    """The rustc evcxr passes as RUSTC: `rustup which rustc`, else PATH's."""
-    try:
-        out = subprocess.run(["rustup", "which", "rustc"], capture_output=True, text=True)
-        if out.returncode == 0:
-            return out.stdout.strip()
-    except FileNotFoundError:
-        pass
-    found = shutil.which("rustc")
-    if not found:
-        sys.exit("check_shared_build: no rustc on PATH")
-    return found
-
-
-def host_target(rustc: str) -> str:
-    out = subprocess.run([rustc, "-vV"], capture_output=True, text=True, check=True).stdout
-    return re.search(r"^host: (\S+)", out, re.M).group(1)
-
-
-def kernel_env() -> dict:
-    """The environment the kernelspec gives evcxr (scripts/setup-kernel.sh)."""
-    spec = ROOT / ".venv" / "share" / "jupyter" / "kernels" / "rust" / "kernel.json"
-    if spec.exists():
-        return json.loads(spec.read_text()).get("env", {})
+def fingerprints() -> dict[str, float]:
+    """Each fingerprint folder of the host's debug build, by name, with the
+    newest modification time of the files in it."""
+    host = re.search(
+        r"^host: (\S+)",
+        subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout,
+        re.M,
+    ).group(1)
+    folder = ROOT / "target" / host / "debug" / ".fingerprint"
+    if not folder.is_dir():
+        sys.exit(f"check_shared_build: no {folder}: run `cargo test` first")
     return {
-        "LIBTORCH": str(ROOT / ".venv" / "libtorch"),
-        "LD_LIBRARY_PATH": str(ROOT / ".venv" / "libtorch" / "lib"),
-        "CALTECH_ANOMALY_ROOT": str(ROOT),
+        unit.name: max((f.stat().st_mtime for f in unit.iterdir()), default=0.0)
+        for unit in folder.iterdir()
     }
 
 
-def make_crate() -> None:
-    (CHECK_DIR / "src").mkdir(parents=True, exist_ok=True)
-    (CHECK_DIR / "Cargo.toml").write_text(MANIFEST.format(deps=notebook_dep()))
-    (CHECK_DIR / "src" / "lib.rs").write_text("")
-    shutil.copyfile(ROOT / "Cargo.lock", CHECK_DIR / "Cargo.lock")
-    target = CHECK_DIR / "target"
-    if not target.is_symlink():
-        shutil.rmtree(target, ignore_errors=True)
-        target.symlink_to(pathlib.Path("..") / ".." / "target")
+def first_cell() -> str:
+    """Notebook 01's first code cell: the `:dep` line and the prelude."""
+    cells = json.loads((ROOT / "notebooks" / "01_preprocessing.ipynb").read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    if ":dep " not in source:
+        sys.exit("check_shared_build: notebook 01's first code cell has no :dep line")
+    return source
 
 
-def build() -> tuple[list[str], float]:
-    """Builds the cell crate; returns the dependencies compiled anew."""
-    rustc = rustc_path()
-    env = dict(os.environ)
-    env.update(kernel_env())
-    env.update(
-        {
-            "CARGO_TARGET_DIR": "target",
-            "CARGO_BUILD_BUILD_DIR": "target",
-            "RUSTC": rustc,
-            "RUSTFLAGS": "-Cprefer-dynamic",
-        }
+def run_cell(source: str) -> float:
+    """Runs `source` in a fresh Rust kernel; its wall time in seconds."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    client = NotebookClient(
+        notebook,
+        kernel_name="rust",
+        timeout=3600,
+        resources={"metadata": {"path": str(ROOT / "notebooks")}},
     )
-    cargo = ["cargo"]
-    if shutil.which("mold"):
-        cargo = ["mold", "-run", "cargo"]
-    command = cargo + ["build", "--target", host_target(rustc), "--message-format=json"]
-    start = time.monotonic()
-    run = subprocess.run(command, cwd=CHECK_DIR, env=env, capture_output=True, text=True)
-    seconds = time.monotonic() - start
-    rebuilt = []
-    for line in run.stdout.splitlines():
-        message = json.loads(line) if line.startswith("{") else {}
-        if message.get("reason") != "compiler-artifact" or message.get("fresh", True):
-            continue
-        package = message["target"]["name"]
-        if package.replace("-", "_") not in OWN_PACKAGES:
-            rebuilt.append(f'{package} ({", ".join(message["target"]["kind"])})')
-    if run.returncode != 0:
-        sys.stderr.write(run.stderr[-4000:])
-        sys.exit(f"check_shared_build: the kernel's build failed ({' '.join(command)})")
-    return rebuilt, seconds
+    started = time.monotonic()
+    client.execute()
+    return time.monotonic() - started
 
 
 def main() -> None:
-    make_crate()
-    rebuilt, seconds = build()
-    try:
-        if rebuilt:
-            print(
-                f"!!! the notebook kernel's build compiled {len(rebuilt)} units that "
-                "`cargo test` had compiled (the two builds disagree):"
-            )
-            for unit in rebuilt:
-                print(f"    {unit}")
-            sys.exit(1)
-        print(f"shared build: the kernel reused every dependency ({seconds:.0f} s to link it)")
-    finally:
-        if "--keep" not in sys.argv:
-            shutil.rmtree(CHECK_DIR, ignore_errors=True)
+    if not (ROOT / ".venv" / "share" / "jupyter" / "kernels" / "rust").is_dir():
+        sys.exit("check_shared_build: no Rust kernel: run scripts/setup-kernel.sh first")
+    before = fingerprints()
+    seconds = run_cell(first_cell())
+    after = fingerprints()
+    package = lambda unit: unit.rsplit("-", 1)[0]  # noqa: E731
+    compiled = sorted(
+        unit
+        for unit, mtime in after.items()
+        if package(unit) not in OWN_PACKAGES and before.get(unit) != mtime
+    )
+    if compiled:
+        print(
+            f"!!! the notebook kernel's first cell ({seconds:.0f} s) compiled {len(compiled)} "
+            "units that `cargo test` had built (new or rewritten fingerprints: the two builds "
+            "disagree):"
+        )
+        for unit in compiled:
+            state = "rewritten" if unit in before else "new"
+            print(f"    {unit} ({state})")
+        sys.exit(1)
+    print(f"shared build: the kernel's first cell reused every dependency ({seconds:.0f} s)")
 
 
 if __name__ == "__main__":
+    os.chdir(ROOT)
     main()

@@ -8,7 +8,7 @@
 #   static      cargo fmt --check, the import-cycle checks, the cited-path check
 #   build+test  cargo test (the real-data tests too when CALTECH101_DIR is
 #               set), while the notebook kernel (evcxr_jupyter) builds beside it
-#   shared      the notebook kernel's crate built as evcxr builds it: fails if it
+#   shared      the notebooks' first cell in the real kernel: fails if it
 #               compiles any dependency `cargo test` compiled (scripts/check_shared_build.py)
 #   lint        cargo clippy --all-targets -D warnings; cargo doc with warnings denied
 #   notebooks   notebooks 01-06 executed headless at `smoke` (needs CALTECH101_DIR)
@@ -72,7 +72,7 @@ fi
 step setup bash scripts/setup.sh --no-kernel
 step static static_checks
 step build+test build_and_test
-step shared python3 scripts/check_shared_build.py
+step shared .venv/bin/python scripts/check_shared_build.py
 step lint lint
 if [ -n "${CALTECH101_DIR:-}" ]; then
   step notebooks notebooks

@@ -15,10 +15,10 @@
 //! | [`backend`] | the device, the native-backward convolutions, mixed precision, the fused Adam step |
 //! | [`data`] | report section 4: the dataset scan, download, split, image cache, batches |
 //! | [`training`] | the training loop every model shares, checkpoints, run directories |
-//! | [`scoring`] | per-image scores, the detector contract ([`scoring::ImageScorer`]), calibration, verdicts |
+//! | [`scoring`] | per-image scores, the detector contract ([`scoring::ImageScorer`]), calibration, verdicts, the typed detector ids ([`scoring::DetectorId`], with the families' names they are made of) |
 //! | [`autoencoder`] | report section 5: the autoencoders, their training, scores, error maps and runs |
 //! | [`features`], [`classifier`], [`geometric`] | detectors beyond reconstruction: EfficientNet-Lite ImageNet features (pooled: kNN, a Gaussian; patches: PatchCore and its anomaly maps); a label-aware CNN without pretraining; a self-supervised CNN predicting rotations and translations |
-//! | [`analysis`] | report sections 6-8 (detection, evaluation, refinement), other aggregations, the ladder, saved detectors by kind |
+//! | [`analysis`] | report sections 6-8 (detection, evaluation, refinement), other aggregations, the ladder and its one specification ([`analysis::LadderSpec`]), saved detectors by kind |
 //! | [`figures`] | the charts and image grids, and [`figures::plot`]: the figures of the steps' values |
 //! | [`study`] | the study directory, profiles, [`study::reproduce`], the grading of the report's claims, the report writer, benchmarks, a run's results checked against the published ones |
 //!
@@ -59,8 +59,8 @@ pub mod prelude {
         recommendations,
     };
     pub use crate::analysis::{
-        LadderRow, best_of, false_positives, fused, ladder, ladder_detectors, ladder_summary,
-        ladder_table, position, trivial_detectors,
+        Ladder, LadderRow, LadderSpec, best_of, false_positives, fused, ladder, ladder_detectors,
+        ladder_summary, ladder_table, position, trivial_detectors,
     };
     pub use crate::analysis::{
         Refinement, UnseenComparisonRow, comparison_table, refinement, resize_ablation,
@@ -68,6 +68,7 @@ pub mod prelude {
     };
     pub use crate::autoencoder::{Architecture, Autoencoder, ModelConfig};
     pub use crate::autoencoder::{ErrorMap, error_maps, latent_codes, score_split};
+    pub use crate::autoencoder::{ModelSummary, architectures};
     pub use crate::autoencoder::{Trained, unseen_scores};
     pub use crate::autoencoder::{TrainingConfig, train};
     pub use crate::backend::{DeviceChoice, select_device};
@@ -90,12 +91,15 @@ pub mod prelude {
         geometric_detectors,
     };
     pub use crate::io::Table;
-    pub use crate::io::{Markdown, Text};
+    pub use crate::io::{Markdown, Text, shown_path};
     pub use crate::scoring::{
         Calibration, Verdict, verdicts, verdicts_dataframe, verdicts_skipping_bad,
     };
-    pub use crate::scoring::{DetectorScores, ImageScorer, LadderImages};
+    pub use crate::scoring::{DetectorId, DetectorScores, ImageScorer, LadderImages, TrivialKind};
     pub use crate::scoring::{ImageListing, Scores, UnseenRow, image_paths, list_images};
+    pub use crate::study::{
+        ClaimTable, Scoreboard, checkout_root, other_published, published_claims, scoreboard,
+    };
     pub use crate::study::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
     pub use crate::study::{Profile, ProfileSettings};
     pub use crate::study::{ReproduceConfig, reproduce};

@@ -1,14 +1,21 @@
-//! Grading: the verdict rules on hand-made claims and values, and the
-//! report's own inconsistencies found by computation.
+//! Grading: the verdict rules on hand-made claims and values, the report's
+//! own inconsistencies found by computation and stated beside the verdict,
+//! the assumptions and the power of the comparisons, and the scoreboard of
+//! the two published profiles.
+
+mod common;
+
+use std::path::Path;
 
 use caltech_anomaly::data::{PoolSize, Split};
+use caltech_anomaly::io::write_dataframe_csv;
 use caltech_anomaly::scoring::ScoreRow;
 use caltech_anomaly::stats::wilson_interval;
 use caltech_anomaly::stats::{ConfidenceInterval, auroc};
 use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{
     ClaimCheck, ClaimTable, DatasetCounts, Evidence, MeasuredAt, ModelScores, Verdict, check,
-    parse_claims, report_claims,
+    parse_claims, published_claims, published_claims_path, report_claims, scoreboard,
 };
 
 const HEADER: &str = "section,quantity,subject,report,compare,needs,statement\n";
@@ -160,6 +167,11 @@ fn a_setting_the_run_does_not_share_makes_a_claim_not_comparable() {
     pool.measured_at.pool = PoolSize::PerClass(4);
     let smoke = alone("6,test_images,,100,exact,pool,100", &pool);
     assert_eq!(smoke.verdict, NotComparable);
+    assert!(
+        smoke.reason.ends_with("this run's from a pool of 4 images per class"),
+        "{}",
+        smoke.reason
+    );
 }
 
 #[test]
@@ -170,16 +182,21 @@ fn two_values_for_one_quantity_are_inconsistent() {
          6,held_out_flagged,90,10/29,rate,,10 background\n",
         &evidence(64),
     );
-    assert_eq!(table.rows[0].verdict, Verdict::Inconsistent);
-    assert_eq!(table.rows[1].verdict, Verdict::Inconsistent);
+    let contradiction = table.rows[0].report_consistency.as_deref().unwrap();
     assert!(
-        table.rows[0]
-            .reason
-            .contains("object images flagged at p90 as 39/455 and as 38/455"),
-        "{}",
-        table.rows[0].reason
+        contradiction.contains("object images flagged at p90 as 39/455 and as 38/455"),
+        "{contradiction}"
     );
-    assert_ne!(table.rows[2].verdict, Verdict::Inconsistent);
+    assert!(table.rows[1].report_consistency.is_some());
+    assert_eq!(table.rows[2].report_consistency, None);
+    // The comparison is made all the same: ours at p90 is 1/90 (the pizza).
+    assert_eq!(table.rows[0].verdict, Verdict::NotReproduced);
+    assert!(table.rows[0].reason.contains("outside our 95% CI"));
+    assert_eq!(
+        table.rows[0].consistency_text(),
+        format!("contradicts itself: {contradiction}")
+    );
+    assert_eq!(table.rows[2].consistency_text(), "no contradiction found");
 }
 
 #[test]
@@ -187,21 +204,34 @@ fn an_auc_beyond_the_reports_own_operating_point_is_inconsistent() {
     let matrix = "7,held_out_flagged,80,15/29,rate,,TP\n7,clean_flagged,80,82/455,rate,,FP\n";
     // 1 − (82/455)·(1 − 15/29) = 0.9130
     let bound = 1.0 - 82.0 / 455.0 * (1.0 - 15.0 / 29.0);
-    for (auc, inconsistent) in [(1.0, true), (0.92, true), (0.91, false)] {
+    // Ours is [0.8, 0.95]: 1.0 is outside it, 0.92 and 0.91 inside; the
+    // comparison is made whether or not the report contradicts itself.
+    for (auc, inconsistent, verdict) in [
+        (1.0, true, Verdict::NotReproduced),
+        (0.92, true, Verdict::Reproduced),
+        (0.91, false, Verdict::Reproduced),
+    ] {
         let table = checked(
             &format!("{matrix}7,auroc,,{auc},interval,,AUC\n"),
             &evidence(64),
         );
+        let row = &table.rows[2];
         assert_eq!(
-            table.rows[2].verdict == Verdict::Inconsistent,
+            row.report_consistency.is_some(),
             inconsistent,
             "AUC {auc} against the bound {bound}"
         );
-        if inconsistent {
-            assert!(table.rows[2].reason.contains(&format!("{bound:.3}")));
-        } else {
-            // A possible AUC is compared with ours, [0.8, 0.95].
-            assert_eq!(table.rows[2].verdict, Verdict::Reproduced);
+        assert_eq!(row.verdict, verdict, "AUC {auc}");
+        if let Some(contradiction) = &row.report_consistency {
+            assert!(contradiction.contains(&format!("{bound:.3}")));
+            assert!(
+                row.verdict_text().starts_with(&format!(
+                    "{}; and the report contradicts itself: an AUC of {auc}",
+                    verdict.as_str()
+                )),
+                "{}",
+                row.verdict_text()
+            );
         }
     }
 }
@@ -215,9 +245,16 @@ fn rates_over_another_test_set_than_the_reports_are_inconsistent() {
          7,clean_flagged,80,82/455,rate,,FP of 455\n",
         &evidence(64),
     );
-    assert_eq!(table.rows[2].verdict, Verdict::Inconsistent);
-    assert!(table.rows[2].reason.contains("29"));
-    assert_ne!(table.rows[3].verdict, Verdict::Inconsistent);
+    let contradiction = table.rows[2].report_consistency.as_deref().unwrap();
+    assert!(contradiction.contains("29"), "{contradiction}");
+    assert_eq!(table.rows[3].report_consistency, None);
+    // Both are compared as rates over our own 10 anomalies and 90 objects.
+    assert_eq!(table.rows[2].verdict, Verdict::NotReproduced);
+    let assumption = table.rows[2].assumption.as_deref().unwrap();
+    assert!(
+        assumption.contains("the report counts 30 anomalies in its test set, ours holds 10"),
+        "{assumption}"
+    );
 }
 
 #[test]
@@ -264,18 +301,20 @@ fn the_reports_claims_parse_and_its_two_known_inconsistencies_are_found() {
     let inconsistent: Vec<&str> = table
         .rows
         .iter()
-        .filter(|r| r.verdict == Verdict::Inconsistent)
+        .filter(|r| r.report_consistency.is_some())
         .map(|r| r.statement.as_str())
         .collect();
     assert_eq!(inconsistent.len(), 5, "{inconsistent:?}");
+    assert_eq!(table.contradictions(), 5);
     assert!(inconsistent.iter().any(|s| s.contains("ROC AUC")));
     assert_eq!(inconsistent.iter().filter(|s| s.contains("p90")).count(), 4);
-    let auc = table
-        .rows
-        .iter()
-        .find(|r| r.statement.contains("ROC AUC"))
-        .unwrap();
-    assert!(auc.reason.contains("0.913"), "{}", auc.reason);
+    // The AUC is both not reproduced (1.0 outside ours, [0.8, 0.95]) and
+    // ruled out by the report's own p80 matrix.
+    let auc = find(&table, "ROC AUC");
+    assert_eq!(auc.verdict, Verdict::NotReproduced);
+    assert!(auc.reason.contains("outside our 95% CI"), "{}", auc.reason);
+    let contradiction = auc.report_consistency.as_deref().unwrap();
+    assert!(contradiction.contains("0.913"), "{contradiction}");
     let improved1 = table
         .rows
         .iter()
@@ -283,8 +322,218 @@ fn the_reports_claims_parse_and_its_two_known_inconsistencies_are_found() {
         .unwrap();
     assert_eq!(improved1.verdict, Verdict::NotMeasured);
     let markdown = table.to_markdown().0;
-    assert!(markdown.contains("inconsistent in the report itself"));
-    assert_eq!(table.to_dataframe().unwrap().height(), claims.len());
+    assert!(
+        markdown.contains("**not reproduced**; and the report contradicts itself: an AUC of 1"),
+        "{markdown}"
+    );
+    let df = table.to_dataframe().unwrap();
+    assert_eq!(df.height(), claims.len());
+    for column in ["verdict", "report_consistency", "assumption", "power"] {
+        assert!(df.column(column).is_ok(), "no column {column}");
+    }
+}
+
+fn find<'a>(table: &'a ClaimTable, statement: &str) -> &'a ClaimCheck {
+    table
+        .rows
+        .iter()
+        .find(|r| r.statement.contains(statement))
+        .unwrap_or_else(|| panic!("no claim {statement:?}"))
+}
+
+#[test]
+fn the_threshold_and_the_undefined_accuracy_state_their_assumption() {
+    let table = check(&report_claims().unwrap(), &evidence(256)).unwrap();
+    let threshold = find(&table, "threshold 0.0058");
+    let assumption = threshold.assumption.as_deref().unwrap();
+    assert!(
+        assumption.contains("does not say which percentile") && assumption.contains("p80"),
+        "{assumption}"
+    );
+    assert!(
+        find(&table, "Improved3 has the lowest")
+            .assumption
+            .as_deref()
+            .unwrap()
+            .contains("one training seed")
+    );
+    assert!(
+        find(&table, "\"accuracy\" of Improved3")
+            .assumption
+            .as_deref()
+            .unwrap()
+            .contains("does not define")
+    );
+    // A claim that assumes nothing says nothing.
+    assert_eq!(find(&table, "101 object classes").assumption, None);
+    let markdown = table.to_markdown().0;
+    assert!(markdown.contains("| assumed |"), "{markdown}");
+}
+
+#[test]
+fn interval_and_rate_claims_state_the_power_of_the_test() {
+    let table = checked(
+        "7,held_out_flagged,80,9/10,rate,,TP\n\
+         7,clean_flagged,80,12/90,rate,,FP\n\
+         7,auroc,,0.9,interval,,AUC\n\
+         7,threshold,80,0.79,interval,size,t\n\
+         2,object_classes,,101,exact,,101\n",
+        &evidence(256),
+    );
+    let power = |i: usize| table.rows[i].power.clone().unwrap_or_default();
+    let half = |i: usize| (table.rows[i].high.unwrap() - table.rows[i].low.unwrap()) / 2.0;
+    assert!(
+        power(0).starts_with("set by our 10 anomalies: the Wilson 95 % interval of 10/10 spans ±"),
+        "{}",
+        power(0)
+    );
+    assert!(
+        power(1).starts_with("set by our 90 object images: the Wilson 95 % interval of 10/90"),
+        "{}",
+        power(1)
+    );
+    // The AUROC's interval is given ([0.8, 0.95]): ±0.075.
+    assert_eq!(
+        power(2),
+        "set by our 10 anomalies beside 90 object images: the stratified bootstrap 95 % \
+         interval spans ±0.0750"
+    );
+    assert!(
+        power(3).starts_with(
+            "set by our 100 test errors: the stratified bootstrap 95 % interval of their p80"
+        ),
+        "{}",
+        power(3)
+    );
+    for i in [0, 1, 3] {
+        let shown = format!("{:.4}", half(i));
+        assert!(power(i).contains(&shown[..5]), "{} lacks {shown}", power(i));
+    }
+    assert_eq!(table.rows[4].power, None);
+}
+
+#[test]
+fn an_accuracy_at_a_fixed_percentile_is_bounded_by_the_counts() {
+    // At p80 every model flags 20 of the 100 images, which hold 10
+    // anomalies: at best 10 are wrong (accuracy 0.9), at worst 30 (0.7).
+    let table = checked(
+        "8,accuracy,m3,0.98,definition,,m3\n8,accuracy,m1,0.80,definition,,m1\n",
+        &evidence(64),
+    );
+    let power = table.rows[0].power.as_deref().unwrap();
+    assert!(
+        power.contains("20 of our 100 images, which hold 10 anomalies (prevalence 0.100)"),
+        "{power}"
+    );
+    assert!(power.contains("1 − p/100 = 20 %"), "{power}");
+    assert!(power.contains("[0.700, 0.900]"), "{power}");
+    assert!(
+        power.ends_with("so 0.98 is out of reach as an accuracy"),
+        "{power}"
+    );
+    let within = table.rows[1].power.as_deref().unwrap();
+    assert!(
+        within.ends_with("so 0.80 is within reach as an accuracy"),
+        "{within}"
+    );
+}
+
+fn checkout() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_scoreboard_of_the_published_profiles_counts_and_lists_the_flips() {
+    let quick = published_claims(checkout(), Profile::Quick).unwrap();
+    let full = published_claims(checkout(), Profile::Full).unwrap();
+    assert_eq!(quick.rows.len(), report_claims().unwrap().len());
+    // The published files may be of the older layout, where the report's
+    // contradiction stood in place of the verdict: the comparison is made
+    // again, and the AUC reads as both facts.
+    for table in [&quick, &full] {
+        let auc = find(table, "ROC AUC");
+        assert_eq!(auc.verdict, Verdict::NotReproduced);
+        assert!(auc.report_consistency.as_deref().unwrap().contains("0.913"));
+        assert_eq!(table.contradictions(), 5);
+    }
+    let board = scoreboard(&quick, &full);
+    assert_eq!(board.profiles, [Profile::Quick, Profile::Full]);
+    let flipped: Vec<&str> = board.flips.iter().map(|f| f.statement.as_str()).collect();
+    assert_eq!(
+        flipped,
+        [
+            "confusion matrix at p80: TP 15",
+            "confusion matrix at p80: FN 14",
+            "sorted-error chart: threshold 0.0058",
+            "Improved3 has the lowest mean reconstruction error of Improved1-3",
+        ]
+    );
+    let threshold = &board.flips[2];
+    assert_eq!(
+        threshold.verdicts,
+        [Verdict::NotComparable, Verdict::NotReproduced]
+    );
+    assert!(
+        threshold.reasons[0].contains("64 px"),
+        "{:?}",
+        threshold.reasons
+    );
+    assert!(threshold.reasons[1].contains("outside our 95% CI"));
+    // At quick 11 reproduced, 5 not, 1 not comparable as published, and the
+    // 5 contradicted claims compared again: the four p90 rates inside our
+    // intervals, the AUC outside; at full 8 and 9, and the same five.
+    assert_eq!(board.count(Verdict::Reproduced), [15, 12]);
+    assert_eq!(board.count(Verdict::NotReproduced), [6, 10]);
+    assert_eq!(board.count(Verdict::NotComparable), [1, 0]);
+    assert_eq!(board.contradictions, [5, 5]);
+    for (i, table) in [&quick, &full].into_iter().enumerate() {
+        let total: usize = board.counts.iter().map(|(_, n)| n[i]).sum();
+        assert_eq!(total, table.rows.len());
+    }
+    let markdown = board.to_markdown().0;
+    assert!(markdown.contains("4 claims whose verdict differs between `quick` and `full`"));
+    assert!(!markdown.contains(env!("CARGO_MANIFEST_DIR")), "{markdown}");
+    // Beside each other, a section's claims show both profiles' verdicts.
+    let beside = quick.section(7).beside(&full).0;
+    assert!(beside.contains("verdict at `quick`") && beside.contains("verdict at `full`"));
+    assert!(
+        beside.contains("docs/results/full/tables/claims.csv"),
+        "{beside}"
+    );
+    assert!(!beside.contains(env!("CARGO_MANIFEST_DIR")), "{beside}");
+}
+
+#[test]
+fn a_claims_csv_of_the_new_layout_reads_back_every_fact() {
+    let tmp = common::TempDir::new().unwrap();
+    let mut table = check(&report_claims().unwrap(), &evidence(64)).unwrap();
+    for row in &mut table.rows {
+        row.profile = Profile::Full;
+    }
+    let path = tmp.path().join(published_claims_path(Profile::Full));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    write_dataframe_csv(&path, &table.to_dataframe().unwrap()).unwrap();
+    let read = published_claims(tmp.path(), Profile::Full).unwrap();
+    assert_eq!(read.rows.len(), table.rows.len());
+    for (a, b) in table.rows.iter().zip(&read.rows) {
+        assert_eq!(
+            (
+                &a.verdict,
+                &a.reason,
+                &a.report_consistency,
+                &a.assumption,
+                &a.power
+            ),
+            (
+                &b.verdict,
+                &b.reason,
+                &b.report_consistency,
+                &b.assumption,
+                &b.power
+            ),
+        );
+    }
+    assert!(scoreboard(&table, &read).flips.is_empty());
 }
 
 #[test]

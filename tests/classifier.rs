@@ -19,7 +19,7 @@ use caltech_anomaly::classifier::{
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
 use caltech_anomaly::features::DEFAULT_RIDGE;
 use caltech_anomaly::scoring::verdicts;
-use caltech_anomaly::scoring::{DETECTOR_SCORES_FILE, DetectorScores};
+use caltech_anomaly::scoring::{DETECTOR_SCORES_FILE, DetectorId, DetectorScores};
 use caltech_anomaly::stats::{ClassGaussian, Gaussian};
 use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{Study, StudyConfig};
@@ -261,7 +261,7 @@ fn judges_new_images_as_it_scored_the_test_split(
     let paths: Vec<PathBuf> = test.iter().map(|r| root.join(&r.path)).collect();
     let scores = [ClassifierScore::Energy, ClassifierScore::Mahalanobis];
     for (score, detector) in scores.into_iter().zip(detectors) {
-        assert_eq!(score.name(), detector.name);
+        assert_eq!(DetectorId::Classifier(score), detector.id);
         let calibration = fit.calibration(score, 80.0).unwrap();
         let judged = verdicts(&fit.scorer(run, score), &calibration, &paths, &cpu()).unwrap();
         assert_verdicts_agree(&judged, &detector.test, calibration.threshold);

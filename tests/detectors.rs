@@ -1,12 +1,19 @@
 //! The feature-based scores, their fusion and the ladder, on small
 //! matrices whose answers are known.
 
+mod common;
+
+use std::time::{Duration, SystemTime};
+
 use approx::assert_abs_diff_eq;
-use caltech_anomaly::analysis::Bootstrap;
-use caltech_anomaly::analysis::ladder;
+use caltech_anomaly::analysis::{Bootstrap, Ladder, LadderSpec, ladder, position};
 use caltech_anomaly::data::Split;
-use caltech_anomaly::scoring::{DetectorScores, rescored};
+use caltech_anomaly::scoring::{Architecture, Backbone, DetectorId, DetectorScores, rescored};
 use caltech_anomaly::scoring::{ScoreRow, Scores, UnseenRow};
+use caltech_anomaly::scoring::{
+    UNSEEN_SCORES_FILE, read_seconds, seconds_file, unseen_scores_seconds, write_seconds,
+    write_unseen_scores,
+};
 use caltech_anomaly::stats::auroc;
 use caltech_anomaly::stats::{Gaussian, knn_distances, rank_average, spd_inverse};
 use ndarray::{Array2, array};
@@ -92,23 +99,36 @@ fn the_ladder_measures_every_detector_against_the_reference() {
     let labels = [false, false, true, false, true, false, false, true];
     let test = rows(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], &labels);
     let perfect = [0.0, 0.1, 0.9, 0.2, 0.8, 0.3, 0.1, 0.95];
-    let detector = |name: &str, values: &[f64]| DetectorScores {
-        name: name.into(),
+    let detector = |id: DetectorId, values: &[f64]| DetectorScores {
+        id,
         pretrained: false,
         test: rescored(&test, values),
         unseen: Some(unseen(values, &labels)),
         seconds: 1.0,
         bank_bytes: None,
     };
+    let (improved3, knn) = (
+        DetectorId::Autoencoder(Architecture::Improved3),
+        DetectorId::Knn {
+            backbone: Backbone::Lite0,
+            k: 5,
+        },
+    );
     let detectors = [
-        detector("reference", &test.errors()),
-        detector("perfect", &perfect),
+        detector(improved3.clone(), &test.errors()),
+        detector(knn.clone(), &perfect),
     ];
     let bootstrap = Bootstrap {
         resamples: 200,
         seed: 3,
     };
-    let table = ladder(&detectors, (0, Some(1)), 80.0, bootstrap).unwrap();
+    let references = (
+        position(&detectors, &improved3).unwrap(),
+        Some(position(&detectors, &knn).unwrap()),
+    );
+    assert_eq!(references, (0, Some(1)));
+    let table = ladder(&detectors, references, 80.0, bootstrap).unwrap();
+    assert_eq!(table[1].detector, "kNN, EfficientNet-Lite0 (k = 5)");
     assert_eq!(table.len(), 2);
     let reference_auroc = auroc(&test.errors(), &labels);
     assert_abs_diff_eq!(table[0].test_auroc.estimate, reference_auroc);
@@ -130,6 +150,82 @@ fn the_ladder_measures_every_detector_against_the_reference() {
     // At p80 the perfect score flags 2 of the 3 anomalies and nothing else.
     assert_abs_diff_eq!(table[1].tpr, 2.0 / 3.0);
     assert_abs_diff_eq!(table[1].fpr, 0.0);
+}
+
+#[test]
+fn a_detector_is_found_by_its_id_and_a_missing_one_is_an_error_naming_it() {
+    let test = rows(&[0.1, 0.9, 0.2, 0.8], &[false, true, false, true]);
+    let detector = |id: DetectorId, pretrained: bool| DetectorScores {
+        id,
+        pretrained,
+        test: test.clone(),
+        unseen: Some(unseen(&[0.1, 0.9, 0.2, 0.8], &[false, true, false, true])),
+        seconds: 2.0,
+        bank_bytes: None,
+    };
+    let spec = LadderSpec::default();
+    let detectors = vec![
+        detector(DetectorId::Autoencoder(Architecture::Improved2), false),
+        detector(spec.reference.clone(), false),
+        detector(spec.second_reference.clone().unwrap(), true),
+    ];
+    assert_eq!(position(&detectors, &spec.reference).unwrap(), 1);
+    // No fallback to a neighbour: the error names the missing id.
+    let baseline = DetectorId::Autoencoder(Architecture::Baseline);
+    let error = position(&detectors, &baseline).unwrap_err().to_string();
+    assert!(error.contains("`baseline error`"), "{error}");
+    let elsewhere = LadderSpec {
+        reference: baseline,
+        ..LadderSpec::default()
+    };
+    assert!(Ladder::build(&elsewhere, detectors.clone()).is_err());
+    // The spec's ladder: the reference fused with the only pretrained
+    // detector, last, its seconds both of theirs.
+    let built = Ladder::build(&spec, detectors).unwrap();
+    assert_eq!((built.reference, built.second_reference), (1, Some(2)));
+    assert_eq!(
+        built.rows.last().unwrap().detector,
+        "improved3 error + kNN, EfficientNet-Lite0 (k = 5) (ranks)"
+    );
+    assert_eq!(built.detectors.last().unwrap().seconds, 4.0);
+}
+
+#[test]
+fn a_cached_files_seconds_are_read_back_only_with_it() {
+    let tmp = common::TempDir::new().unwrap();
+    let dir = tmp.path();
+    let rows = unseen(&[0.1, 0.9], &[false, true]);
+    write_unseen_scores(&dir.join(UNSEEN_SCORES_FILE), &rows, 12.5).unwrap();
+    let companion = dir.join(seconds_file(UNSEEN_SCORES_FILE));
+    assert!(companion.ends_with("unseen_scores.seconds.json"));
+    assert_eq!(unseen_scores_seconds(dir, 2), Some(12.5));
+    // Not for other rows, nor for a file written again after its seconds.
+    assert_eq!(unseen_scores_seconds(dir, 3), None);
+    let file = std::fs::File::options()
+        .write(true)
+        .open(dir.join(UNSEEN_SCORES_FILE))
+        .unwrap();
+    file.set_modified(SystemTime::now() + Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(unseen_scores_seconds(dir, 2), None);
+    // Any shape of seconds, e.g. one per score; none without the file.
+    std::fs::write(dir.join("scores.csv"), "a\n1\n").unwrap();
+    write_seconds(dir, "scores.csv", 1, &[1.5, 0.25]).unwrap();
+    assert_eq!(read_seconds(dir, "scores.csv", 1), Some([1.5, 0.25]));
+    assert_eq!(read_seconds::<f64>(dir, "other.csv", 1), None);
+}
+
+#[test]
+fn every_published_ladder_name_is_a_detector_id() {
+    for profile in ["quick", "full"] {
+        let path = format!("docs/results/{profile}/tables/ladder.csv");
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        for record in reader.records() {
+            let name = record.unwrap()[0].to_string();
+            let id: DetectorId = name.parse().unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(id.label(), name);
+        }
+    }
 }
 
 #[test]

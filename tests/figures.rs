@@ -3,14 +3,17 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
 use caltech_anomaly::Error;
 use caltech_anomaly::figures::{
-    Bar, Figure, Series, Tile, bar_chart, confusion_matrix, density_plot, heatmap_rgb, image_grid,
-    loss_curves, pca_scatter, pr_curve, roc_curve, sorted_errors,
+    Bar, Dash, Figure, LineStyle, Series, Tile, bar_chart, confusion_matrix, density_plot,
+    heatmap_rgb, image_grid, loss_curves, pca_scatter, plot, pr_curve, roc_curve, roc_curves,
+    sorted_errors, styled_roc_curves,
 };
+use caltech_anomaly::scoring::{Backbone, DetectorId};
 use common::TempDir;
 use plotters::style::RGBColor;
 
@@ -301,6 +304,88 @@ fn roc_and_pr_curves_render() {
         0.1,
         &stem(&dir, "x"),
     ));
+}
+
+/// The published `quick` ladder's detectors, in its order.
+fn published_ladder() -> Vec<DetectorId> {
+    let csv = include_str!("../docs/results/quick/tables/ladder.csv");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    reader
+        .records()
+        .map(|r| r.unwrap()[0].parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_ladder_roc_draws_each_detector_in_its_own_style_with_the_legend_beside() {
+    let ids = published_ladder();
+    let styles = plot::detector_styles(&ids);
+    let unique: HashSet<LineStyle> = styles.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "no two detectors alike: {styles:?}"
+    );
+    let random = LineStyle {
+        color: RGBColor(110, 110, 110),
+        dash: Dash::Dashed,
+    };
+    assert!(
+        !unique.contains(&random),
+        "none drawn as the random classifier"
+    );
+    // Chosen from what each detector is, not from its place in a list.
+    for (id, style) in ids.iter().zip(&styles) {
+        assert_eq!(plot::detector_style(id), *style, "{id}");
+    }
+    let reversed: Vec<DetectorId> = ids.iter().rev().cloned().collect();
+    let again: Vec<LineStyle> = plot::detector_styles(&reversed).into_iter().rev().collect();
+    assert_eq!(again, styles);
+    // Two alike (two kNN of one backbone) are moved apart.
+    let knn = |k| DetectorId::Knn {
+        backbone: Backbone::Lite0,
+        k,
+    };
+    let two = plot::detector_styles(&[knn(5), knn(10)]);
+    assert_ne!(two[0], two[1]);
+    assert_eq!(two[0], plot::detector_style(&knn(5)));
+
+    // Drawn: the plot on the left, the legend in the band to its right.
+    let dir = TempDir::new().unwrap();
+    let (errors, labels) = errors();
+    let (fpr, tpr, ..) = curves(&errors, &labels);
+    let series: Vec<Series> = ids
+        .iter()
+        .map(|id| Series {
+            label: format!("{id} (0.812)"),
+            xs: fpr.clone(),
+            ys: tpr.clone(),
+        })
+        .collect();
+    let title = "Every detector";
+    let figure = styled_roc_curves(title, &series, &styles, &stem(&dir, "ladder_roc")).unwrap();
+    let png = check_png(&figure.png, (1240, 620));
+    keep(&figure);
+    let svg = std::fs::read_to_string(figure.svg.as_ref().unwrap()).unwrap();
+    assert!(svg.contains("PatchCore mean, EfficientNet-Lite0 (1 % coreset) (0.812)"));
+    // Every style's colour appears in the legend band, right of the plot.
+    let band: HashSet<[u8; 3]> = (660..png.width())
+        .flat_map(|x| (0..png.height()).map(move |y| (x, y)))
+        .map(|(x, y)| png.get_pixel(x, y).0)
+        .collect();
+    for style in &styles {
+        let RGBColor(r, g, b) = style.color;
+        assert!(band.contains(&[r, g, b]), "{style:?} has no legend entry");
+    }
+    assert_invalid(styled_roc_curves(
+        title,
+        &series,
+        &styles[1..],
+        &stem(&dir, "x"),
+    ));
+    // Without styles, the curves take the palette's colours, then dashes.
+    let plain = roc_curves(title, &series, &stem(&dir, "plain")).unwrap();
+    check_png(&plain.png, (1240, 620));
 }
 
 #[test]

@@ -293,7 +293,7 @@ fn a_geometric_run_learns_orientation_and_is_keyed_reused_and_calibrated() {
     // Loaded by kind, as `score --run` does, with the same calibration.
     let selected = select_device(DeviceChoice::Cpu).unwrap();
     let saved = SavedDetector::load(&run.dir, None, &selected).unwrap();
-    assert_eq!(saved.name(), "geometric (4 rotations)");
+    assert_eq!(saved.id().label(), "geometric (4 rotations)");
     assert_eq!(saved.calibration(80.0, &cpu()).unwrap(), expected);
     assert!(SavedDetector::load(&run.dir, Some("energy"), &selected).is_err());
 
@@ -302,7 +302,7 @@ fn a_geometric_run_learns_orientation_and_is_keyed_reused_and_calibrated() {
     let (test, unseen) = ladder_images(&prepared);
     assert_eq!(unseen.len(), 4 * 4);
     let detector = geometric_detectors(&run, &prepared, &test, &unseen, &cpu(), false).unwrap();
-    assert_eq!(detector.name, run.name());
+    assert_eq!(detector.id, run.id());
     assert!(!detector.pretrained);
     let test_scores = cache_log_probs(&run.model, set, &prepared.cache, &test_rows, &cpu());
     assert_eq!(detector.test.errors(), test_scores.scores());

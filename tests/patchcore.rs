@@ -174,7 +174,7 @@ fn the_anomaly_map_peaks_on_a_planted_anomaly_and_the_run_judges_files_as_it_sco
     assert_eq!(reloaded.record, run.record);
     let selected = select_device(DeviceChoice::Cpu).unwrap();
     let saved = SavedDetector::load(&run.dir, None, &selected).unwrap();
-    assert_eq!(saved.name(), run.name(PatchScore::Max));
+    assert_eq!(saved.id(), run.id(PatchScore::Max));
     let scores = saved
         .score_files(std::slice::from_ref(&planted), &device)
         .unwrap();

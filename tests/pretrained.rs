@@ -192,7 +192,7 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
         .unwrap();
     assert_ne!(lite1_run.dir, run.dir);
     assert_eq!(
-        lite1_run.name(FeatureScore::Knn),
+        lite1_run.id(FeatureScore::Knn).label(),
         "kNN, EfficientNet-Lite1 (k = 3)"
     );
     let lite1_reloaded = FeatureRun::load(&lite1_run.dir).unwrap();
@@ -237,7 +237,7 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
         .unwrap();
     let knn = reloaded.scorer(&extractor, FeatureScore::Knn);
     let from_files = knn.ladder_scores(&images, &device).unwrap();
-    assert_eq!(from_bank.name, from_files.name);
+    assert_eq!(from_bank.id, from_files.id);
     assert!(from_bank.pretrained && from_files.pretrained);
     assert_eq!(from_bank.test, detectors[0].test);
     for (a, b) in from_bank.test.iter().zip(from_files.test.iter()) {
@@ -247,7 +247,7 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
     assert!(reloaded.dir.join(DETECTOR_SCORES_FILE).is_file());
     let cached = reloaded.detectors(&bank, &test, &[]).unwrap();
     for (a, b) in detectors.iter().zip(&cached) {
-        assert_eq!((&a.name, &a.test), (&b.name, &b.test));
+        assert_eq!((&a.id, &a.test, a.seconds), (&b.id, &b.test, b.seconds));
     }
     let paths =
         |rows: &[ScoreRow]| -> Vec<PathBuf> { rows.iter().map(|r| root.join(&r.path)).collect() };
@@ -277,7 +277,7 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
         };
         let selected = select_device(DeviceChoice::Cpu).unwrap();
         let saved = SavedDetector::load(&run.dir, Some(key), &selected).unwrap();
-        assert_eq!(saved.name(), scorer.name());
+        assert_eq!(saved.id(), scorer.id());
         assert_eq!(saved.calibration(80.0, &device).unwrap(), calibration);
     }
 

@@ -125,7 +125,7 @@ fn fake_unseen(dir: &Path, errors: &[f64], anomalies: usize) {
             }
         })
         .collect();
-    write_unseen_scores(&dir.join(UNSEEN_SCORES_FILE), &rows).unwrap();
+    write_unseen_scores(&dir.join(UNSEEN_SCORES_FILE), &rows, 1.0).unwrap();
 }
 
 #[test]

@@ -27,7 +27,7 @@ use crate::data::image::{RgbImage, resize_bilinear};
 use crate::data::{ImageCache, Prepared, Split};
 use crate::error::{Error, Result};
 use crate::io::column;
-use crate::scoring::Scores;
+use crate::scoring::{Scores, TrivialKind};
 use crate::stats::{ConfidenceInterval, auprc, auroc, bootstrap_ci};
 
 /// How an S×S per-pixel error map becomes one score.
@@ -275,8 +275,8 @@ pub fn compression_scores(cache: &ImageCache, rows: &[usize]) -> Vec<f64> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrivialScore {
     pub name: String,
-    /// A name short enough for a legend.
-    pub label: &'static str,
+    /// Which score: its id's label is short enough for a legend.
+    pub kind: TrivialKind,
     /// One value per test image, in test order.
     pub values: Vec<f64>,
     pub seconds: f64,
@@ -300,13 +300,13 @@ pub fn trivial_scores(prepared: &Prepared) -> Result<Vec<TrivialScore>> {
             name: format!(
                 "PCA ({components} components, {side}x{side} px, fitted on train) reconstruction MSE"
             ),
-            label: "PCA reconstruction",
+            kind: TrivialKind::PcaReconstruction,
             values: pca,
             seconds: pca_s,
         },
         TrivialScore {
             name: "DEFLATE bytes per pixel (image complexity)".into(),
-            label: "DEFLATE bytes per pixel",
+            kind: TrivialKind::DeflateBytes,
             values: deflate,
             seconds: started.elapsed().as_secs_f64(),
         },

@@ -69,7 +69,7 @@ fn scores_column(
     let mismatch = |set: &str| {
         Error::InvalidParameter(format!(
             "detector {:?} scored other {set} images than the first detector",
-            detector.name
+            detector.id.label()
         ))
     };
     if !same(
@@ -88,22 +88,28 @@ fn scores_column(
         }
         None => values.extend(unseen_paths.iter().map(|_| None)),
     }
-    Ok(Series::new(detector.name.as_str().into(), values).into())
+    Ok(Series::new(detector.id.label().into(), values).into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::Split;
-    use crate::scoring::{ScoreRow, Scores, UnseenRow};
+    use crate::scoring::{Backbone, DetectorId, ScoreRow, Scores, TrivialKind, UnseenRow};
+
+    const TRIVIAL: DetectorId = DetectorId::Trivial(TrivialKind::DeflateBytes);
+    const KNN: DetectorId = DetectorId::Knn {
+        backbone: Backbone::Lite0,
+        k: 5,
+    };
 
     fn detector(
-        name: &str,
+        id: DetectorId,
         test: &[(&str, f64)],
         unseen: Option<&[(&str, f64)]>,
     ) -> DetectorScores {
         DetectorScores {
-            name: name.into(),
+            id,
             pretrained: false,
             test: Scores(
                 test.iter()
@@ -137,14 +143,14 @@ mod tests {
         let test = [("a.jpg", 0.1), ("bg1.jpg", 0.9)];
         let unseen = [("b.jpg", 0.2), ("bg2.jpg", 0.7), ("c.jpg", 0.3)];
         let df = image_scores_table(&[
-            detector("trivial", &test, None),
-            detector("knn", &test, Some(&unseen)),
+            detector(TRIVIAL, &test, None),
+            detector(KNN, &test, Some(&unseen)),
         ])
         .unwrap();
         assert_eq!(df.shape(), (5, 6));
-        let knn = df.column("knn").unwrap().f64().unwrap();
+        let knn = df.column(&KNN.label()).unwrap().f64().unwrap();
         assert_eq!(knn.get(3), Some(0.7));
-        let trivial = df.column("trivial").unwrap().f64().unwrap();
+        let trivial = df.column(&TRIVIAL.label()).unwrap().f64().unwrap();
         assert_eq!((trivial.get(1), trivial.get(2)), (Some(0.9), None));
         let held_out = df.column("held_out").unwrap().bool().unwrap();
         assert_eq!(held_out.get(3), Some(true));
@@ -154,8 +160,8 @@ mod tests {
 
     #[test]
     fn detectors_of_other_images_are_refused() {
-        let a = detector("a", &[("x.jpg", 0.1)], None);
-        let b = detector("b", &[("y.jpg", 0.1)], None);
+        let a = detector(TRIVIAL, &[("x.jpg", 0.1)], None);
+        let b = detector(KNN, &[("y.jpg", 0.1)], None);
         assert!(image_scores_table(&[a, b]).is_err());
         assert!(image_scores_table(&[]).is_err());
     }

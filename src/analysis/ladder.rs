@@ -15,7 +15,8 @@ use crate::analysis::{Bootstrap, PerClassRow, TrivialScore, operating_point, per
 use crate::error::{Error, Result};
 use crate::io::{Markdown, column};
 use crate::scoring::{
-    DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, rescored, rescored_unseen,
+    DetectorId, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, rescored,
+    rescored_unseen,
 };
 use crate::stats::{
     ConfidenceInterval, ConfusionMatrix, auprc, auroc, paired_bootstrap_delta, rank_average,
@@ -40,7 +41,7 @@ pub fn trivial_detectors(trivial: &[TrivialScore], test: &Scores) -> Vec<Detecto
     trivial
         .iter()
         .map(|score| DetectorScores {
-            name: score.label.into(),
+            id: DetectorId::Trivial(score.kind),
             pretrained: false,
             test: rescored(test, &score.values),
             unseen: None,
@@ -62,7 +63,7 @@ pub fn false_positives(
         let threshold = d.test.threshold(percentile)?;
         let classes = per_class(&d.test, threshold);
         let flagged = classes.into_iter().filter(|c| c.flagged > 0).take(top);
-        rows.extend(flagged.map(|c| (d.name.clone(), c)));
+        rows.extend(flagged.map(|c| (d.id.label(), c)));
     }
     Ok(DataFrame::new_infer_height(vec![
         column("detector", &rows, |r| r.0.as_str()),
@@ -87,7 +88,7 @@ pub fn fused(a: &DetectorScores, b: &DetectorScores) -> Result<DetectorScores> {
         _ => None,
     };
     Ok(DetectorScores {
-        name: format!("{} + {} (ranks)", a.name, b.name),
+        id: DetectorId::fusion(a.id.clone(), b.id.clone()),
         pretrained: a.pretrained || b.pretrained,
         test: rescored(&a.test, &test),
         unseen,
@@ -100,12 +101,16 @@ pub fn fused(a: &DetectorScores, b: &DetectorScores) -> Result<DetectorScores> {
     })
 }
 
-/// The index of the detector whose name starts with `prefix`.
-pub fn position(detectors: &[DetectorScores], prefix: &str) -> Result<usize> {
-    detectors
-        .iter()
-        .position(|d| d.name.starts_with(prefix))
-        .ok_or_else(|| Error::InvalidParameter(format!("no detector named {prefix}…")))
+/// The index of the detector `id`; an error naming it, and the detectors
+/// there are, when it is not among them.
+pub fn position(detectors: &[DetectorScores], id: &DetectorId) -> Result<usize> {
+    detectors.iter().position(|d| d.id == *id).ok_or_else(|| {
+        let there: Vec<String> = detectors.iter().map(|d| d.id.label()).collect();
+        Error::InvalidParameter(format!(
+            "no detector `{id}` on the ladder; it has: {}",
+            there.join("; ")
+        ))
+    })
 }
 
 /// Of the detectors at `among`, the one with the highest test AUROC.
@@ -121,6 +126,7 @@ pub fn best_of(detectors: &[DetectorScores], among: &[usize]) -> Result<usize> {
 /// One detector's line of the ladder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LadderRow {
+    /// The detector's label ([`DetectorId::label`]), as published.
     pub detector: String,
     pub pretrained: bool,
     pub test_auroc: ConfidenceInterval,
@@ -137,6 +143,7 @@ pub struct LadderRow {
     pub confusion: ConfusionMatrix,
     pub tpr: f64,
     pub fpr: f64,
+    /// The detector's own compute ([`DetectorScores::seconds`]).
     pub seconds: f64,
     /// The memory bank of a nearest-neighbour detector, MiB.
     pub bank_mib: Option<f64>,
@@ -172,7 +179,7 @@ pub fn ladder(
         if d.unseen.as_deref().is_some_and(|u| !same(u)) {
             return Err(Error::InvalidParameter(format!(
                 "{} scored other unseen images than the reference: use runs of one pool",
-                d.name
+                d.id
             )));
         }
     }
@@ -193,7 +200,7 @@ pub fn ladder(
                 _ => Ok(None),
             };
             Ok(LadderRow {
-                detector: d.name.clone(),
+                detector: d.id.label(),
                 pretrained: d.pretrained,
                 test_auroc: bootstrap.interval(&errors, &held_out, auroc)?,
                 test_auprc: bootstrap.interval(&errors, &held_out, auprc)?,

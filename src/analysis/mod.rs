@@ -1,6 +1,6 @@
 //! The report's analysis (sections 6-8: detection, evaluation,
-//! refinement), the aggregations beyond it, the ladder of every detector,
-//! and any saved detector loaded by its kind.
+//! refinement), the aggregations beyond it, the ladder of every detector
+//! with its one specification, and any saved detector loaded by its kind.
 //!
 //! The submodules are private; everything is re-exported here.
 
@@ -10,6 +10,7 @@ mod evaluation;
 mod guard;
 mod image_scores;
 mod ladder;
+mod ladder_spec;
 mod refinement;
 mod saved;
 
@@ -19,5 +20,6 @@ pub use evaluation::*;
 pub use guard::*;
 pub use image_scores::*;
 pub use ladder::*;
+pub use ladder_spec::*;
 pub use refinement::*;
 pub use saved::*;

@@ -15,7 +15,7 @@ use crate::features::{
     AnomalyMap, DEFAULT_RIDGE, EfficientNetLite, FeatureRun, FeatureScore, PatchCoreRun, PatchScore,
 };
 use crate::geometric::TrainedGeometric;
-use crate::scoring::{Calibration, DetectorScores, ImageScorer, LadderImages};
+use crate::scoring::{Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages};
 use crate::training::RunKind;
 
 /// A detector loaded from a run directory, owning what it scores with.
@@ -111,7 +111,7 @@ impl SavedDetector {
             }
             _ => Err(Error::InvalidParameter(format!(
                 "{} has no anomaly maps: a PatchCore run has them",
-                self.name()
+                self.id()
             ))),
         }
     }
@@ -137,8 +137,8 @@ impl SavedDetector {
 }
 
 impl ImageScorer for SavedDetector {
-    fn name(&self) -> String {
-        self.scorer().name()
+    fn id(&self) -> DetectorId {
+        self.scorer().id()
     }
 
     fn pretrained(&self) -> bool {

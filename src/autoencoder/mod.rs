@@ -6,9 +6,11 @@
 mod model;
 mod run;
 mod score;
+mod summary;
 mod train;
 
 pub use model::*;
 pub use run::*;
 pub use score::*;
+pub use summary::*;
 pub use train::*;

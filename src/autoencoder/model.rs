@@ -17,30 +17,15 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use serde::{Deserialize, Serialize};
 
 use crate::backend::{Activation, ConvLayer};
-use crate::error::{Error, Result, parse_choice};
+use crate::error::{Error, Result};
 
-/// Which autoencoder to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Architecture {
-    #[default]
-    Baseline,
-    Improved1,
-    Improved2,
-    Improved3,
-}
+pub use crate::scoring::Architecture;
 
+/// The architectures' defaults (their identity, names and parsing are in
+/// [`crate::scoring`], where the detector ids can name them).
 impl Architecture {
-    pub const ALL: [Architecture; 4] = [
-        Architecture::Baseline,
-        Architecture::Improved1,
-        Architecture::Improved2,
-        Architecture::Improved3,
-    ];
-
     /// The code width the README's measurements use: the report's 256 for
     /// the baseline, 16 channels for the fully convolutional models.
     pub fn default_encoding_dim(self) -> usize {
@@ -57,29 +42,6 @@ impl Architecture {
             Architecture::Improved3 => 0.1,
             _ => 0.0,
         }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Architecture::Baseline => "baseline",
-            Architecture::Improved1 => "improved1",
-            Architecture::Improved2 => "improved2",
-            Architecture::Improved3 => "improved3",
-        }
-    }
-}
-
-impl std::str::FromStr for Architecture {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        parse_choice("architecture", s, &Self::ALL, Self::name)
-    }
-}
-
-impl std::fmt::Display for Architecture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
     }
 }
 

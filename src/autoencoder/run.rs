@@ -24,11 +24,12 @@ use crate::autoencoder::{
 use crate::backend::{Precision, SelectedDevice, libtorch_version};
 use crate::data::{Prepared, Resize, Split};
 use crate::error::{Error, Result};
-use crate::io::{Markdown, read_json, write_bytes_atomic};
+use crate::io::{Markdown, read_json, shown_path, write_bytes_atomic};
 use crate::scoring::{
-    Calibration, DetectorScores, ImageScorer, LadderImages, REPORT_PERCENTILE, SCORES_FILE, Scores,
-    UNSEEN_SCORES_FILE, UnseenRow, VALIDATION_SCORES_FILE, has_current_unseen_scores, read_scores,
-    read_unseen_scores, write_scores, write_unseen_scores,
+    Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, REPORT_PERCENTILE,
+    SCORES_FILE, Scores, UNSEEN_SCORES_FILE, UnseenRow, VALIDATION_SCORES_FILE,
+    has_current_unseen_scores, read_scores, read_unseen_scores, timed, unseen_scores_seconds,
+    write_scores, write_unseen_scores,
 };
 use crate::stats::auroc;
 use crate::training::{
@@ -124,24 +125,24 @@ pub struct Trained {
 }
 
 impl Trained {
-    /// The model's layers, size and training settings.
+    /// The model's layers, size and training settings: its summary as
+    /// Keras prints it ([`crate::autoencoder::ModelConfig::summary`]), then
+    /// how it was trained and its run folder, relative to the study folder.
     pub fn describe(&self) -> Markdown {
         let (r, c) = (&self.record, &self.config);
+        let layers = c.model.summary().map_or_else(
+            |_| format!("**{}**, {} parameters", r.architecture, r.parameters),
+            |summary| summary.to_string(),
+        );
         Markdown(format!(
-            "**{}** for {s}×{s}×3 images, code width {}: {} parameters, trained {} epochs (best \
-             on validation: epoch {}), batch {}, Adam lr {}, SSIM weight {}. Run `{}`.\n\n\
-             ```text\n{}\n```",
-            r.architecture,
-            c.model.code_width(),
-            r.parameters,
+            "{layers}\n\nTrained {} epochs (best on validation: epoch {}), batch {}, Adam lr {}, \
+             SSIM weight {}. Run `{}`.",
             r.epochs_run,
             r.best_epoch,
             c.batch_size,
             c.learning_rate,
             c.ssim_weight(),
-            self.dir.display(),
-            self.model,
-            s = c.model.image_size,
+            shown_path(&self.dir).display(),
         ))
     }
 
@@ -201,8 +202,8 @@ impl Trained {
 }
 
 impl ImageScorer for Trained {
-    fn name(&self) -> String {
-        format!("{} error", self.record.architecture)
+    fn id(&self) -> DetectorId {
+        DetectorId::Autoencoder(self.record.architecture)
     }
 
     fn pretrained(&self) -> bool {
@@ -210,13 +211,15 @@ impl ImageScorer for Trained {
     }
 
     /// The test scores of its training run and its cached unseen scores
-    /// ([`unseen_scores`]); its seconds are training and test scoring.
+    /// ([`timed_unseen_scores`]); its seconds are training and the scoring
+    /// of both, as recorded when each was computed.
     fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
         let same = |a: &[&str], b: &[&str]| a == b;
         let test_paths: Vec<&str> = self.scores.iter().map(|r| r.path.as_str()).collect();
         let wanted: Vec<&str> = images.test.iter().map(|r| r.path.as_str()).collect();
         let prepared = Prepared::open(&self.dir)?;
-        let unseen = unseen_scores(self, &prepared, device, images.show_progress)?;
+        let (unseen, unseen_s) =
+            timed_unseen_scores(self, &prepared, device, images.show_progress)?;
         let unseen_paths: Vec<&str> = unseen.iter().map(|r| r.path.as_str()).collect();
         let wanted_unseen: Vec<&str> = images.unseen.iter().map(|r| r.path.as_str()).collect();
         if !same(&test_paths, &wanted) || !same(&unseen_paths, &wanted_unseen) {
@@ -225,12 +228,13 @@ impl ImageScorer for Trained {
                 self.dir.display()
             )));
         }
+        let timings = &self.record.timings;
         Ok(DetectorScores {
-            name: self.name(),
+            id: self.id(),
             pretrained: false,
             test: self.scores.clone(),
             unseen: Some(unseen),
-            seconds: self.record.timings.train_s + self.record.timings.score_s,
+            seconds: timings.train_s + timings.score_s + unseen_s,
             bank_bytes: None,
         })
     }
@@ -385,12 +389,27 @@ pub fn unseen_scores(
     device: &Device,
     show_progress: bool,
 ) -> Result<Vec<UnseenRow>> {
+    Ok(timed_unseen_scores(run, prepared, device, show_progress)?.0)
+}
+
+/// [`unseen_scores`] with the seconds scoring them took: read back with
+/// the file, which is scored again when they were not recorded beside it.
+pub fn timed_unseen_scores(
+    run: &Trained,
+    prepared: &Prepared,
+    device: &Device,
+    show_progress: bool,
+) -> Result<(Vec<UnseenRow>, f64)> {
     let path = run.dir.join(UNSEEN_SCORES_FILE);
-    if has_current_unseen_scores(&run.dir) {
-        return read_unseen_scores(&path);
+    if has_current_unseen_scores(&run.dir)
+        && let Ok(rows) = read_unseen_scores(&path)
+        && let Some(seconds) = unseen_scores_seconds(&run.dir, rows.len())
+    {
+        return Ok((rows, seconds));
     }
     let data_dir = &prepared.config.data_dir;
-    let rows = score_unseen(&run.model, prepared, data_dir, device, show_progress)?;
-    write_unseen_scores(&path, &rows)?;
-    Ok(rows)
+    let (rows, seconds) =
+        timed(|| score_unseen(&run.model, prepared, data_dir, device, show_progress))?;
+    write_unseen_scores(&path, &rows, seconds)?;
+    Ok((rows, seconds))
 }

@@ -11,16 +11,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::classifier::{Classifier, TrainedClassifier};
 use crate::data::{ImageCache, Prepared, Resize, Split, files_batch};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::features::TRAIN_FEATURES_FILE;
 use crate::io::{
     DEFAULT_BAR, Progress, Step, read_f32s, read_json, write_bytes_atomic, write_f32s_atomic,
 };
 use crate::scoring::{
-    Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
-    newer_than_model, scored_detector, scored_images, split_images,
+    Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow,
+    detector_scores, newer_than_model, scored_detector, scored_images, split_images, timed,
 };
 use crate::stats::ClassGaussian;
+
+pub use crate::scoring::ClassifierScore;
 
 /// A classifier run's [`ClassifierFit`], beside the train split's
 /// penultimate features ([`TRAIN_FEATURES_FILE`]).
@@ -106,36 +108,6 @@ pub fn energy(logits: &Array2<f32>) -> Vec<f64> {
         .collect()
 }
 
-/// Which of the classifier's scores judges an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClassifierScore {
-    Energy,
-    Mahalanobis,
-}
-
-impl ClassifierScore {
-    /// The detector's name, as on the ladder.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Energy => "classifier energy",
-            Self::Mahalanobis => "classifier Mahalanobis",
-        }
-    }
-}
-
-impl std::str::FromStr for ClassifierScore {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "energy" => Ok(Self::Energy),
-            "mahalanobis" => Ok(Self::Mahalanobis),
-            other => Err(Error::InvalidParameter(format!(
-                "a classifier run scores by `energy` or `mahalanobis`, not `{other}`"
-            ))),
-        }
-    }
-}
-
 /// What [`FIT_FILE`] holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct FitRecord {
@@ -146,6 +118,11 @@ struct FitRecord {
     /// Each score of the validation split's (normal) images.
     validation_energy: Vec<f64>,
     validation_mahalanobis: Vec<f64>,
+    /// Seconds of the fit: the train and validation images' outputs, the
+    /// class Gaussian, the validation scores (`None` in older fits, which
+    /// are fitted again).
+    #[serde(default)]
+    fit_s: Option<f64>,
 }
 
 /// The classifier's detectors, fitted: the class Gaussian of the train
@@ -171,9 +148,11 @@ impl ClassifierFit {
         if let Some(fit) = Self::saved(run)?
             && fit.record.ridge == ridge
             && fit.record.manifest_sha256 == prepared.manifest_sha256
+            && fit.record.fit_s.is_some()
         {
             return Ok(fit);
         }
+        let started = Instant::now();
         let (batch, manifest) = (run.config.batch_size, &prepared.manifest);
         let train_rows = manifest.indices(Split::Train);
         let (_, train_features) =
@@ -193,6 +172,8 @@ impl ClassifierFit {
             train_classes,
             validation_energy: energy(&logits),
             validation_mahalanobis: gaussian.distances(&features),
+            // Last: after the validation scores above.
+            fit_s: Some(started.elapsed().as_secs_f64()),
         };
         prepared.record_in(&run.dir)?;
         let values: Vec<f32> = train_features.iter().copied().collect();
@@ -214,6 +195,12 @@ impl ClassifierFit {
         let features = Array2::from_shape_vec((n, width), values).expect("n·width values");
         let gaussian = ClassGaussian::fit(&features, &record.train_classes, record.ridge)?;
         Ok(Some(Self { record, gaussian }))
+    }
+
+    /// Seconds the fit took when it was computed (0 for a fit saved
+    /// without them).
+    pub fn seconds(&self) -> f64 {
+        self.record.fit_s.unwrap_or(0.0)
     }
 
     /// The threshold of `score` at the `percentile`-th percentile of its
@@ -249,8 +236,8 @@ pub struct ClassifierScorer<'a> {
 }
 
 impl ImageScorer for ClassifierScorer<'_> {
-    fn name(&self) -> String {
-        self.score.name().into()
+    fn id(&self) -> DetectorId {
+        DetectorId::Classifier(self.score)
     }
 
     fn pretrained(&self) -> bool {
@@ -296,7 +283,9 @@ struct ScoredImage {
 
 /// The classifier's two detectors (energy, class Mahalanobis of `fit`), on
 /// the test split (`test`'s rows) and the unseen images (`unseen`'s).
-/// Scores are cached in the run directory.
+/// Scores are cached in the run directory with the seconds scoring them
+/// took; each detector's seconds are the training, the fit and that
+/// scoring.
 pub fn classifier_detectors(
     run: &TrainedClassifier,
     fit: &ClassifierFit,
@@ -306,19 +295,19 @@ pub fn classifier_detectors(
     device: &Device,
     show_progress: bool,
 ) -> Result<Vec<DetectorScores>> {
-    let started = Instant::now();
     let wanted = scored_images(test, unseen);
-    let scored = detector_scores(
+    let (scored, scored_s) = detector_scores(
         &run.dir,
         FIT_FILE,
         &wanted,
         |r: &ScoredImage| (r.set.as_str(), r.path.as_str()),
-        || score_images(run, fit, prepared, &wanted, device, show_progress),
+        || timed(|| score_images(run, fit, prepared, &wanted, device, show_progress)),
     )?;
-    let seconds = run.record.train_s + started.elapsed().as_secs_f64();
+    // One network pass gives both scores: each counts all of it.
+    let seconds = run.record.train_s + fit.seconds() + scored_s;
     let detector = |score: ClassifierScore, value: fn(&ScoredImage) -> f64| {
-        let name = score.name().into();
-        scored_detector(name, false, (test, unseen), &scored, value, seconds)
+        let id = DetectorId::Classifier(score);
+        scored_detector(id, false, (test, unseen), &scored, value, seconds)
     };
     Ok(vec![
         detector(ClassifierScore::Energy, |r| r.energy),
@@ -381,7 +370,7 @@ impl TrainedClassifier {
             c.batch_size,
             c.learning_rate,
             r.validation_accuracy,
-            self.dir.display(),
+            crate::io::shown_path(&self.dir).display(),
             s = c.model.image_size,
         ))
     }

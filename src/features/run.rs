@@ -3,7 +3,6 @@
 //! with their scores and recorded like any run.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use burn::tensor::Device;
 use ndarray::Array2;
@@ -15,11 +14,13 @@ use crate::error::{Error, Result};
 use crate::features::{Backbone, EfficientNetLite, FEATURES, FeatureBank, file_features};
 use crate::io::{read_f32s, read_json, write_bytes_atomic, write_f32s_atomic};
 use crate::scoring::{
-    Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
-    files_ladder_scores, scored_detector, scored_images,
+    Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow,
+    detector_scores, files_ladder_scores, scored_detector, scored_images, timed,
 };
 use crate::stats::{Gaussian, hex, knn_distances};
 use crate::training::{RUN_FILE, RunLock};
+
+pub use crate::scoring::FeatureScore;
 
 /// The ridge of every Gaussian's covariance, PaDiM's.
 pub const DEFAULT_RIDGE: f64 = 0.01;
@@ -27,26 +28,6 @@ pub const DEFAULT_RIDGE: f64 = 0.01;
 /// The normal images' features a detector is fitted on, as a run saves
 /// them (little-endian `f32`, one row per image).
 pub const TRAIN_FEATURES_FILE: &str = "train_features.f32";
-
-/// Which score of the pretrained features judges an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeatureScore {
-    Knn,
-    Mahalanobis,
-}
-
-impl std::str::FromStr for FeatureScore {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "knn" => Ok(Self::Knn),
-            "mahalanobis" => Ok(Self::Mahalanobis),
-            other => Err(Error::InvalidParameter(format!(
-                "a feature run scores by `knn` or `mahalanobis`, not `{other}`"
-            ))),
-        }
-    }
-}
 
 /// `run.json` of a [`FeatureRun`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +48,15 @@ pub struct FeatureRecord {
     pub validation_knn: Vec<f64>,
     pub validation_mahalanobis: Vec<f64>,
     pub crate_version: String,
+    /// Seconds of the kNN's fit: the train and validation features
+    /// gathered, the validation scores (`None` in older runs, which are
+    /// fitted again).
+    #[serde(default)]
+    pub knn_fit_s: Option<f64>,
+    /// Seconds of the Gaussian's fit: the features gathered, the Gaussian,
+    /// the validation scores.
+    #[serde(default)]
+    pub gaussian_fit_s: Option<f64>,
 }
 
 /// The detectors on pretrained features, fitted on a split: the train
@@ -82,8 +72,6 @@ pub struct FeatureRun {
     pub backbone: Backbone,
     train: Array2<f32>,
     gaussian: Gaussian,
-    /// Seconds the Gaussian's fit took in this process.
-    gaussian_s: f64,
 }
 
 impl FeatureRun {
@@ -108,6 +96,7 @@ impl FeatureRun {
         let _lock = RunLock::acquire(&dir)?;
         if let Ok(run) = Self::load(&dir)
             && run.record.key == key
+            && run.record.gaussian_fit_s.is_some()
         {
             return Ok(run);
         }
@@ -116,10 +105,14 @@ impl FeatureRun {
             let rows = manifest.indices(split);
             bank.matrix(rows.iter().map(|&r| manifest.entries[r].path.as_str()))
         };
-        let (train, validation) = (paths(Split::Train)?, paths(Split::Validation)?);
-        let started = Instant::now();
-        let gaussian = Gaussian::fit(&train, ridge)?;
-        let gaussian_s = started.elapsed().as_secs_f64();
+        let ((train, validation), gathered_s) =
+            timed(|| Ok((paths(Split::Train)?, paths(Split::Validation)?)))?;
+        let (validation_knn, knn_s) = timed(|| knn_distances(&train, &validation, k))?;
+        let ((gaussian, validation_mahalanobis), gaussian_s) = timed(|| {
+            let gaussian = Gaussian::fit(&train, ridge)?;
+            let distances = gaussian.distances(&validation);
+            Ok((gaussian, distances))
+        })?;
         let record = FeatureRecord {
             key,
             bank_key: bank.key.clone(),
@@ -129,9 +122,11 @@ impl FeatureRun {
             ridge,
             manifest_sha256: prepared.manifest_sha256.clone(),
             train_images: train.nrows(),
-            validation_knn: knn_distances(&train, &validation, k)?,
-            validation_mahalanobis: gaussian.distances(&validation),
+            validation_knn,
+            validation_mahalanobis,
             crate_version: env!("CARGO_PKG_VERSION").into(),
+            knn_fit_s: Some(gathered_s + knn_s),
+            gaussian_fit_s: Some(gathered_s + gaussian_s),
         };
         prepared.record_in(&dir)?;
         let values: Vec<f32> = train.iter().copied().collect();
@@ -144,7 +139,6 @@ impl FeatureRun {
             backbone: bank.backbone,
             train,
             gaussian,
-            gaussian_s,
         })
     }
 
@@ -156,7 +150,6 @@ impl FeatureRun {
         let n = record.train_images;
         let values = read_f32s(&dir.join(TRAIN_FEATURES_FILE), n * FEATURES)?;
         let train = Array2::from_shape_vec((n, FEATURES), values).expect("n·FEATURES values");
-        let started = Instant::now();
         let gaussian = Gaussian::fit(&train, record.ridge)?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -164,15 +157,27 @@ impl FeatureRun {
             record,
             train,
             gaussian,
-            gaussian_s: started.elapsed().as_secs_f64(),
         })
     }
 
-    /// The detector's name, as on the ladder.
-    pub fn name(&self, score: FeatureScore) -> String {
+    /// Seconds `score`'s fit took when the run was fitted (0 for a run
+    /// recorded without them).
+    pub fn fit_seconds(&self, score: FeatureScore) -> f64 {
         match score {
-            FeatureScore::Knn => format!("kNN, {} (k = {})", self.backbone, self.record.k),
-            FeatureScore::Mahalanobis => format!("Mahalanobis, {}", self.backbone),
+            FeatureScore::Knn => self.record.knn_fit_s,
+            FeatureScore::Mahalanobis => self.record.gaussian_fit_s,
+        }
+        .unwrap_or(0.0)
+    }
+
+    /// Which detector `score` makes of this run.
+    pub fn id(&self, score: FeatureScore) -> DetectorId {
+        match score {
+            FeatureScore::Knn => DetectorId::Knn {
+                backbone: self.backbone,
+                k: self.record.k,
+            },
+            FeatureScore::Mahalanobis => DetectorId::Mahalanobis(self.backbone),
         }
     }
 
@@ -212,9 +217,10 @@ impl FeatureRun {
     /// Both detectors on the test split (`test`'s rows) and on `unseen`
     /// (the images outside the pool), their features from `bank`. Scores
     /// are cached in the run directory
-    /// ([`crate::scoring::DETECTOR_SCORES_FILE`]) for the same images; each
-    /// detector's seconds are the bank's extraction, its fit and this
-    /// call's scoring (or reading of the cache).
+    /// ([`crate::scoring::DETECTOR_SCORES_FILE`]) for the same images, with
+    /// each score's seconds; each detector's seconds are the bank's
+    /// extraction, its fit and its scoring, as recorded when each was
+    /// computed.
     pub fn detectors(
         &self,
         bank: &FeatureBank,
@@ -222,21 +228,17 @@ impl FeatureRun {
         unseen: &[UnseenRow],
     ) -> Result<Vec<DetectorScores>> {
         let wanted = scored_images(test, unseen);
-        let started = Instant::now();
-        // Each score's own seconds when scored here; the read's when cached.
-        let mut scored_s = None;
-        let scored = detector_scores(
+        let (scored, [knn_s, mahalanobis_s]) = detector_scores(
             &self.dir,
             RUN_FILE,
             &wanted,
             |r: &FeatureScoredImage| (r.set.as_str(), r.path.as_str()),
             || {
-                let x = bank.matrix(wanted.iter().map(|&(_, path)| path))?;
-                let knn = self.scores(FeatureScore::Knn, &x)?;
-                let knn_s = started.elapsed().as_secs_f64();
-                let mahalanobis = self.scores(FeatureScore::Mahalanobis, &x)?;
-                scored_s = Some((knn_s, started.elapsed().as_secs_f64() - knn_s));
-                Ok(wanted
+                let (x, gathered_s) = timed(|| bank.matrix(wanted.iter().map(|&(_, path)| path)))?;
+                let (knn, knn_s) = timed(|| self.scores(FeatureScore::Knn, &x))?;
+                let (mahalanobis, mahalanobis_s) =
+                    timed(|| self.scores(FeatureScore::Mahalanobis, &x))?;
+                let rows = wanted
                     .iter()
                     .zip(knn.into_iter().zip(mahalanobis))
                     .map(|(&(set, path), (knn, mahalanobis))| FeatureScoredImage {
@@ -245,25 +247,22 @@ impl FeatureRun {
                         knn,
                         mahalanobis,
                     })
-                    .collect())
+                    .collect();
+                Ok((rows, [gathered_s + knn_s, gathered_s + mahalanobis_s]))
             },
         )?;
-        let read_s = started.elapsed().as_secs_f64();
-        let (knn_s, mahalanobis_s) = scored_s.unwrap_or((read_s, read_s));
         let detector = |score: FeatureScore, value: fn(&FeatureScoredImage) -> f64, seconds| {
-            let name = self.name(score);
-            let seconds = bank.seconds + seconds;
-            scored_detector(name, true, (test, unseen), &scored, value, seconds)
+            let (id, seconds) = (
+                self.id(score),
+                bank.seconds + self.fit_seconds(score) + seconds,
+            );
+            scored_detector(id, true, (test, unseen), &scored, value, seconds)
         };
         let knn = DetectorScores {
             bank_bytes: Some((self.train.len() * size_of::<f32>()) as u64),
             ..detector(FeatureScore::Knn, |r| r.knn, knn_s)
         };
-        let mahalanobis = detector(
-            FeatureScore::Mahalanobis,
-            |r| r.mahalanobis,
-            self.gaussian_s + mahalanobis_s,
-        );
+        let mahalanobis = detector(FeatureScore::Mahalanobis, |r| r.mahalanobis, mahalanobis_s);
         Ok(vec![knn, mahalanobis])
     }
 }
@@ -301,8 +300,8 @@ impl<'a> FeatureScorer<'a> {
 }
 
 impl ImageScorer for FeatureScorer<'_> {
-    fn name(&self) -> String {
-        self.run.name(self.score)
+    fn id(&self) -> DetectorId {
+        self.run.id(self.score)
     }
 
     fn pretrained(&self) -> bool {
@@ -310,10 +309,15 @@ impl ImageScorer for FeatureScorer<'_> {
     }
 
     /// With a bank: [`FeatureRun::detectors`] (cached in the run
-    /// directory); without, the files scored.
+    /// directory); without, the files scored (their features extracted),
+    /// the fit's seconds added.
     fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
         let Some(bank) = self.bank else {
-            return files_ladder_scores(self, images, device);
+            let scored = files_ladder_scores(self, images, device)?;
+            return Ok(DetectorScores {
+                seconds: self.run.fit_seconds(self.score) + scored.seconds,
+                ..scored
+            });
         };
         if (bank.key.as_str(), bank.input_size)
             != (

@@ -30,8 +30,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::io::write_bytes_atomic;
 
 pub use charts::{
-    Bar, Series, bar_chart, confusion_matrix, density_plot, loss_curves, pca_scatter, pr_curve,
-    roc_curve, roc_curves, sorted_errors,
+    Bar, Dash, LineStyle, PALETTE, Series, bar_chart, confusion_matrix, density_plot, loss_curves,
+    pca_scatter, pr_curve, roc_curve, roc_curves, sorted_errors, styled_roc_curves,
 };
 pub use grid::{Tile, heatmap_rgb, image_grid};
 
@@ -103,6 +103,12 @@ const CHART_SIZE: (u32, u32) = (800, 560);
 trait Chart {
     /// Draws the whole chart, title included, on a white `root`.
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
+
+    /// Its size in pixels: [`CHART_SIZE`] unless it needs more (a legend
+    /// beside the plot).
+    fn size(&self) -> (u32, u32) {
+        CHART_SIZE
+    }
 }
 
 /// Maps a plotters or encoder error to the crate's error.
@@ -122,15 +128,16 @@ fn with_ext(out_stem: &Path, ext: &str) -> PathBuf {
 /// Writes `chart` as `<out_stem>.png` and `<out_stem>.svg`.
 fn save_chart(chart: &impl Chart, title: &str, out_stem: &Path) -> Result<Figure> {
     register_font();
-    let (w, h) = CHART_SIZE;
+    let size = chart.size();
+    let (w, h) = size;
     let png = with_ext(out_stem, "png");
     let white = vec![255; w as usize * h as usize * 3];
-    write_png(&png, CHART_SIZE, white, |root| chart.draw(root))?;
+    write_png(&png, size, white, |root| chart.draw(root))?;
 
     let svg = with_ext(out_stem, "svg");
     let mut text = String::new();
     {
-        let root = SVGBackend::with_string(&mut text, CHART_SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         chart.draw(&root).map_err(plot_err)?;
         root.present().map_err(plot_err)?;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use plotters::style::RGBColor;
-use plotters::style::colors::{BLUE, RED};
+use plotters::style::colors::{BLACK, BLUE, RED};
 
 use crate::analysis::{ErrorDensity, LatentPca, OperatingPoint, Outlier, Pr, Refinement, Roc};
 use crate::autoencoder::{ErrorMap, Trained};
@@ -14,8 +14,11 @@ use crate::data::image::{Resize, read_resized};
 use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
 use crate::features::{AnomalyMap, EfficientNetLite, PatchCoreRun};
-use crate::figures::{self, Bar, Figure, Series, Tile};
-use crate::scoring::{DetectorScores, ScoreRow, Scores};
+use crate::figures::{self, Bar, Dash, Figure, LineStyle, Series, Tile};
+use crate::scoring::{
+    Architecture, Backbone, ClassifierScore, DetectorId, DetectorScores, PatchScore, ScoreRow,
+    Scores, TrivialKind,
+};
 use crate::stats::{auroc, ranks, roc_curve};
 
 fn cache_tile(prepared: &Prepared, row: usize, caption: String, border: Option<RGBColor>) -> Tile {
@@ -396,17 +399,81 @@ pub fn ladder_roc(detectors: &[DetectorScores], stem: &Path) -> Result<Figure> {
             };
             let points = roc_curve(&scores, &labels)?;
             Ok(Series {
-                label: format!("{} ({:.3}{on})", d.name, auroc(&scores, &labels)),
+                label: format!("{} ({:.3}{on})", d.id, auroc(&scores, &labels)),
                 xs: points.iter().map(|p| p.fpr).collect(),
                 ys: points.iter().map(|p| p.tpr).collect(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    figures::roc_curves(
+    let ids: Vec<DetectorId> = detectors.iter().map(|d| d.id.clone()).collect();
+    figures::styled_roc_curves(
         "Every detector on the images outside the pool (AUROC)",
         &series,
+        &detector_styles(&ids),
         stem,
     )
+}
+
+/// A detector's line in every figure, chosen from what it is, never from
+/// its place in a list: its family's colour (the autoencoders blue, the
+/// classifier orange, the pretrained kNN green, the pretrained Gaussian
+/// purple, PatchCore red and its mean pink, the transformation classifier
+/// brown, the trivial scores olive, a fusion black) and a dash for the
+/// member of the family (the architecture, the backbone, the score).
+pub fn detector_style(id: &DetectorId) -> LineStyle {
+    use Dash::{Dashed, Dotted, LongDashed, Solid};
+    let [
+        blue,
+        orange,
+        green,
+        red,
+        purple,
+        brown,
+        pink,
+        _grey,
+        olive,
+        _cyan,
+    ] = figures::PALETTE;
+    let backbone = |b: &Backbone| match b {
+        Backbone::Lite0 => Solid,
+        Backbone::Lite1 => Dashed,
+        Backbone::Lite2 => Dotted,
+    };
+    let (color, dash) = match id {
+        DetectorId::Trivial(TrivialKind::PcaReconstruction) => (olive, Solid),
+        DetectorId::Trivial(TrivialKind::DeflateBytes) => (olive, Dashed),
+        DetectorId::Autoencoder(a) => (
+            blue,
+            match a {
+                Architecture::Baseline => Solid,
+                Architecture::Improved1 => Dashed,
+                Architecture::Improved2 => Dotted,
+                Architecture::Improved3 => LongDashed,
+            },
+        ),
+        DetectorId::Classifier(ClassifierScore::Energy) => (orange, Solid),
+        DetectorId::Classifier(ClassifierScore::Mahalanobis) => (orange, Dashed),
+        DetectorId::Geometric { shift: 0 } => (brown, Solid),
+        DetectorId::Geometric { .. } => (brown, Dashed),
+        DetectorId::Knn { backbone: b, .. } => (green, backbone(b)),
+        DetectorId::Mahalanobis(b) => (purple, backbone(b)),
+        DetectorId::PatchCore {
+            backbone: b,
+            score: PatchScore::Max,
+            ..
+        } => (red, backbone(b)),
+        DetectorId::PatchCore { backbone: b, .. } => (pink, backbone(b)),
+        DetectorId::Fusion(..) => (BLACK, Solid),
+    };
+    LineStyle { color, dash }
+}
+
+/// [`detector_style`] of each detector, two alike (two kNN of one
+/// backbone, say) moved apart by [`LineStyle::distinct`]: what
+/// [`ladder_roc`] draws.
+pub fn detector_styles(ids: &[DetectorId]) -> Vec<LineStyle> {
+    let styles: Vec<LineStyle> = ids.iter().map(detector_style).collect();
+    LineStyle::distinct(&styles)
 }
 
 /// The `n` test images on which two detectors disagree most: the first row
@@ -434,13 +501,13 @@ pub fn disagreements(
         })
         .collect();
     let labels = [
-        format!("{} ranks higher", b.name),
-        format!("{} ranks higher", a.name),
+        format!("{} ranks higher", b.id),
+        format!("{} ranks higher", a.id),
     ];
     figures::image_grid(
         &format!(
             "Where the detectors disagree most (rank percentile: {} → {})",
-            a.name, b.name
+            a.id, b.id
         ),
         &tiles,
         n,

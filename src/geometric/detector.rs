@@ -8,7 +8,6 @@
 //! anomalous). Calibrated on the validation scores in the run's record.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use burn::tensor::Device;
 use ndarray::Array2;
@@ -23,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::geometric::{TrainedGeometric, Transformations, transformed_batch};
 use crate::io::{DEFAULT_BAR, Progress, Step};
 use crate::scoring::{
-    Calibration, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow, detector_scores,
-    scored_detector, scored_images, split_images,
+    Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow,
+    detector_scores, scored_detector, scored_images, split_images, timed,
 };
 use crate::training::MODEL_FILE;
 
@@ -188,10 +187,12 @@ pub fn file_log_probs(
 }
 
 impl TrainedGeometric {
-    /// The detector's name, as on the ladder: `geometric (4 rotations)` or
+    /// Which detector: its label is `geometric (4 rotations)` or
     /// `geometric (4 rotations × 9 translations by 8 px)`.
-    pub fn name(&self) -> String {
-        format!("geometric ({})", self.transformations().describe())
+    pub fn id(&self) -> DetectorId {
+        DetectorId::Geometric {
+            shift: self.transformations().shift(),
+        }
     }
 
     /// The threshold at the `percentile`-th percentile of the validation
@@ -221,7 +222,7 @@ impl TrainedGeometric {
              transformations apart: {} parameters, trained {} epochs (best on validation: epoch \
              {}), batch {} images × 4 rotations, Adam lr {}; validation accuracy {:.3}. Run \
              `{}`.",
-            self.name(),
+            self.id(),
             c.width,
             r.transformations,
             r.parameters,
@@ -230,15 +231,15 @@ impl TrainedGeometric {
             c.batch_size,
             c.learning_rate,
             r.validation_accuracy,
-            self.dir.display(),
+            crate::io::shown_path(&self.dir).display(),
             s = c.image_size,
         ))
     }
 }
 
 impl ImageScorer for TrainedGeometric {
-    fn name(&self) -> String {
-        TrainedGeometric::name(self)
+    fn id(&self) -> DetectorId {
+        TrainedGeometric::id(self)
     }
 
     fn pretrained(&self) -> bool {
@@ -274,7 +275,8 @@ struct ScoredImage {
 /// The geometric detector on the test split (`test`'s rows) and the
 /// unseen images (`unseen`'s), as [`crate::classifier::classifier_detectors`]
 /// scores them: test images from `prepared`'s cache, unseen ones from their
-/// files; cached in the run's `detector_scores.csv`.
+/// files; cached in the run's `detector_scores.csv` with the seconds
+/// scoring them took. Its seconds are the training and that scoring.
 pub fn geometric_detectors(
     run: &TrainedGeometric,
     prepared: &Prepared,
@@ -283,18 +285,17 @@ pub fn geometric_detectors(
     device: &Device,
     show_progress: bool,
 ) -> Result<DetectorScores> {
-    let started = Instant::now();
     let wanted = scored_images(test, unseen);
-    let scored = detector_scores(
+    let (scored, scored_s) = detector_scores(
         &run.dir,
         MODEL_FILE,
         &wanted,
         |r: &ScoredImage| (r.set.as_str(), r.path.as_str()),
-        || score_images(run, prepared, &wanted, device, show_progress),
+        || timed(|| score_images(run, prepared, &wanted, device, show_progress)),
     )?;
-    let seconds = run.record.train_s + started.elapsed().as_secs_f64();
+    let seconds = run.record.train_s + scored_s;
     Ok(scored_detector(
-        run.name(),
+        run.id(),
         false,
         (test, unseen),
         &scored,

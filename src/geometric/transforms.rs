@@ -211,12 +211,10 @@ impl Transformations {
         (0..self.len()).map(|i| self.get(i)).collect()
     }
 
-    /// A short description, as the detector's name says it.
+    /// A short description, as the detector's label says it
+    /// ([`crate::scoring::DetectorId::Geometric`]).
     pub fn describe(self) -> String {
-        match self.shift {
-            0 => "4 rotations".into(),
-            s => format!("4 rotations × 9 translations by {s} px"),
-        }
+        crate::scoring::DetectorId::transformation_words(self.shift)
     }
 }
 

@@ -10,7 +10,9 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::scoring::{DetectorScores, Scores, UnseenRow, scored_detector, scored_images};
+use crate::scoring::{
+    DetectorId, DetectorScores, Scores, UnseenRow, scored_detector, scored_images,
+};
 use crate::stats::percentile;
 
 /// The report's operating point: its confusion matrix, PCA marks, sorted
@@ -55,8 +57,8 @@ pub struct LadderImages {
 /// a run directory by the run's kind; `score --run`, the notebooks' verdicts
 /// and the ladder all go through it.
 pub trait ImageScorer {
-    /// The detector's name, as on the ladder.
-    fn name(&self) -> String;
+    /// Which detector; `id().label()` is its name on the ladder.
+    fn id(&self) -> DetectorId;
     /// Whether it uses ImageNet-pretrained weights.
     fn pretrained(&self) -> bool;
     /// The score of each file, in order, the files decoded and resized as
@@ -69,14 +71,16 @@ pub trait ImageScorer {
     /// Its scores of the ladder's images. By default every file is decoded
     /// and scored ([`Self::score_files`]); a detector whose run keeps these
     /// scores, or that scores the study's cached images faster, overrides
-    /// it with the same result.
+    /// it with the same result, and adds its fit to the seconds
+    /// ([`DetectorScores::seconds`]).
     fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
         files_ladder_scores(self, images, device)
     }
 }
 
 /// [`ImageScorer::ladder_scores`] by scoring every file: the default, and
-/// what an override falls back on.
+/// what an override falls back on. Its seconds are the scoring's alone:
+/// the contract knows nothing of a fit.
 pub fn files_ladder_scores<S: ImageScorer + ?Sized>(
     scorer: &S,
     images: &LadderImages,
@@ -91,9 +95,9 @@ pub fn files_ladder_scores<S: ImageScorer + ?Sized>(
     let values = scorer.score_files(&files, device)?;
     let seconds = started.elapsed().as_secs_f64();
     let scored = (&images.test, images.unseen.as_slice());
-    let (name, pretrained) = (scorer.name(), scorer.pretrained());
+    let (id, pretrained) = (scorer.id(), scorer.pretrained());
     Ok(scored_detector(
-        name,
+        id,
         pretrained,
         scored,
         &values,
@@ -103,8 +107,8 @@ pub fn files_ladder_scores<S: ImageScorer + ?Sized>(
 }
 
 impl<T: ImageScorer + ?Sized> ImageScorer for &T {
-    fn name(&self) -> String {
-        (**self).name()
+    fn id(&self) -> DetectorId {
+        (**self).id()
     }
 
     fn pretrained(&self) -> bool {

@@ -1,27 +1,41 @@
 //! Per-image scores of any detector on the test split and the unseen
-//! images, as the ladder compares them, and their cache in a run directory.
+//! images, as the ladder compares them, and their cache in a run directory
+//! with the seconds computing them took.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
 use crate::io::{read_csv, write_csv_atomic};
-use crate::scoring::{ScoreRow, Scores, UnseenRow, newer_than};
+use crate::scoring::{
+    DetectorId, ScoreRow, Scores, UnseenRow, newer_than, read_seconds, write_seconds,
+};
 
 /// One detector's scores: the test split and, where it has them, every
 /// image outside the pool (in the order of the autoencoders'
 /// `unseen_scores.csv`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectorScores {
-    pub name: String,
+    /// Which detector; its name on the ladder is `id.label()`.
+    pub id: DetectorId,
     /// Whether it uses ImageNet-pretrained weights.
     pub pretrained: bool,
     pub test: Scores,
     pub unseen: Option<Vec<UnseenRow>>,
-    /// Fit and scoring time, seconds (for pretrained features, their
-    /// extraction included).
+    /// The detector's own compute, in seconds: its fit (training a
+    /// network, fitting a Gaussian or a memory bank, extracting the
+    /// pretrained features it reads) and its scoring of these images.
+    /// Each part is measured when it is computed and recorded with what it
+    /// computed (a run's `run.json`, a feature bank's record, a scores
+    /// file's seconds companion, [`crate::scoring::seconds_file`]), so
+    /// scores read back from a cache carry the seconds computing them took,
+    /// not the read's. Work two detectors share (one network pass giving
+    /// two scores, one feature bank) counts in each; a fusion's is the sum
+    /// of its parts'.
     pub seconds: f64,
     /// Bytes of the memory a nearest-neighbour detector searches (its
     /// bank of train features); `None` for the others.
@@ -94,7 +108,7 @@ pub(crate) fn split_images(
 /// A detector's scores, `value` of each of `rows`: `test`'s rows, then
 /// `unseen`'s ([`scored_images`]'s order).
 pub(crate) fn scored_detector<T>(
-    name: String,
+    id: DetectorId,
     pretrained: bool,
     (test, unseen): (&Scores, &[UnseenRow]),
     rows: &[T],
@@ -103,7 +117,7 @@ pub(crate) fn scored_detector<T>(
 ) -> DetectorScores {
     let (test_rows, unseen_rows) = rows.split_at(test.len());
     DetectorScores {
-        name,
+        id,
         pretrained,
         test: rescored(test, &test_rows.iter().map(&value).collect::<Vec<_>>()),
         unseen: Some(rescored_unseen(
@@ -119,27 +133,43 @@ pub(crate) fn scored_detector<T>(
 /// per image the run scores: the test split's, then the unseen images'.
 pub const DETECTOR_SCORES_FILE: &str = "detector_scores.csv";
 
-/// The rows of `wanted`'s images in `dir`'s [`DETECTOR_SCORES_FILE`]: read
-/// when it was written no earlier than `than` (what the scores derive from)
-/// and holds exactly those images (`key` gives a row's set and path), else
-/// computed by `score` and saved.
-pub(crate) fn detector_scores<T: Serialize + serde::de::DeserializeOwned>(
+/// The rows of `wanted`'s images in `dir`'s [`DETECTOR_SCORES_FILE`], with
+/// the seconds scoring them took: read when the file was written no
+/// earlier than `than` (what the scores derive from), holds exactly those
+/// images (`key` gives a row's set and path) and has its seconds recorded
+/// beside it; else computed by `score` (the rows and the seconds it
+/// measured) and saved with its seconds.
+pub(crate) fn detector_scores<T, S>(
     dir: &Path,
     than: &str,
     wanted: &[(&str, &str)],
     key: impl Fn(&T) -> (&str, &str),
-    score: impl FnOnce() -> Result<Vec<T>>,
-) -> Result<Vec<T>> {
+    score: impl FnOnce() -> Result<(Vec<T>, S)>,
+) -> Result<(Vec<T>, S)>
+where
+    T: Serialize + DeserializeOwned,
+    S: Serialize + DeserializeOwned,
+{
     let path = dir.join(DETECTOR_SCORES_FILE);
-    // A file of another version's columns is scored again, like a stale one.
+    // A file of another version's columns, or without its seconds, is
+    // scored again, like a stale one.
     if newer_than(dir, DETECTOR_SCORES_FILE, than)
         && let Ok(rows) = read_csv::<T>(&path)
         && rows.len() == wanted.len()
         && rows.iter().zip(wanted).all(|(r, w)| key(r) == *w)
+        && let Some(seconds) = read_seconds(dir, DETECTOR_SCORES_FILE, rows.len())
     {
-        return Ok(rows);
+        return Ok((rows, seconds));
     }
-    let rows = score()?;
+    let (rows, seconds) = score()?;
     write_csv_atomic(&path, &rows)?;
-    Ok(rows)
+    write_seconds(dir, DETECTOR_SCORES_FILE, rows.len(), &seconds)?;
+    Ok((rows, seconds))
+}
+
+/// `f`'s result and the seconds it took.
+pub(crate) fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let started = Instant::now();
+    let value = f()?;
+    Ok((value, started.elapsed().as_secs_f64()))
 }

@@ -1,16 +1,20 @@
 //! Scores and the detector contract: per-image scores and their files,
-//! the images a user points at, [`ImageScorer`] with its calibration, and
-//! verdicts on new images.
+//! the images a user points at, [`ImageScorer`] with its calibration,
+//! verdicts on new images, and [`DetectorId`], the typed name of every
+//! detector (with the families' names it is made of: why those live here
+//! is in its module's documentation).
 //!
 //! The submodules are private; everything is re-exported here.
 
 mod detector;
+mod detector_id;
 mod detector_scores;
 mod images;
 mod scores;
 mod verdict;
 
 pub use detector::*;
+pub use detector_id::*;
 pub use detector_scores::*;
 pub use images::*;
 pub use scores::*;

@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Split;
 use crate::error::Result;
-use crate::io::{read_csv, write_csv_atomic};
+use crate::io::{read_csv, read_json, write_bytes_atomic, write_csv_atomic};
 use crate::training::MODEL_FILE;
 
 pub const SCORES_FILE: &str = "scores.csv";
@@ -139,9 +140,61 @@ pub fn newer_than(dir: &Path, name: &str, than: &str) -> bool {
     }
 }
 
-/// Writes `unseen_scores.csv` atomically.
-pub fn write_unseen_scores(path: &Path, rows: &[UnseenRow]) -> Result<()> {
-    write_csv_atomic(path, rows)
+/// Writes `unseen_scores.csv` atomically, and beside it the `seconds`
+/// scoring its rows took ([`write_seconds`]).
+pub fn write_unseen_scores(path: &Path, rows: &[UnseenRow], seconds: f64) -> Result<()> {
+    write_csv_atomic(path, rows)?;
+    let (dir, file) = (path.parent().unwrap_or(Path::new("")), file_name(path));
+    write_seconds(dir, &file, rows.len(), &seconds)
+}
+
+/// The seconds scoring `run_dir`'s `unseen_scores.csv` (of `rows` rows)
+/// took, as [`write_unseen_scores`] recorded them.
+pub fn unseen_scores_seconds(run_dir: &Path, rows: usize) -> Option<f64> {
+    read_seconds(run_dir, UNSEEN_SCORES_FILE, rows)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// What a cached file's seconds companion holds.
+#[derive(Serialize, Deserialize)]
+struct Recorded<S> {
+    /// The rows of the file the seconds computed.
+    rows: usize,
+    seconds: S,
+}
+
+/// The companion of a cached file that records the seconds computing it
+/// took: `detector_scores.csv` → `detector_scores.seconds.json`.
+pub fn seconds_file(file: &str) -> String {
+    let stem = Path::new(file)
+        .file_stem()
+        .map_or_else(|| file.into(), |s| s.to_string_lossy().into_owned());
+    format!("{stem}.seconds.json")
+}
+
+/// Records that computing `dir/file` (of `rows` rows) took `seconds`, in
+/// its [`seconds_file`]: written after the file, so that the file and the
+/// time it took are read back together ([`read_seconds`]).
+pub fn write_seconds<S: Serialize>(dir: &Path, file: &str, rows: usize, seconds: &S) -> Result<()> {
+    let recorded = serde_json::to_vec(&Recorded { rows, seconds })?;
+    write_bytes_atomic(&dir.join(seconds_file(file)), &recorded)
+}
+
+/// The seconds [`write_seconds`] recorded for `dir/file`, if its companion
+/// was written no earlier than the file and for `rows` rows (else the file
+/// was written without them, or again since).
+pub fn read_seconds<S: DeserializeOwned>(dir: &Path, file: &str, rows: usize) -> Option<S> {
+    let companion = seconds_file(file);
+    if !newer_than(dir, &companion, file) {
+        return None;
+    }
+    let recorded: Recorded<S> = read_json(&dir.join(companion)).ok()?;
+    (recorded.rows == rows).then_some(recorded.seconds)
 }
 
 /// Reads `unseen_scores.csv`.

@@ -160,6 +160,9 @@ impl Study {
             let path = config.out.join(dir);
             std::fs::create_dir_all(&path).at(&path)?;
         }
+        // What a notebook shows names its runs, figures and tables
+        // relative to this folder, and images relative to the dataset's.
+        crate::io::show_paths_under(&[&config.out, &config.data_dir]);
         Ok(Self {
             config,
             profile,

@@ -65,6 +65,37 @@ pub fn real_dataset() -> PathBuf {
     dir
 }
 
+/// A dataset root under `dir` whose class folders link the first
+/// `per_class` images (in name order) of each class of `real`: the real
+/// images and layout at a fraction of the cost, for end-to-end runs that
+/// test every step rather than the numbers of the whole dataset
+/// (`scripts/run_notebooks.py` makes the same for the notebooks at smoke).
+pub fn small_dataset(real: &Path, dir: &Path, per_class: usize) -> PathBuf {
+    let root = dir.join("caltech-small");
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(real.join("101_ObjectCategories"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    classes.sort();
+    for class in classes {
+        let folder = root
+            .join("101_ObjectCategories")
+            .join(class.file_name().unwrap());
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut images: Vec<PathBuf> = std::fs::read_dir(&class)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        images.sort();
+        for image in images.into_iter().take(per_class) {
+            let image = image.canonicalize().unwrap();
+            std::os::unix::fs::symlink(&image, folder.join(image.file_name().unwrap())).unwrap();
+        }
+    }
+    root
+}
+
 /// A fresh folder under the system's temporary directory, removed on drop.
 /// (In-tree rather than the `tempfile` crate, whose default features would
 /// change the feature set of shared dependencies under `cargo test` and

@@ -8,8 +8,9 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::figures::charts::{
-    GREY, NORMAL, PALETTE, Series, area_label, check_ci, dash_key, dashed, draw_legend, draw_lines,
-    floor_at_zero, frame, line_key, polyline, quiet_corner, styled, tick, whole,
+    Dash, GREY, LineStyle, NORMAL, PALETTE, Series, area_label, check_ci, dash_key, dashed,
+    draw_legend, draw_side_legend, floor_at_zero, frame, line_key, polyline, quiet_corner, styled,
+    tick, whole,
 };
 use crate::figures::{
     Chart, DrawResult, Figure, check_finite, check_same_len, check_unit, extent, padded,
@@ -172,16 +173,28 @@ pub fn roc_curve(
     save_chart(&chart, title, out_stem)
 }
 
-/// Several ROC curves in the unit square, for one legend.
+/// Several ROC curves in the unit square, each in its style, the legend
+/// beside the plot.
 struct RocCurves<'a> {
     title: &'a str,
     series: &'a [Series],
+    styles: &'a [LineStyle],
 }
 
+/// The size of [`RocCurves`]: the square plot on the left, the legend on
+/// the right.
+const ROC_CURVES_SIZE: (u32, u32) = (1240, 620);
+
 impl Chart for RocCurves<'_> {
+    fn size(&self) -> (u32, u32) {
+        ROC_CURVES_SIZE
+    }
+
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let range = -0.01..1.01;
-        let mut chart = frame(root, self.title, range.clone(), range.clone())?;
+        let (w, h) = root.dim_in_pixel();
+        let (plot, side) = root.split_horizontally(h.min(w / 2) + 20);
+        let mut chart = frame(&plot, self.title, range.clone(), range.clone())?;
         styled(
             &mut chart.configure_mesh(),
             "false positive rate",
@@ -190,30 +203,68 @@ impl Chart for RocCurves<'_> {
         .x_label_formatter(&|v| format!("{v:.1}"))
         .y_label_formatter(&|v| format!("{v:.1}"))
         .draw()?;
-        chart
-            .draw_series(dashed([(0.0, 0.0), (1.0, 1.0)], GREY))?
-            .label("random classifier")
-            .legend(dash_key(GREY));
-        let mut points = polyline(&[0.0, 1.0], &[0.0, 1.0]);
-        points.extend(draw_lines(&mut chart, self.series)?);
-        let entries = self.series.len() + 1;
-        draw_legend(&mut chart, quiet_corner(&points, &range, &range, entries))
+        chart.draw_series(dashed([(0.0, 0.0), (1.0, 1.0)], GREY))?;
+        for (s, style) in self.series.iter().zip(self.styles) {
+            let line = s.xs.iter().copied().zip(s.ys.iter().copied());
+            chart.draw_series(style.series(line, 2))?;
+        }
+        let random = LineStyle {
+            color: GREY,
+            dash: Dash::Dashed,
+        };
+        let entries: Vec<(String, LineStyle)> =
+            std::iter::once(("random classifier".into(), random))
+                .chain(
+                    self.series
+                        .iter()
+                        .map(|s| s.label.clone())
+                        .zip(self.styles.iter().copied()),
+                )
+                .collect();
+        // The legend's top at the plot's.
+        let top = chart.plotting_area().get_base_pixel().1;
+        draw_side_legend(&side, &entries, top)
     }
 }
 
 /// ROC curves of several scores on one chart (FPR x, TPR y, each
 /// [`Series`] a curve with its legend entry, e.g. "kNN (AUROC 0.950)"),
-/// with the diagonal of a random classifier.
+/// with the diagonal of a random classifier; the legend beside the plot.
+/// The curves take [`LineStyle::nth`] in order (the palette's colours,
+/// then dashed).
 pub fn roc_curves(title: &str, series: &[Series], out_stem: &Path) -> Result<Figure> {
+    let styles: Vec<LineStyle> = (0..series.len()).map(LineStyle::nth).collect();
+    styled_roc_curves(title, series, &styles, out_stem)
+}
+
+/// [`roc_curves`], `series[i]` drawn in `styles[i]` (repeats moved to a
+/// free dash by [`LineStyle::distinct`], so that no two curves look
+/// alike).
+pub fn styled_roc_curves(
+    title: &str,
+    series: &[Series],
+    styles: &[LineStyle],
+    out_stem: &Path,
+) -> Result<Figure> {
     if series.is_empty() {
         return Err(Error::InvalidParameter("no curve to plot".to_owned()));
     }
+    check_same_len("series", series.len(), "styles", styles.len())?;
     for s in series {
         check_unit(&format!("{} fpr", s.label), &s.xs)?;
         check_unit(&format!("{} tpr", s.label), &s.ys)?;
         check_same_len("fpr", s.xs.len(), "tpr", s.ys.len())?;
     }
-    save_chart(&RocCurves { title, series }, title, out_stem)
+    let styles = LineStyle::distinct(styles);
+    save_chart(
+        &RocCurves {
+            title,
+            series,
+            styles: &styles,
+        },
+        title,
+        out_stem,
+    )
 }
 
 /// Precision-recall curve (recall x, precision y) with AUPRC (and the

@@ -9,8 +9,8 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::figures::charts::{
-    ANOMALY, NORMAL, PALETTE, Series, box_key, dash_key, dashed, draw_legend, draw_lines,
-    floor_at_zero, frame, polyline, quiet_corner, styled, tick, whole, with_note,
+    ANOMALY, LineStyle, NORMAL, PALETTE, Series, box_key, dash_key, dashed, draw_legend,
+    draw_lines, floor_at_zero, frame, polyline, quiet_corner, styled, tick, whole, with_note,
 };
 use crate::figures::{
     Chart, DrawResult, Figure, check_finite, check_same_len, check_unit, extent, padded,
@@ -40,7 +40,8 @@ impl Chart for DensityChart<'_> {
             .y_label_formatter(&tick)
             .draw()?;
 
-        let mut points = draw_lines(&mut chart, self.series)?;
+        let styles: Vec<LineStyle> = (0..self.series.len()).map(LineStyle::nth).collect();
+        let mut points = draw_lines(&mut chart, self.series, &styles)?;
         // Markers take the colours after the series', so none is repeated
         // until the palette runs out.
         for (j, (label, at)) in self.markers.iter().enumerate() {

@@ -10,7 +10,7 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::figures::{DrawResult, FONT, check_unit, fitted_size};
+use crate::figures::{DrawResult, FONT, check_unit, fitted_size, truncated};
 
 /// Normal samples (matplotlib's "tab:blue").
 pub(crate) const NORMAL: RGBColor = RGBColor(31, 119, 180);
@@ -22,7 +22,7 @@ pub(crate) const ANOMALY: RGBColor = RGBColor(214, 39, 40);
 pub(crate) const GREY: RGBColor = RGBColor(110, 110, 110);
 
 /// Colours for several series, matplotlib's "tab10" cycle.
-pub(crate) const PALETTE: [RGBColor; 10] = [
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -34,6 +34,97 @@ pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
+
+/// How a line is drawn: with the palette's ten colours, four dashes tell
+/// up to forty series apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dash {
+    Solid,
+    Dashed,
+    Dotted,
+    LongDashed,
+}
+
+impl Dash {
+    pub const ALL: [Dash; 4] = [Dash::Solid, Dash::Dashed, Dash::Dotted, Dash::LongDashed];
+
+    /// Dash and gap lengths in pixels; a solid line is one long dash.
+    fn pattern(self) -> (i32, i32) {
+        match self {
+            Dash::Solid => (10_000, 1),
+            Dash::Dashed => DASH,
+            Dash::Dotted => (2, 4),
+            Dash::LongDashed => (18, 6),
+        }
+    }
+}
+
+/// A series' colour and dash: each series of a chart has its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LineStyle {
+    pub color: RGBColor,
+    pub dash: Dash,
+}
+
+impl LineStyle {
+    /// The style of the `i`-th series of a list: the palette's colours
+    /// solid, then dashed, then dotted, then long-dashed (distinct up to
+    /// forty series).
+    pub fn nth(i: usize) -> Self {
+        Self {
+            color: PALETTE[i % PALETTE.len()],
+            dash: Dash::ALL[(i / PALETTE.len()) % Dash::ALL.len()],
+        }
+    }
+
+    /// `styles` with every repeat moved to the next dash of its colour not
+    /// yet taken (then to the next colour), so that no two series of a
+    /// chart look alike; the first of each style keeps it.
+    pub fn distinct(styles: &[LineStyle]) -> Vec<LineStyle> {
+        let mut taken: Vec<LineStyle> = Vec::with_capacity(styles.len());
+        for &style in styles {
+            let dash = Dash::ALL.iter().position(|&d| d == style.dash).unwrap_or(0);
+            let own = (0..Dash::ALL.len()).map(|k| LineStyle {
+                color: style.color,
+                dash: Dash::ALL[(dash + k) % Dash::ALL.len()],
+            });
+            let others = (0..PALETTE.len() * Dash::ALL.len()).map(LineStyle::nth);
+            let free = own.chain(others).find(|c| !taken.contains(c));
+            taken.push(free.unwrap_or(style));
+        }
+        taken
+    }
+
+    /// The line through `points`, in data coordinates.
+    pub(crate) fn series<I: IntoIterator<Item = (f64, f64)>>(
+        self,
+        points: I,
+        width: u32,
+    ) -> DashedLineSeries<I::IntoIter, i32>
+    where
+        I::IntoIter: Clone,
+    {
+        let (dash, gap) = self.dash.pattern();
+        DashedLineSeries::new(points, dash, gap, self.color.stroke_width(width))
+    }
+
+    /// A legend sample of the line, `length` pixels long.
+    pub(crate) fn key(
+        self,
+        length: i32,
+    ) -> impl Fn(BackendCoord) -> DashedPathElement<std::array::IntoIter<BackendCoord, 2>, i32>
+    {
+        let (dash, gap) = self.dash.pattern();
+        move |(x, y)| {
+            DashedPathElement::new(
+                [(x, y), (x + length, y)],
+                dash.min(length),
+                gap,
+                self.color.stroke_width(3),
+            )
+        }
+    }
+}
 
 /// A position in pixels (plotters' `BackendCoord`, which it does not re-export).
 type BackendCoord = (i32, i32);
@@ -256,23 +347,49 @@ pub(crate) fn area_label(name: &str, value: f64, ci: Option<(f64, f64)>) -> Stri
     }
 }
 
-/// Each series as a line in the palette's colours, with its legend entry;
-/// returns the points the lines cover (for [`quiet_corner`]).
+/// Each series as a line in its style (`styles[i]` for `series[i]`), with
+/// its legend entry; returns the points the lines cover (for
+/// [`quiet_corner`]).
 pub(crate) fn draw_lines<DB: DrawingBackend>(
     chart: &mut Frame<'_, DB, Range<f64>, Range<f64>>,
     series: &[Series],
+    styles: &[LineStyle],
 ) -> DrawResult<DB, Vec<(f64, f64)>> {
     let mut points = Vec::new();
-    for (i, s) in series.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
+    for (s, style) in series.iter().zip(styles) {
         let line = s.xs.iter().copied().zip(s.ys.iter().copied());
         chart
-            .draw_series(LineSeries::new(line, color.stroke_width(2)))?
+            .draw_series(style.series(line, 2))?
             .label(s.label.as_str())
-            .legend(line_key(color));
+            .legend(style.key(22));
         points.extend(polyline(&s.xs, &s.ys));
     }
     Ok(points)
+}
+
+/// Draws a legend of `entries` (label and style) down `area`, beside the
+/// plot rather than over its curves, from `top` pixels down: a line
+/// sample, then the label, shrunk (to 11 px) and then cut to the width.
+pub(crate) fn draw_side_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, LineStyle)],
+    top: i32,
+) -> DrawResult<DB> {
+    let (w, h) = area.dim_in_pixel();
+    let rows = entries.len().max(1) as i32;
+    let row = ((h as i32 - top - 8) / rows).clamp(14, 26);
+    let text_x = 52;
+    let text_width = w.saturating_sub(text_x as u32 + 8);
+    for (i, (label, style)) in entries.iter().enumerate() {
+        let y = top + row * i as i32 + row / 2;
+        area.draw(&style.key(34)((8, y)))?;
+        let size = fitted_size(area, label, 15.0, text_width)?.max(11.0);
+        let font = TextStyle::from((FONT, size).into_font());
+        let text = truncated(area, label, &font, text_width)?;
+        let (_, text_h) = area.estimate_text_size(&text, &font)?;
+        area.draw(&Text::new(text, (text_x, y - text_h as i32 / 2), font))?;
+    }
+    Ok(())
 }
 
 /// A labelled curve, for [`crate::figures::density_plot`].

@@ -1,5 +1,6 @@
-//! Checking the claims: a verdict per claim, the table of them, and the
-//! report's internal inconsistencies.
+//! Checking the claims: a comparison verdict per claim beside the report's
+//! own consistency, the assumption and the power of the comparison; the
+//! table of them; and the report's internal inconsistencies.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,6 +8,7 @@ use std::fmt::Write as _;
 use polars::prelude::DataFrame;
 use serde::Serialize;
 
+use crate::data::PoolSize;
 use crate::error::Result;
 use crate::io::{Markdown, column};
 use crate::study::{
@@ -14,29 +16,48 @@ use crate::study::{
     measure, report_claims, short,
 };
 
-/// The verdict on one claim.
+/// The verdict of comparing one claim with our value. Whether the report
+/// contradicts itself on the claim is stated beside it
+/// ([`ClaimCheck::report_consistency`]), never in its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Reproduced,
     NotReproduced,
     NotComparable,
-    Inconsistent,
     /// This run has no evidence for it (e.g. a model not trained).
     NotMeasured,
 }
 
 impl Verdict {
+    /// Every verdict, in the order the tables count them.
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Reproduced,
+        Verdict::NotReproduced,
+        Verdict::NotComparable,
+        Verdict::NotMeasured,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Reproduced => "reproduced",
             Verdict::NotReproduced => "not reproduced",
             Verdict::NotComparable => "not comparable at this profile",
-            Verdict::Inconsistent => "inconsistent in the report itself",
             Verdict::NotMeasured => "not measured in this run",
         }
     }
+
+    /// The verdict whose [`as_str`](Self::as_str) is `text`.
+    pub fn from_label(text: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == text)
+    }
 }
+
+/// `claims.csv`'s `report_consistency` where no contradiction was found.
+pub const NO_CONTRADICTION: &str = "no contradiction found";
+/// The start of `claims.csv`'s `report_consistency` where the report
+/// contradicts itself; the reason follows.
+pub const CONTRADICTS_ITSELF: &str = "contradicts itself: ";
 
 /// One claim beside our value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,9 +69,52 @@ pub struct ClaimCheck {
     /// Our 95 % interval, where the quantity is a statistic.
     pub low: Option<f64>,
     pub high: Option<f64>,
+    /// The comparison's verdict, computed whether or not the report
+    /// contradicts itself.
     pub verdict: Verdict,
+    /// Why the comparison gave `verdict`.
     pub reason: String,
+    /// Why the report contradicts itself on this claim (its other claims
+    /// rule this one out); `None` where no contradiction was found.
+    pub report_consistency: Option<String>,
+    /// What the comparison assumes that the report does not say.
+    pub assumption: Option<String>,
+    /// What the comparison can resolve: the half-width of our 95 % interval
+    /// and the count that sets it; for an undefined metric, the range it
+    /// can take at the percentile.
+    pub power: Option<String>,
     pub profile: Profile,
+}
+
+impl ClaimCheck {
+    /// `report_consistency` as `claims.csv` writes it: [`NO_CONTRADICTION`]
+    /// or [`CONTRADICTS_ITSELF`] and the reason.
+    pub fn consistency_text(&self) -> String {
+        match &self.report_consistency {
+            Some(reason) => format!("{CONTRADICTS_ITSELF}{reason}"),
+            None => NO_CONTRADICTION.to_string(),
+        }
+    }
+
+    /// The verdict, then the report's contradiction where there is one:
+    /// `not reproduced; and the report contradicts itself: …`.
+    pub fn verdict_text(&self) -> String {
+        match &self.report_consistency {
+            Some(reason) => format!(
+                "{}; and the report contradicts itself: {reason}",
+                self.verdict.as_str()
+            ),
+            None => self.verdict.as_str().to_string(),
+        }
+    }
+
+    /// Our value with its 95 % interval: `0.6960 [0.6059, 0.7816]`.
+    pub fn ours_with_interval(&self) -> String {
+        match (self.low, self.high) {
+            (Some(low), Some(high)) => format!("{} [{}, {}]", self.ours, short(low), short(high)),
+            _ => self.ours.clone(),
+        }
+    }
 }
 
 /// The checked claims: displays as a Markdown table in a notebook.
@@ -71,29 +135,40 @@ impl ClaimTable {
             column("high", rows, |r| r.high),
             column("verdict", rows, |r| r.verdict.as_str()),
             column("reason", rows, |r| r.reason.as_str()),
+            column("report_consistency", rows, |r| r.consistency_text()),
+            column("assumption", rows, |r| r.assumption.as_deref()),
+            column("power", rows, |r| r.power.as_deref()),
             column("profile", rows, |r| r.profile.name()),
         ])?)
     }
 
+    /// The claims as a Markdown table: the verdict (with the report's
+    /// contradiction where there is one) and why, the assumption and the
+    /// power of each comparison.
     pub fn to_markdown(&self) -> Markdown {
         let mut text = String::from(
-            "| § | the report says | report | ours [95% CI] | verdict | why |\n|---|---|---|---|---|---|\n",
+            "| § | the report says | report | ours [95% CI] | verdict | why | assumed | power of \
+             the test |\n|---|---|---|---|---|---|---|---|\n",
         );
         for r in &self.rows {
-            let interval = match (r.low, r.high) {
-                (Some(low), Some(high)) => format!(" [{}, {}]", short(low), short(high)),
-                _ => String::new(),
+            let verdict = match &r.report_consistency {
+                Some(reason) => format!(
+                    "**{}**; and the report contradicts itself: {reason}",
+                    r.verdict.as_str()
+                ),
+                None => format!("**{}**", r.verdict.as_str()),
             };
-            let _ = writeln!(
-                text,
-                "| {} | {} | {} | {}{interval} | **{}** | {} |",
-                r.section,
-                r.statement.replace('|', "\\|"),
-                r.report,
-                r.ours,
-                r.verdict.as_str(),
-                r.reason.replace('|', "\\|"),
-            );
+            let cells = [
+                r.section.to_string(),
+                r.statement.clone(),
+                r.report.clone(),
+                r.ours_with_interval(),
+                verdict,
+                r.reason.clone(),
+                r.assumption.clone().unwrap_or_default(),
+                r.power.clone().unwrap_or_default(),
+            ];
+            let _ = writeln!(text, "| {} |", cells.map(|c| cell(&c)).join(" | "));
         }
         if let Some(r) = self.rows.first() {
             let _ = write!(text, "\nMeasured at profile **{}**.", r.profile.name());
@@ -109,6 +184,31 @@ impl ClaimTable {
     pub fn count(&self, verdict: Verdict) -> usize {
         self.rows.iter().filter(|r| r.verdict == verdict).count()
     }
+
+    /// The claims on which the report contradicts itself.
+    pub fn contradictions(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.report_consistency.is_some())
+            .count()
+    }
+
+    /// The claims of report section `section`.
+    pub fn section(&self, section: u8) -> ClaimTable {
+        ClaimTable {
+            rows: self
+                .rows
+                .iter()
+                .filter(|r| r.section == section)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// A Markdown table cell: pipes escaped, line breaks as spaces.
+pub(crate) fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
 }
 
 /// Checks `claims` against each other and against `evidence`.
@@ -140,17 +240,22 @@ fn check_one(
         ),
         None => ("—".to_string(), None, None),
     };
-    let (verdict, reason) = match (inconsistency, &measured) {
-        (Some(reason), _) => (Verdict::Inconsistent, reason.clone()),
-        (None, None) => (
+    let (verdict, reason) = match &measured {
+        None => (
             Verdict::NotMeasured,
             "this run has no value for it".to_string(),
         ),
-        (None, Some(m)) => match unmet(claim.needs, &evidence.measured_at) {
+        Some(m) => match unmet(claim.needs, &evidence.measured_at) {
             Some(reason) => (Verdict::NotComparable, reason),
             None => compare(claim, m, claims),
         },
     };
+    let assumptions: Vec<&str> = claim
+        .assumption
+        .iter()
+        .chain(measured.iter().flat_map(|m| &m.assumption))
+        .map(String::as_str)
+        .collect();
     Ok(ClaimCheck {
         section: claim.section,
         statement: claim.statement.clone(),
@@ -160,6 +265,9 @@ fn check_one(
         high,
         verdict,
         reason,
+        report_consistency: inconsistency.cloned(),
+        assumption: (!assumptions.is_empty()).then(|| assumptions.join("; ")),
+        power: measured.and_then(|m| m.power),
         profile: evidence.measured_at.profile,
     })
 }
@@ -259,7 +367,7 @@ fn auc_against_operating_points<'a>(
 }
 
 /// Why a claim that needs `needs` cannot be compared at `at`, if it cannot.
-fn unmet(needs: Option<Needs>, at: &MeasuredAt) -> Option<String> {
+pub(crate) fn unmet(needs: Option<Needs>, at: &MeasuredAt) -> Option<String> {
     match needs? {
         Needs::Size if at.image_size != REPORT_IMAGE_SIZE => Some(format!(
             "the report measured at {REPORT_IMAGE_SIZE} px, this run at {} px: the error's \
@@ -267,8 +375,11 @@ fn unmet(needs: Option<Needs>, at: &MeasuredAt) -> Option<String> {
             at.image_size
         )),
         Needs::Pool if at.pool != REPORT_POOL => Some(format!(
-            "the report's split comes from a pool of 30 images per class, this run's from {:?}",
-            at.pool
+            "the report's split comes from a pool of 30 images per class, this run's from {}",
+            match at.pool {
+                PoolSize::PerClass(n) => format!("a pool of {n} images per class"),
+                PoolSize::All => "every image".to_string(),
+            }
         )),
         _ => None,
     }

@@ -12,6 +12,11 @@ pub(crate) struct Measured {
     pub(crate) text: String,
     pub(crate) interval: Option<(f64, f64)>,
     pub(crate) value: Value,
+    /// What the comparison can resolve: the half-width of our interval and
+    /// what sets it, or the range an undefined metric can take.
+    pub(crate) power: Option<String>,
+    /// What the comparison assumes beyond the claim's own assumption.
+    pub(crate) assumption: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,11 +31,7 @@ pub(crate) enum Value {
 
 pub(crate) fn measure(claim: &Claim, e: &Evidence) -> Result<Option<Measured>> {
     use Quantity::*;
-    let count = |n: usize| Measured {
-        text: n.to_string(),
-        interval: None,
-        value: Value::Number(n as f64),
-    };
+    let count = |n: usize| Measured::plain(n.to_string(), Value::Number(n as f64));
     Ok(match claim.quantity {
         Images => e.dataset.map(|d| count(d.images)),
         ObjectClasses => e.dataset.map(|d| count(d.object_classes)),
@@ -42,14 +43,31 @@ pub(crate) fn measure(claim: &Claim, e: &Evidence) -> Result<Option<Measured>> {
             .map(|s| count(s.iter().filter(|r| r.held_out).count())),
         Flagged | CleanFlagged | CleanPassed | HeldOutFlagged | HeldOutMissed | FlaggedClass => {
             match (&e.baseline, claim.percentile()) {
-                (Some(scores), Some(p)) => Some(at_percentile(claim.quantity, scores, p)?),
+                (Some(scores), Some(p)) => Some(at_percentile(claim, scores, p)?),
                 _ => None,
             }
         }
-        Auroc => e.baseline_auroc.map(|ci| Measured {
-            text: short(ci.estimate),
-            interval: Some((ci.low, ci.high)),
-            value: Value::Number(ci.estimate),
+        Auroc => e.baseline_auroc.map(|ci| {
+            let set_by = match &e.baseline {
+                Some(scores) => {
+                    let anomalies = scores.iter().filter(|r| r.held_out).count();
+                    format!(
+                        "set by our {anomalies} anomalies beside {} object images: ",
+                        scores.len() - anomalies
+                    )
+                }
+                None => String::new(),
+            };
+            Measured {
+                text: short(ci.estimate),
+                interval: Some((ci.low, ci.high)),
+                value: Value::Number(ci.estimate),
+                power: Some(format!(
+                    "{set_by}the stratified bootstrap 95 % interval spans ±{}",
+                    short(half_width(ci.low, ci.high))
+                )),
+                assumption: None,
+            }
         }),
         Threshold => match (&e.baseline, claim.percentile()) {
             (Some(scores), Some(p)) => Some(threshold(scores, p, e)?),
@@ -57,13 +75,32 @@ pub(crate) fn measure(claim: &Claim, e: &Evidence) -> Result<Option<Measured>> {
         },
         LowestMeanError | HighestMeanError => extreme_mean_error(claim, &e.models),
         Accuracy => match e.models.iter().find(|m| m.model == claim.subject) {
-            Some(m) => Some(candidate_definitions(m)?),
+            Some(m) => Some(candidate_definitions(claim, m)?),
             None => None,
         },
     })
 }
 
-fn at_percentile(quantity: Quantity, scores: &[ScoreRow], p: f64) -> Result<Measured> {
+impl Measured {
+    /// A value without interval, power or assumption.
+    fn plain(text: String, value: Value) -> Self {
+        Self {
+            text,
+            interval: None,
+            value,
+            power: None,
+            assumption: None,
+        }
+    }
+}
+
+/// Half the width of `[low, high]`.
+fn half_width(low: f64, high: f64) -> f64 {
+    (high - low) / 2.0
+}
+
+fn at_percentile(claim: &Claim, scores: &[ScoreRow], p: f64) -> Result<Measured> {
+    let quantity = claim.quantity;
     let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
     let held_out: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
     let threshold = percentile(&errors, p)?;
@@ -79,25 +116,42 @@ fn at_percentile(quantity: Quantity, scores: &[ScoreRow], p: f64) -> Result<Meas
                 .filter(|r| r.error > threshold)
                 .map(|r| (r.class.clone(), r.label))
                 .collect();
-            return Ok(Measured {
-                text: format!("{} flagged images", classes.len()),
-                interval: None,
-                value: Value::Classes(classes),
-            });
+            return Ok(Measured::plain(
+                format!("{} flagged images", classes.len()),
+                Value::Classes(classes),
+            ));
         }
         _ => {
-            return Ok(Measured {
-                text: (cm.tp + cm.fp).to_string(),
-                interval: None,
-                value: Value::Number((cm.tp + cm.fp) as f64),
-            });
+            let flagged = cm.tp + cm.fp;
+            return Ok(Measured::plain(
+                flagged.to_string(),
+                Value::Number(flagged as f64),
+            ));
         }
     };
+    let images = match quantity {
+        Quantity::HeldOutFlagged | Quantity::HeldOutMissed => "anomalies",
+        _ => "object images",
+    };
     let (low, high) = wilson_interval(k, n);
+    let assumption = claim
+        .rate()
+        .filter(|&(_, theirs)| theirs != n)
+        .map(|(_, theirs)| {
+            format!(
+                "compared as rates: the report counts {theirs} {images} in its test set, ours \
+                 holds {n}"
+            )
+        });
     Ok(Measured {
         text: format!("{k}/{n} = {}", short(k as f64 / n as f64)),
         interval: Some((low, high)),
         value: Value::Number(k as f64 / n as f64),
+        power: Some(format!(
+            "set by our {n} {images}: the Wilson 95 % interval of {k}/{n} spans ±{}",
+            short(half_width(low, high))
+        )),
+        assumption,
     })
 }
 
@@ -110,10 +164,19 @@ pub(crate) fn threshold(scores: &[ScoreRow], p: f64, e: &Evidence) -> Result<Mea
         let sample: Vec<f64> = rows.iter().map(|&i| errors[i]).collect();
         percentile(&sample, p).unwrap_or(f64::NAN)
     })?;
+    let spread = half_width(ci.low, ci.high);
     Ok(Measured {
         text: short(ci.estimate),
         interval: Some((ci.low, ci.high)),
         value: Value::Number(ci.estimate),
+        power: Some(format!(
+            "set by our {} test errors: the stratified bootstrap 95 % interval of their p{p} \
+             spans ±{} ({:.1} % of it)",
+            errors.len(),
+            short(spread),
+            100.0 * spread / ci.estimate.abs()
+        )),
+        assumption: None,
     })
 }
 
@@ -132,16 +195,15 @@ fn extreme_mean_error(claim: &Claim, models: &[ModelScores]) -> Option<Measured>
         .iter()
         .map(|m| format!("{} {:.5}", m.model, m.mean_error()))
         .collect();
-    Some(Measured {
-        text: format!("{} ({})", pick.model, listed.join(", ")),
-        interval: None,
-        value: Value::Text(pick.model.clone()),
-    })
+    Some(Measured::plain(
+        format!("{} ({})", pick.model, listed.join(", ")),
+        Value::Text(pick.model.clone()),
+    ))
 }
 
 /// The metrics that "accuracy" could mean, at the report's p80 test
-/// threshold.
-fn candidate_definitions(m: &ModelScores) -> Result<Measured> {
+/// threshold, with the range its accuracy can take there.
+fn candidate_definitions(claim: &Claim, m: &ModelScores) -> Result<Measured> {
     let threshold = percentile(&m.errors, REPORT_PERCENTILE)?;
     let cm = ConfusionMatrix::from_scores(&m.errors, &m.held_out, threshold)?;
     let candidates = vec![
@@ -160,7 +222,36 @@ fn candidate_definitions(m: &ModelScores) -> Result<Measured> {
         text,
         interval: None,
         value: Value::Candidates(candidates),
+        power: Some(accuracy_bound(claim, &cm)),
+        assumption: None,
     })
+}
+
+/// Why an accuracy at a fixed percentile is bounded whatever the model: it
+/// flags `F` of the `N` test images (1 − p/100 of them), `P` of which are
+/// anomalies, so at best `|F − P|` images are wrong and at worst
+/// `min(F + P, 2N − F − P)`.
+fn accuracy_bound(claim: &Claim, cm: &ConfusionMatrix) -> String {
+    let all = cm.tp + cm.fp + cm.tn + cm.fn_;
+    let (flagged, anomalies) = (cm.tp + cm.fp, cm.tp + cm.fn_);
+    let n = all as f64;
+    let best = 1.0 - flagged.abs_diff(anomalies) as f64 / n;
+    let worst = 1.0 - (flagged + anomalies).min(2 * all - flagged - anomalies) as f64 / n;
+    let report = claim.number().unwrap_or(f64::NAN);
+    let reach = if (worst - ROUNDING..=best + ROUNDING).contains(&report) {
+        "within reach"
+    } else {
+        "out of reach"
+    };
+    format!(
+        "at p{REPORT_PERCENTILE} any model flags 1 − p/100 = {:.0} % of the test set, here \
+         {flagged} of our {all} images, which hold {anomalies} anomalies (prevalence {:.3}): its \
+         accuracy lies in [{worst:.3}, {best:.3}] whatever the model, so {} is {reach} as an \
+         accuracy",
+        100.0 - REPORT_PERCENTILE,
+        anomalies as f64 / n,
+        claim.report
+    )
 }
 
 pub(crate) fn compare(claim: &Claim, m: &Measured, claims: &[Claim]) -> (Verdict, String) {

@@ -1,23 +1,40 @@
 //! Grading: every numeric claim of the original report
 //! (`docs/report_claims.csv`) beside what this study measures for the same
-//! quantity, with a verdict computed from the two.
+//! quantity, with every fact of the comparison stated on its own.
 //!
-//! A claim is first checked against the report's own other claims: two
-//! values for one quantity, an AUC that the report's own confusion matrix
-//! rules out, or rates whose denominators disagree with the report's test
-//! set make it *inconsistent in the report itself*. A consistent claim is
-//! *not comparable* when it depends on a setting (image size, pool) that
-//! this run does not share with the report; otherwise it is *reproduced*
-//! when the report's value lies inside our 95 % interval (or equals ours
-//! where the quantity is exact), and *not reproduced* when it does not.
+//! Each claim gets a *verdict* from the comparison alone: *not measured*
+//! when this run has no value for the quantity; *not comparable at this
+//! profile* when it depends on a setting (image size, pool) that this run
+//! does not share with the report; otherwise *reproduced* when the report's
+//! value lies inside our 95 % interval (or equals ours where the quantity is
+//! exact, or matches one of our candidate definitions of an undefined
+//! metric), and *not reproduced* when it does not. Beside the verdict, and
+//! never replacing it:
+//!
+//! - the report's *consistency*: a claim that contradicts the report's own
+//!   other claims (two values for one quantity, an AUC that the report's
+//!   own confusion matrix rules out, rates whose denominators disagree with
+//!   the report's test set) says why;
+//! - the *assumption* behind the comparison, where there is one (the
+//!   claim's own, from `docs/report_claims.csv`, and rates over another
+//!   number of images than the report's);
+//! - the *power* of the test: for an interval or a rate, the half-width of
+//!   our 95 % interval and the count that sets it; for an undefined
+//!   "accuracy", the range that any model's accuracy at the percentile can
+//!   take, from our counts.
+//!
+//! [`scoreboard`] sets the verdicts of two profiles side by side, and
+//! [`published_claims`] reads a published `claims.csv`.
 
 mod check;
 mod evidence;
 mod measure;
+mod scoreboard;
 
 pub use check::*;
 pub use evidence::*;
 pub(crate) use measure::*;
+pub use scoreboard::*;
 
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +151,8 @@ pub struct Claim {
     pub needs: Option<Needs>,
     /// The report's words.
     pub statement: String,
+    /// What the comparison assumes that the report does not say.
+    pub assumption: Option<String>,
 }
 
 impl Claim {
@@ -165,6 +184,9 @@ struct ClaimRecord {
     compare: String,
     needs: String,
     statement: String,
+    /// Optional: a file without the column assumes nothing.
+    #[serde(default)]
+    assumption: String,
 }
 
 /// The report's claims, from [`REPORT_CLAIMS_CSV`].
@@ -211,6 +233,7 @@ pub fn parse_claims(csv_text: &str) -> Result<Vec<Claim>> {
             comparison,
             needs,
             statement: r.statement,
+            assumption: Some(r.assumption).filter(|a| !a.is_empty()),
         };
         let parses = match comparison {
             Comparison::Rate => claim.rate().is_some_and(|(k, n)| k <= n && n > 0),

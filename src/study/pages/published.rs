@@ -129,7 +129,11 @@ pub(super) struct StepTime {
     pub(super) seconds: f64,
 }
 
-/// A row of `claims.csv`.
+/// A row of `claims.csv`. The columns beside the verdict (the report's
+/// consistency, the assumption, the power of the test) are missing from a
+/// file written before they were separate, whose verdict may then be
+/// [`LEGACY_INCONSISTENT`](crate::study::LEGACY_INCONSISTENT) in place of
+/// the comparison's.
 #[derive(Debug, Clone, Deserialize)]
 pub(super) struct ClaimRow {
     pub(super) section: u8,
@@ -139,6 +143,31 @@ pub(super) struct ClaimRow {
     pub(super) low: Option<f64>,
     pub(super) high: Option<f64>,
     pub(super) verdict: String,
+    /// `no contradiction found`, or `contradicts itself: ` and why.
+    #[serde(default)]
+    pub(super) report_consistency: Option<String>,
+    #[serde(default)]
+    pub(super) assumption: Option<String>,
+    #[serde(default)]
+    pub(super) power: Option<String>,
+}
+
+impl ClaimRow {
+    /// Why the report contradicts itself on this claim, where the file
+    /// says so in its own column.
+    pub(super) fn contradiction(&self) -> Option<&str> {
+        self.report_consistency
+            .as_deref()
+            .and_then(|c| c.strip_prefix(crate::study::CONTRADICTS_ITSELF))
+    }
+}
+
+impl Published {
+    /// Whether the folder's `claims.csv` states the report's consistency
+    /// beside each verdict (the layout that does).
+    pub(super) fn has_consistency(&self) -> bool {
+        self.claims.iter().any(|c| c.report_consistency.is_some())
+    }
 }
 
 /// A row of `comparison.csv`: a model on the test split.

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::error::Result;
+use crate::study::LEGACY_INCONSISTENT;
 
 use super::beyond::{guard_section, ladder_section, resize_section};
 use super::folders::{splits_section, steps_section, tables_section};
@@ -133,10 +134,9 @@ fn grading_section(runs: &[Published]) -> String {
         "## Grading: the report's claims beside ours\n\n\
          Every numeric claim of the original report is one row of \
          [`report_claims.csv`](report_claims.csv); `reproduce` puts its own value for the same \
-         quantity beside it (`tables/claims.csv`) with a computed verdict:\n\n\
-         - **inconsistent in the report itself** when the report's own claims contradict each \
-         other (two values for one quantity, an AUC above what a ROC curve through the report's \
-         own operating point can enclose);\n\
+         quantity beside it (`tables/claims.csv`) with a verdict computed from the comparison \
+         alone:\n\n\
+         - **not measured in this run** when the run has no value for the quantity;\n\
          - **not comparable at this profile** when the quantity depends on a setting the run does \
          not share with the report (the error's scale depends on the image size);\n\
          - otherwise **reproduced** when the report's value lies inside our 95 % interval (Wilson \
@@ -144,7 +144,33 @@ fn grading_section(runs: &[Published]) -> String {
          quantity is exact, and **not reproduced** when it does not;\n\
          - the report's undefined \"accuracy\" is matched against accuracy, precision, recall, F1 \
          and AUROC of each model at the p80 test threshold.\n\n\
-         Nothing is tuned towards the report's values. Each claim at every profile, with the \
+         Beside the verdict, never in its place: whether **the report contradicts itself** on the \
+         claim (two values for one quantity, an AUC above what a ROC curve through the report's \
+         own operating point can enclose, rates over another test set than its own; \
+         `report_consistency`), the **assumption** behind the comparison where there is one \
+         (`assumption`), and the **power** of the test: the half-width of our 95 % interval and \
+         the count that sets it, or the range any model's accuracy can take at p80 (`power`).",
+    );
+    let legacy: Vec<String> = runs
+        .iter()
+        .filter(|r| !r.has_consistency())
+        .map(|r| format!("`{}`", r.name))
+        .collect();
+    if !legacy.is_empty() {
+        let (folders, were) = match legacy.len() {
+            1 => ("folder", "was"),
+            _ => ("folders", "were"),
+        };
+        let _ = write!(
+            out,
+            " The {folders} {} {were} written before these were columns of their own: there, \
+             **{LEGACY_INCONSISTENT}** stands in place of the verdict where the report contradicts \
+             itself.",
+            legacy.join(" and ")
+        );
+    }
+    out.push_str(
+        "\n\nNothing is tuned towards the report's values. Each claim at every profile, with the \
          reason of each verdict in the CSV:\n\n",
     );
     for run in runs {
@@ -152,11 +178,47 @@ fn grading_section(runs: &[Published]) -> String {
     }
     out.push('\n');
     out.push_str(&claims_table(runs));
+    out.push_str(&claim_facts(runs));
     out.push('\n');
     for run in runs {
         let _ = writeln!(out, "- at `{}`: {}", run.name, verdict_counts(run));
     }
     out
+}
+
+/// Per claim, the facts beside the verdicts that the folders state: the
+/// report's contradiction, the assumption and the power of the test at
+/// each profile. Empty where no folder states them.
+fn claim_facts(runs: &[Published]) -> String {
+    let mut out = String::new();
+    for claim in every_claim(runs) {
+        let rows: Vec<(&str, &ClaimRow)> = runs
+            .iter()
+            .filter_map(|run| {
+                let row = run.claims.iter().find(|c| c.claim == claim.claim)?;
+                Some((run.name.as_str(), row))
+            })
+            .collect();
+        let mut facts = Vec::new();
+        if let Some(reason) = rows.iter().find_map(|(_, r)| r.contradiction()) {
+            facts.push(format!("the report contradicts itself: {reason}"));
+        }
+        if let Some(assumption) = rows.iter().find_map(|(_, r)| r.assumption.as_deref()) {
+            facts.push(format!("assumed: {assumption}"));
+        }
+        for (name, row) in &rows {
+            if let Some(power) = &row.power {
+                facts.push(format!("power at `{name}`: {power}"));
+            }
+        }
+        if !facts.is_empty() {
+            let _ = writeln!(out, "- *{}*: {}.", claim.claim, facts.join("; "));
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("\nBeside the verdicts, as the folders state them:\n\n{out}")
 }
 
 fn claims_table(runs: &[Published]) -> String {
@@ -204,7 +266,11 @@ pub(super) fn ours_and_verdict(run: &Published, statement: &str) -> [String; 2] 
                 }
                 _ => c.ours.clone(),
             };
-            [ours, c.verdict.clone()]
+            let verdict = match c.contradiction() {
+                Some(_) => format!("{}; the report contradicts itself", c.verdict),
+                None => c.verdict.clone(),
+            };
+            [ours, verdict]
         }
         None => [NONE.into(), NONE.into()],
     }
@@ -221,7 +287,16 @@ pub(super) fn verdict_counts(run: &Published) -> String {
         }
     }
     let parts: Vec<String> = counts.iter().map(|(v, n)| format!("{n} {v}")).collect();
-    format!("{} claims: {}", run.claims.len(), parts.join(", "))
+    let mut text = format!("{} claims: {}", run.claims.len(), parts.join(", "));
+    if run.has_consistency() {
+        let contradicted = run
+            .claims
+            .iter()
+            .filter(|c| c.contradiction().is_some())
+            .count();
+        let _ = write!(text, "; the report contradicts itself on {contradicted}");
+    }
+    text
 }
 
 fn models_section(runs: &[Published]) -> String {

@@ -2,23 +2,19 @@
 //! ablation), and the bf16 quality guard.
 
 use crate::analysis::{
-    EQUIVALENCE_MARGIN, GuardVerdict, LadderRow, TrivialScore, UnseenComparisonRow, best_of,
-    false_positives, fused, image_scores_table, ladder, ladder_detectors, ladder_summary,
-    ladder_table, position, precision_ablation, resize_ablation, trivial_detectors,
-    unseen_comparison_table,
+    EQUIVALENCE_MARGIN, GuardVerdict, Ladder, LadderSpec, TrivialScore, UnseenComparisonRow,
+    false_positives, image_scores_table, ladder_detectors, precision_ablation, resize_ablation,
+    trivial_detectors, unseen_comparison_table,
 };
 use crate::autoencoder::{Trained, unseen_scores};
 use crate::backend::Precision;
-use crate::classifier::{ClassifierFit, ClassifierScore, TrainedClassifier};
+use crate::classifier::{ClassifierFit, TrainedClassifier};
 use crate::data::Resize;
 use crate::error::Result;
-use crate::features::{
-    Backbone, DEFAULT_CORESET_FRACTION, DEFAULT_RIDGE, EfficientNetLite, FeatureBank, FeatureRun,
-    FeatureScore, PatchCoreRun, PatchScore,
-};
+use crate::features::{EfficientNetLite, FeatureBank, FeatureRun, PatchCoreRun, PatchScore};
 use crate::figures::{Figure, plot};
 use crate::geometric::TrainedGeometric;
-use crate::scoring::{DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow};
+use crate::scoring::{Backbone, DetectorId, ImageScorer, LadderImages, Scores, UnseenRow};
 use crate::study::{BankSummary, Beyond, Context, ReproduceConfig, Study};
 
 /// Section 9, beyond the report: trivial scores, the autoencoders, two
@@ -26,17 +22,19 @@ use crate::study::{BankSummary, Beyond, Context, ReproduceConfig, Study};
 /// transformation classifier), ImageNet-pretrained features (kNN and a
 /// Gaussian on Lite0's pooled features, kNN on Lite1's and Lite2's,
 /// PatchCore on Lite0's patches) and the fusion of the reference autoencoder
-/// with the best pretrained detector, on one ladder. Every detector but the
-/// trivial scores goes on it through [`ImageScorer::ladder_scores`].
+/// with the best pretrained detector, on one ladder, as [`ladder_spec`]
+/// specifies it. Every detector but the trivial scores goes on it through
+/// [`ImageScorer::ladder_scores`]; [`Ladder::build`] measures them.
 pub(crate) fn section9(
     cx: &mut Context,
     runs: &[Trained],
     unseen: &[Vec<UnseenRow>],
     trivial: &[TrivialScore],
 ) -> Result<Beyond> {
-    let (config, device) = (cx.config, cx.study.device.device.clone());
-    let (classifier, fit, geometric) = scratch_detectors(cx)?;
-    let pretrained = Pretrained::fit(cx)?;
+    let spec = ladder_spec(cx.config);
+    let device = cx.study.device.device.clone();
+    let (classifier, fit, geometric) = scratch_detectors(cx, &spec)?;
+    let pretrained = Pretrained::fit(cx, &spec)?;
     let images = LadderImages {
         data_dir: cx.study.config.data_dir.clone(),
         test: runs[0].scores.clone(),
@@ -45,24 +43,23 @@ pub(crate) fn section9(
     };
     let mut scorers: Vec<Box<dyn ImageScorer + '_>> = Vec::new();
     scorers.extend(runs.iter().map(|r| Box::new(r) as Box<dyn ImageScorer>));
-    for score in [ClassifierScore::Energy, ClassifierScore::Mahalanobis] {
+    for &score in &spec.classifier_scores {
         scorers.push(Box::new(fit.scorer(&classifier, score)));
     }
     scorers.push(Box::new(&geometric));
-    scorers.extend(pretrained.scorers());
+    scorers.extend(pretrained.scorers(&spec));
     let mut detectors = trivial_detectors(trivial, &images.test);
     let scorers: Vec<&dyn ImageScorer> = scorers.iter().map(|s| s.as_ref()).collect();
     detectors.extend(ladder_detectors(&scorers, &images, &device)?);
-    let reference = position(&detectors, "improved3").unwrap_or(trivial.len() + runs.len() - 1);
-    let with_weights: Vec<usize> = (0..detectors.len())
-        .filter(|&i| detectors[i].pretrained)
-        .collect();
-    let best = best_of(&detectors, &with_weights)?;
-    detectors.push(fused(&detectors[reference], &detectors[best])?);
-    cx.linked_table("image_scores", image_scores_table(&detectors)?)?;
-    let lite0_knn = position(&detectors, "kNN, EfficientNet-Lite0")?;
-    let references = (reference, Some(lite0_knn));
-    let rows = ladder(&detectors, references, config.percentile, config.bootstrap)?;
+    let ladder = Ladder::build(&spec, detectors)?;
+    cx.linked_table("image_scores", image_scores_table(&ladder.detectors)?)?;
+    let reference = ladder.detectors[ladder.reference].id.label();
+    let second = match &spec.second_reference {
+        Some(id) => format!(" and against {id}"),
+        None => String::new(),
+    };
+    let short = |b: Backbone| b.name().trim_start_matches("EfficientNet-");
+    let first = short(pretrained.banks[0].backbone);
 
     cx.report
         .heading(2, "9. Beyond the report: detectors beyond reconstruction");
@@ -74,24 +71,24 @@ pub(crate) fn section9(
          which of the {} quarter-turns was applied to an image (self-supervised, no labels; \
          its score the mean negative log-probability of the true turn; validation accuracy \
          {:.3}); ImageNet-pretrained EfficientNet-Lite features ((x − 127) / 128; {}) scored \
-         by the mean cosine distance to the 5 nearest train images (and, for Lite0, by the \
-         Mahalanobis distance to a Gaussian fitted on them), PatchCore on Lite0's patch \
-         features (a memory bank of 1 % of the train patches, an image's score its farthest \
-         patch's distance or the mean); and the rank average of {} with the best of these. \
-         Gains are paired against {} and against the kNN on EfficientNet-Lite0 on every image \
-         outside the pool; a pretrained detector's seconds include extracting its features \
-         (once per machine: banks are cached).",
+         by the mean cosine distance to the {} nearest train images (and, for {first}, by the \
+         Mahalanobis distance to a Gaussian fitted on them), PatchCore on {first}'s patch \
+         features (a memory bank of {} % of the train patches, an image's score its farthest \
+         patch's distance or the mean); and the rank average of {reference} with the best of \
+         these. Gains are paired against {reference}{second} on every image outside the pool; \
+         a detector's seconds are its own fit and scoring, a pretrained detector's including \
+         extracting its features (once per machine: banks are cached).",
         classifier.config.model.classes,
         classifier.record.validation_accuracy,
         geometric.transformations().len(),
         geometric.record.validation_accuracy,
         pretrained.describe_banks(),
-        detectors[reference].name,
-        detectors[reference].name,
+        spec.knn_k,
+        100.0 * spec.coreset_fraction,
         size = classifier.config.model.image_size,
     ));
-    ladder_report(cx, &detectors, &rows, reference, best)?;
-    let patchcore = &detectors[position(&detectors, "PatchCore")?];
+    ladder_report(cx, &ladder)?;
+    let patchcore = ladder.detector(&pretrained.patchcore.id(PatchScore::Max))?;
     let gallery = pretrained.gallery(cx, &patchcore.test)?;
     cx.report.text(
         "Where in the image: PatchCore's distance of each patch to the nearest train patch, \
@@ -105,9 +102,30 @@ pub(crate) fn section9(
         classifier_size: classifier.config.model.image_size,
         classifier_validation_accuracy: classifier.record.validation_accuracy,
         classifier_train_seconds: classifier.record.train_s,
-        ladder: rows,
-        reference: detectors[reference].name.clone(),
+        ladder: ladder.rows,
+        reference,
     })
+}
+
+/// The ladder's specification for `config`: the default
+/// ([`LadderSpec::default`]) at the run's percentile and bootstrap, its
+/// reference `improved3` when the run trains it, else the last model the
+/// run trains (as `--models` lists them).
+fn ladder_spec(config: &ReproduceConfig) -> LadderSpec {
+    let spec = LadderSpec {
+        percentile: config.percentile,
+        bootstrap: config.bootstrap,
+        ..LadderSpec::default()
+    };
+    let trained =
+        |id: &DetectorId| matches!(id, DetectorId::Autoencoder(a) if config.models.contains(a));
+    match config.models.last() {
+        Some(&last) if !trained(&spec.reference) => LadderSpec {
+            reference: DetectorId::Autoencoder(last),
+            ..spec
+        },
+        _ => spec,
+    }
 }
 
 /// The detectors trained from scratch, at the profile's classifier size (on
@@ -116,6 +134,7 @@ pub(crate) fn section9(
 /// transformation classifier.
 fn scratch_detectors(
     cx: &mut Context,
+    spec: &LadderSpec,
 ) -> Result<(TrainedClassifier, ClassifierFit, TrainedGeometric)> {
     let (config, profile) = (cx.config, cx.study.profile);
     let classifier_size = profile.settings().classifier_size;
@@ -129,16 +148,16 @@ fn scratch_detectors(
     let classifier = cx
         .study
         .train_classifier(small, &config.classifier_config(profile, small))?;
-    let fit = ClassifierFit::of(&classifier, small, DEFAULT_RIDGE, &cx.study.device.device)?;
+    let fit = ClassifierFit::of(&classifier, small, spec.ridge, &cx.study.device.device)?;
     let geometric = cx
         .study
         .train_geometric(small, &config.geometric_config(profile, small))?;
     Ok((classifier, fit, geometric))
 }
 
-/// The pretrained detectors' parts: each backbone with its feature bank
-/// (at its input side for the profile) and the kNN and Gaussian fitted on
-/// it, and PatchCore on Lite0's patches.
+/// The pretrained detectors' parts: each of the spec's backbones with its
+/// feature bank (at its input side for the profile) and the kNN and
+/// Gaussian fitted on it, and PatchCore on the first one's patches.
 struct Pretrained {
     extractors: Vec<EfficientNetLite>,
     banks: Vec<FeatureBank>,
@@ -147,21 +166,19 @@ struct Pretrained {
 }
 
 impl Pretrained {
-    fn fit(cx: &Context) -> Result<Self> {
+    fn fit(cx: &Context, spec: &LadderSpec) -> Result<Self> {
         let device = &cx.study.device.device;
         let show = cx.study.config.show_progress;
         let settings = cx.study.profile.settings();
         let (data_dir, cache_dir) = (&cx.study.config.data_dir, &cx.study.config.cache_dir);
         let (mut extractors, mut banks, mut runs) = (Vec::new(), Vec::new(), Vec::new());
-        for backbone in Backbone::ALL {
+        for &backbone in &spec.backbones {
             let extractor = EfficientNetLite::pretrained(backbone, device)?;
             let size = settings.feature_side(backbone);
             let bank =
                 FeatureBank::of_dataset(&extractor, data_dir, size, cache_dir, device, show)?;
-            runs.push(
-                cx.study
-                    .fit_features(&bank, &cx.prepared, 5, DEFAULT_RIDGE)?,
-            );
+            let k = spec.knn_k;
+            runs.push(cx.study.fit_features(&bank, &cx.prepared, k, spec.ridge)?);
             extractors.push(extractor);
             banks.push(bank);
         }
@@ -169,7 +186,7 @@ impl Pretrained {
             &extractors[0],
             &cx.prepared,
             banks[0].input_size,
-            DEFAULT_CORESET_FRACTION,
+            spec.coreset_fraction,
         )?;
         Ok(Self {
             extractors,
@@ -179,22 +196,17 @@ impl Pretrained {
         })
     }
 
-    /// kNN and the Gaussian on Lite0, kNN on the larger backbones,
-    /// PatchCore by the farthest and by the mean patch.
-    fn scorers(&self) -> Vec<Box<dyn ImageScorer + '_>> {
+    /// Each backbone's scores ([`LadderSpec::feature_scores`]: the kNN,
+    /// and the Gaussian on the first), then PatchCore's.
+    fn scorers(&self, spec: &LadderSpec) -> Vec<Box<dyn ImageScorer + '_>> {
         let mut scorers: Vec<Box<dyn ImageScorer + '_>> = Vec::new();
         let parts = self.runs.iter().zip(&self.extractors).zip(&self.banks);
-        for (i, ((run, extractor), bank)) in parts.enumerate() {
-            let scores: &[FeatureScore] = if i == 0 {
-                &[FeatureScore::Knn, FeatureScore::Mahalanobis]
-            } else {
-                &[FeatureScore::Knn]
-            };
-            for &score in scores {
+        for ((run, extractor), bank) in parts {
+            for score in spec.feature_scores(bank.backbone) {
                 scorers.push(Box::new(run.scorer(extractor, score).with_bank(bank)));
             }
         }
-        for score in [PatchScore::Max, PatchScore::Mean] {
+        for &score in &spec.patch_scores {
             scorers.push(Box::new(self.patchcore.scorer(&self.extractors[0], score)));
         }
         scorers
@@ -235,15 +247,10 @@ impl Pretrained {
 }
 
 /// Section 9's summary, tables and figures.
-fn ladder_report(
-    cx: &mut Context,
-    detectors: &[DetectorScores],
-    rows: &[LadderRow],
-    reference: usize,
-    best: usize,
-) -> Result<()> {
-    cx.report.text(ladder_summary(rows, reference)?.0);
-    cx.table("ladder", "The detector ladder", ladder_table(rows)?)?;
+fn ladder_report(cx: &mut Context, ladder: &Ladder) -> Result<()> {
+    let detectors = &ladder.detectors;
+    cx.report.text(ladder.summary()?.0);
+    cx.table("ladder", "The detector ladder", ladder.table()?)?;
     let false_alarms = false_positives(detectors, cx.config.percentile, 3)?;
     let caption = "The object classes each detector flags most often";
     cx.table("ladder_false_positives", caption, false_alarms)?;
@@ -252,8 +259,8 @@ fn ladder_report(
         plot::ladder_roc(detectors, &cx.study.figure("ladder_roc"))?,
         plot::disagreements(
             &cx.prepared,
-            &detectors[reference],
-            &detectors[best],
+            &detectors[ladder.reference],
+            &detectors[ladder.best_pretrained],
             6,
             &stem,
         )?,

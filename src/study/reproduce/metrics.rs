@@ -207,15 +207,17 @@ pub(crate) fn claims_section(
     section.text(format!(
         "Every numeric claim of the original report (`docs/report_claims.csv`) beside this \
          run's value for the same quantity, measured at profile **{}**: {} reproduced, {} not \
-         reproduced, {} not comparable at this profile, {} inconsistent in the report itself, \
-         {} not measured. A rate is compared through our Wilson 95% interval, a statistic \
-         through our bootstrap 95% interval.",
+         reproduced, {} not comparable at this profile, {} not measured; and on {} of them the \
+         report contradicts itself (`report_consistency`), which is stated beside the verdict, \
+         not in its place. A rate is compared through our Wilson 95% interval, a statistic \
+         through our bootstrap 95% interval; `assumption` says what a comparison assumes that \
+         the report does not say, `power` what the comparison can resolve.",
         cx.study.profile.name(),
         claims.count(Verdict::Reproduced),
         claims.count(Verdict::NotReproduced),
         claims.count(Verdict::NotComparable),
-        claims.count(Verdict::Inconsistent),
         claims.count(Verdict::NotMeasured),
+        claims.contradictions(),
     ));
     section.table(
         "The report's claims (claims.csv)",
