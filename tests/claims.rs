@@ -168,7 +168,9 @@ fn a_setting_the_run_does_not_share_makes_a_claim_not_comparable() {
     let smoke = alone("6,test_images,,100,exact,pool,100", &pool);
     assert_eq!(smoke.verdict, NotComparable);
     assert!(
-        smoke.reason.ends_with("this run's from a pool of 4 images per class"),
+        smoke
+            .reason
+            .ends_with("this run's from a pool of 4 images per class"),
         "{}",
         smoke.reason
     );

@@ -2,10 +2,35 @@
 //! anyone needs to recompute each AUROC, interval and confusion of the
 //! ladder with their own tools.
 
-use polars::prelude::{Column, DataFrame, NamedFrom, Series};
+use std::path::Path;
+
+use polars::prelude::{AnyValue, Column, DataFrame, NamedFrom, Series};
 
 use crate::error::{Error, Result};
+use crate::io::write_bytes_atomic;
 use crate::scoring::DetectorScores;
+
+/// Writes [`image_scores_table`]'s frame as CSV with every score exact
+/// (the shortest decimal that reads back as the same `f64`), unlike the
+/// other tables' six significant digits: rounding would tie scores and
+/// move an AUROC recomputed from the file.
+pub fn write_image_scores(path: &Path, df: &DataFrame) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
+    for row in 0..df.height() {
+        let cells = df.columns().iter().map(|c| match c.get(row) {
+            Ok(AnyValue::Null) | Err(_) => String::new(),
+            Ok(AnyValue::String(s)) => s.to_string(),
+            Ok(AnyValue::Float64(v)) => v.to_string(),
+            Ok(other) => other.to_string(),
+        });
+        writer.write_record(cells)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    write_bytes_atomic(path, &bytes)
+}
 
 /// One row per image (the test split's, then the unseen images'), with the
 /// columns `set` (`test` or `unseen`), `path` (relative to the dataset
@@ -156,6 +181,26 @@ mod tests {
         assert_eq!(held_out.get(3), Some(true));
         let set = df.column("set").unwrap().str().unwrap();
         assert_eq!((set.get(1), set.get(2)), (Some("test"), Some("unseen")));
+    }
+
+    #[test]
+    fn the_csv_keeps_every_score_exact() {
+        let scores = [("a.jpg", 0.123456789012), ("bg1.jpg", 1.0 / 3.0)];
+        let df = image_scores_table(&[detector(TRIVIAL, &scores, None)]).unwrap();
+        let dir = std::env::temp_dir().join(format!("image-scores-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("image_scores.csv");
+        write_image_scores(&path, &df).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("set,path,class,held_out,{}", TRIVIAL.label())
+        );
+        assert_eq!(lines[1], "test,a.jpg,c,false,0.123456789012");
+        let third: f64 = lines[2].rsplit(',').next().unwrap().parse().unwrap();
+        assert_eq!(third, 1.0 / 3.0);
     }
 
     #[test]

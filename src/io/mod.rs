@@ -1,10 +1,11 @@
 //! Helpers at the bottom of the crate: the one file writer, progress
 //! display, tables, numbers, text and paths as a notebook shows them, the
-//! checkout's root.
+//! checkout's root, the date a record carries.
 //!
 //! The submodules are private; everything is re-exported here.
 
 mod checkout;
+mod date;
 mod files;
 mod progress;
 mod readable;
@@ -12,6 +13,7 @@ mod table;
 mod text;
 
 pub use checkout::*;
+pub use date::*;
 pub use files::*;
 pub use progress::*;
 pub use readable::*;

@@ -4,7 +4,7 @@
 use crate::analysis::{
     EQUIVALENCE_MARGIN, GuardVerdict, Ladder, LadderSpec, TrivialScore, UnseenComparisonRow,
     false_positives, image_scores_table, ladder_detectors, precision_ablation, resize_ablation,
-    trivial_detectors, unseen_comparison_table,
+    trivial_detectors, unseen_comparison_table, write_image_scores,
 };
 use crate::autoencoder::{Trained, unseen_scores};
 use crate::backend::Precision;
@@ -52,7 +52,9 @@ pub(crate) fn section9(
     let scorers: Vec<&dyn ImageScorer> = scorers.iter().map(|s| s.as_ref()).collect();
     detectors.extend(ladder_detectors(&scorers, &images, &device)?);
     let ladder = Ladder::build(&spec, detectors)?;
-    cx.linked_table("image_scores", image_scores_table(&ladder.detectors)?)?;
+    let image_scores = cx.study.table_path("image_scores");
+    write_image_scores(&image_scores, &image_scores_table(&ladder.detectors)?)?;
+    cx.linked.push(image_scores);
     let reference = ladder.detectors[ladder.reference].id.label();
     let second = match &spec.second_reference {
         Some(id) => format!(" and against {id}"),
