@@ -22,12 +22,10 @@ reads without running anything (`make notebooks-html`).
 import argparse
 import os
 import pathlib
+import re
 import sys
 import time
-
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from html.parser import HTMLParser
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -41,19 +39,199 @@ def figures_in(cell) -> int:
     )
 
 
-def display_problems(nb) -> list[str]:
-    """What a reader should not see in the executed notebook `nb`."""
+# What a reader should not see, in any output of an executed cell.
+# A path of the machine the notebook ran on: the checkout, or a folder such
+# a path starts with (a notebook names paths relative to its study folder,
+# its dataset or the checkout: `shown_path`).
+MACHINE_FOLDERS = ("/work", "/home", "/tmp", "/root", "/Users")
+# Rust's debug format (`{:?}`) of an Option, a Result, an enum with a value,
+# a tuple struct's field, a struct (`Name { field: ...`).
+DEBUG_DUMPS = [
+    (re.compile(r"\b(?:Some|Ok|Err)\("), "an Option or Result"),
+    (re.compile(r"\b(?:PerClass|Explicit|PathBuf|Cpu|Cuda|LibTorch\w*)\("), "an enum's value"),
+    (re.compile(r"(?<![\w.])_\d+:"), "a tuple struct's field"),
+    (re.compile(r"\b[A-Z][A-Za-z0-9]*\s*\{\s*[a-z_][a-z0-9_]*:"), "a struct"),
+]
+# A number with more decimals than a table shows (`readable_number`: at
+# most 4); scientific notation (`3.16e-6`) is how a tiny value shows.
+LONG_DECIMAL = re.compile(r"(?<![\w.])[-+]?\d+\.\d{5,}(?![\d.eE])")
+TABLE_COLUMNS, TABLE_ROWS = 10, 30
+
+
+def machine_path(text: str, root: str) -> str | None:
+    """The first absolute path of this machine in `text`, if any."""
+    folders = sorted({root, *MACHINE_FOLDERS}, key=len, reverse=True)
+    pattern = r"(?<![\w.~/-])(?:" + "|".join(re.escape(f) for f in folders) + r")(?=/|\b)\S*"
+    found = re.search(pattern, text)
+    return found.group(0) if found else None
+
+
+class _Tables(HTMLParser):
+    """Each <table> of an HTML output: its widest row, its body rows (those
+    with a <td>), its cells' text, and the text after it (a Table's
+    caption)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables = []  # dicts: columns, rows, cells, after
+        self.depth = 0
+        self.row = None  # [cells, has a td]
+        self.cell = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.depth += 1
+            self.tables.append({"columns": 0, "rows": 0, "cells": [], "after": ""})
+        elif self.depth and tag == "tr":
+            self.row = [0, False]
+        elif self.depth and tag in ("td", "th") and self.row is not None:
+            span = dict(attrs).get("colspan") or "1"
+            self.row[0] += int(span) if span.isdigit() else 1
+            self.row[1] |= tag == "td"
+            self.cell = [] if tag == "td" else None
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.depth -= 1
+        elif self.depth and tag == "tr" and self.row is not None:
+            table = self.tables[-1]
+            table["columns"] = max(table["columns"], self.row[0])
+            table["rows"] += self.row[1]
+            self.row = None
+        elif self.depth and tag == "td" and self.cell is not None:
+            self.tables[-1]["cells"].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.depth and self.cell is not None:
+            self.cell.append(data)
+        elif not self.depth and self.tables:
+            self.tables[-1]["after"] += data
+
+
+def table_problems(html: str) -> list[str]:
+    """Tables a reader cannot take in: a number with more than 4 decimals,
+    more than 10 columns or 30 rows unless the caption names the CSV that
+    holds them all."""
+    parser = _Tables()
+    parser.feed(html)
     problems = []
-    for index, cell in enumerate(nb.cells):
+    for table in parser.tables:
+        names_csv = ".csv" in table["after"]
+        if table["columns"] > TABLE_COLUMNS and not names_csv:
+            problems.append(f"a table of {table['columns']} columns whose caption names no .csv")
+        if table["rows"] > TABLE_ROWS and not names_csv:
+            problems.append(f"a table of {table['rows']} rows whose caption names no .csv")
+        long = next((m.group(0) for c in table["cells"] for m in [LONG_DECIMAL.search(c)] if m), None)
+        if long:
+            problems.append(f"a table cell shows {long} (more than 4 decimals)")
+    return problems
+
+
+def output_texts(output) -> list[tuple[str, str]]:
+    """(kind, text) of each thing an output shows."""
+    if output.get("output_type") == "stream":
+        return [(output.get("name", "stream"), output.get("text", ""))]
+    if output.get("output_type") == "error":
+        return [("error", "\n".join(output.get("traceback", [])))]
+    texts = []
+    for kind, value in output.get("data", {}).items():
+        if kind.startswith("text/"):
+            texts.append((kind, "".join(value) if isinstance(value, list) else value))
+    return texts
+
+
+def display_problems(nb, root: str = str(ROOT)) -> list[str]:
+    """What a reader should not see in the executed notebook `nb` (a dict as
+    nbformat reads it): output on stderr (shown in red), a value shown as a
+    quoted Rust string, a DataFrame as polars' text instead of a table, a
+    bare `()`, an absolute path of this machine, a Rust debug dump, and an
+    HTML table with a number of more than 4 decimals, or wider than 10
+    columns or longer than 30 rows without naming its CSV."""
+    problems = []
+    for index, cell in enumerate(nb["cells"]):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
                 problems.append(f"cell {index} writes to stderr: {output.get('text', '')[:120]!r}")
             plain = output.get("data", {}).get("text/plain", "")
+            plain = "".join(plain) if isinstance(plain, list) else plain
             if plain.startswith('"'):
                 problems.append(f"cell {index} shows a quoted string: {plain[:120]}")
             if plain.startswith("shape: ("):
                 problems.append(f"cell {index} shows a DataFrame as text, not as a Table")
+            if plain.strip() == "()":
+                problems.append(f"cell {index} shows a bare `()`")
+            for kind, text in output_texts(output):
+                if kind != "error":
+                    path = machine_path(text, root)
+                    if path:
+                        problems.append(f"cell {index} shows an absolute path ({kind}): {path[:120]}")
+                    for pattern, what in DEBUG_DUMPS:
+                        dump = pattern.search(text)
+                        if dump:
+                            around = text[max(dump.start() - 30, 0):dump.end() + 30]
+                            problems.append(f"cell {index} shows a Rust debug dump of {what} ({kind}): {around!r}")
+                if kind == "text/html":
+                    problems += [f"cell {index}: {p}" for p in table_problems(text)]
     return problems
+
+
+def self_test() -> None:
+    """display_problems on planted bad outputs, each of which it must
+    refuse, and on good ones, which it must pass (no kernel, no dataset)."""
+
+    def notebook(*outputs):
+        return {"cells": [{"cell_type": "code", "source": "", "outputs": list(outputs)}]}
+
+    def shown(kind, text):
+        return {"output_type": "display_data", "data": {kind: text}, "metadata": {}}
+
+    def stdout(text):
+        return {"output_type": "stream", "name": "stdout", "text": text}
+
+    def table(rows, columns, cell="0.696", caption="3 rows × 2 columns"):
+        head = "".join(f"<th>c{i}</th>" for i in range(columns))
+        body = "".join("<tr>" + f"<td>{cell}</td>" * columns + "</tr>\n" for _ in range(rows))
+        return (f"<div><table><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table></div>\n"
+                f"<p>{caption}</p>")
+
+    root = "/srv/checkout"
+    bad = {
+        "the checkout's path": stdout(f"saved in {root}/runs/study-smoke/figures/roc.png\n"),
+        "a /work path": shown("text/markdown", "Run `/work/main/runs/x`."),
+        "a /home path": shown("text/html", "<p>/home/student/caltech101</p>"),
+        "a /tmp path": stdout("extracted to /tmp/bank\n"),
+        "Some(": shown("text/markdown", "code width Some(256)"),
+        "PerClass(": shown("text/markdown", "pool PerClass(30)"),
+        "_0:": shown("text/plain", "Scores { _0: [..] }"),
+        "struct syntax": stdout("Calibration { percentile: 80.0, threshold: 0.01 }\n"),
+        "a bare ()": shown("text/plain", "()"),
+        "a quoted string": shown("text/plain", '"a string"'),
+        "5 decimals in a table": shown("text/html", table(3, 2, cell="0.012301")),
+        "11 columns": shown("text/html", table(3, 11)),
+        "31 rows": shown("text/html", table(31, 2)),
+        "stderr": {"output_type": "stream", "name": "stderr", "text": "warning\n"},
+    }
+    good = [
+        stdout("run baseline-seed42-0123abcd: loaded from disk\nfigure saved as figures/roc.png\n"),
+        shown("text/markdown", "Device **cpu** · study folder `runs/study-smoke` · see ../docs/kernel.md"),
+        shown("text/html", table(30, 10, cell="0.0434 [0.0413, 0.0470]")),
+        shown("text/html", table(483, 12, cell="3.16e-6", caption="the first 30 of 483 rows × 12 columns; every row and column in tables/scores.csv")),
+        shown("text/plain", "train 2122 · validation 455 · test 483"),
+        shown("text/markdown", "| model | code |\n|---|---|\n| baseline | 256 |"),
+    ]
+    failed = []
+    for what, output in bad.items():
+        if not display_problems(notebook(output), root):
+            failed.append(f"a planted {what} passed")
+    for output in good:
+        problems = display_problems(notebook(output), root)
+        if problems:
+            failed.append(f"a good output was refused: {problems}")
+    if failed:
+        sys.exit("run_notebooks.py --self-test: " + "; ".join(failed))
+    print(f"run_notebooks.py --self-test: {len(bad)} planted bad outputs refused, "
+          f"{len(good)} good ones passed")
 
 
 def render_html(executed: pathlib.Path, html_dir: pathlib.Path) -> pathlib.Path:
@@ -68,6 +246,10 @@ def render_html(executed: pathlib.Path, html_dir: pathlib.Path) -> pathlib.Path:
 
 
 def run(path: pathlib.Path, out_dir: pathlib.Path, timeout: int) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
     nb = nbformat.read(path, as_version=4)
     started = time.monotonic()
     first_figure = None
@@ -155,7 +337,12 @@ def main() -> None:
                         help="images per class of the dataset copy a smoke run reads (0: the whole dataset)")
     parser.add_argument("--render-only", action="store_true",
                         help="render the executed copies in --out as they are, running nothing")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that the display checks refuse planted bad outputs, running nothing")
     args = parser.parse_args()
+    if args.self_test:
+        self_test()
+        return
     os.environ.setdefault("CALTECH_ANOMALY_PROFILE", "smoke")
     os.environ.setdefault("CALTECH_ANOMALY_DEVICE", "cpu")
     os.environ.setdefault("CALTECH_ANOMALY_OUT", str(args.out / "study"))

@@ -105,6 +105,6 @@ pub mod prelude {
     pub use crate::study::{ReproduceConfig, reproduce};
     pub use crate::study::{ResultsDiff, Tolerance, Tolerances, compare_results};
     pub use crate::study::{RunSpec, run};
-    pub use crate::study::{Study, StudyConfig};
+    pub use crate::study::{Study, StudyConfig, StudySettings};
     pub use std::path::{Path, PathBuf};
 }

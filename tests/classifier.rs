@@ -23,7 +23,11 @@ use caltech_anomaly::scoring::{DETECTOR_SCORES_FILE, DetectorId, DetectorScores}
 use caltech_anomaly::stats::{ClassGaussian, Gaussian};
 use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{Study, StudyConfig};
-use common::{TempDir, assert_verdicts_agree, score_command, scored, synthetic_dataset};
+use caltech_anomaly::training::RunKind;
+use common::{
+    TempDir, assert_tagged, assert_verdicts_agree, score_command, scored, synthetic_dataset,
+    write_legacy_record,
+};
 use ndarray::{Array2, array};
 
 const CLASSES: [&str; 4] = ["accordion", "BACKGROUND_Google", "airplanes", "ant"];
@@ -286,4 +290,47 @@ fn judges_new_images_as_it_scored_the_test_split(
     let refused = score_command(&run.dir, &paths[0], &fresh_out, Some("knn"));
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("`energy` or `mahalanobis`"));
+    a_record_from_before_the_header_still_loads(run, &paths[0], &written, tmp);
+}
+
+/// `score --run` found the run by its tag. The same run recorded as a
+/// version before the run header wrote it (a fixture of that shape) is
+/// read by its fields and judges the file alike; a record whose fields
+/// tell no kind is refused, saying how to re-create the run.
+fn a_record_from_before_the_header_still_loads(
+    run: &TrainedClassifier,
+    image: &Path,
+    written: &str,
+    tmp: &TempDir,
+) {
+    assert_tagged(&run.dir, RunKind::Classifier);
+    let (r, header) = (&run.record, &run.record.header);
+    let legacy = serde_json::json!({
+        "key": header.key,
+        "seed": r.seed,
+        "classes": { "names": r.classes.names },
+        "parameters": r.parameters,
+        "epochs_run": r.epochs_run,
+        "best_epoch": r.best_epoch,
+        "train_s": r.train_s,
+        "validation_accuracy": r.validation_accuracy,
+        "resize": "bilinear",
+        "manifest_sha256": header.manifest_sha256,
+        "crate_version": env!("CARGO_PKG_VERSION"),
+    });
+    write_legacy_record(&run.dir, &legacy);
+    assert_eq!(RunKind::of(&run.dir).unwrap(), RunKind::Classifier);
+    let loaded = TrainedClassifier::load(&run.dir, &cpu()).unwrap();
+    assert_eq!(loaded.record.header.key, header.key);
+    assert_eq!(loaded.record.header.date, "unknown");
+    let out = tmp.path().join("legacy_verdicts.csv");
+    scored(&run.dir, image, &out, Some("energy"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), written);
+
+    write_legacy_record(&run.dir, &serde_json::json!({ "key": header.key }));
+    let out = tmp.path().join("untold_verdicts.csv");
+    let refused = score_command(&run.dir, image, &out, None);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("re-create"), "{stderr}");
 }

@@ -31,6 +31,12 @@ fn cpu() -> Device {
     Device::libtorch()
 }
 
+/// A CUDA device, named only: nothing runs on it.
+#[allow(deprecated)] // the LibTorch backend, as the crate uses
+fn cuda() -> Device {
+    Device::libtorch_cuda(0)
+}
+
 /// An 8×8 single-plane image with no symmetry: every value distinct.
 fn asymmetric() -> Vec<u8> {
     (0..64).collect()
@@ -219,7 +225,7 @@ fn a_geometric_run_learns_orientation_and_is_keyed_reused_and_calibrated() {
     let name = run.dir.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("geometric-seed42-"), "{name}");
     assert_eq!(run.record.transformations, 4);
-    assert_eq!(RunKind::of(&run.dir).unwrap(), RunKind::Geometric);
+    common::assert_tagged(&run.dir, RunKind::Geometric);
     assert!(run.history.iter().all(|e| e.train_loss.is_finite()));
 
     // Upright images of the normal classes are read; rotation-invariant
@@ -293,7 +299,16 @@ fn a_geometric_run_learns_orientation_and_is_keyed_reused_and_calibrated() {
     // Loaded by kind, as `score --run` does, with the same calibration.
     let selected = select_device(DeviceChoice::Cpu).unwrap();
     let saved = SavedDetector::load(&run.dir, None, &selected).unwrap();
+    assert_eq!(saved.kind(), RunKind::Geometric);
     assert_eq!(saved.id().label(), "geometric (4 rotations)");
+    // It scores on the device it was loaded on, and says so when asked to
+    // score on another.
+    assert_eq!(saved.device(), &cpu());
+    let elsewhere = saved.score_files(&files, &cuda()).unwrap_err().to_string();
+    assert!(
+        elsewhere.contains("loaded on cpu") && elsewhere.contains("cuda:0"),
+        "{elsewhere}"
+    );
     assert_eq!(saved.calibration(80.0, &cpu()).unwrap(), expected);
     assert!(SavedDetector::load(&run.dir, Some("energy"), &selected).is_err());
 

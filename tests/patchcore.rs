@@ -16,6 +16,7 @@ use caltech_anomaly::features::{AnomalyMap, Backbone, EfficientNetLite, PatchCor
 use caltech_anomaly::scoring::ImageScorer;
 use caltech_anomaly::stats::percentile;
 use caltech_anomaly::study::{Profile, Study, StudyConfig};
+use caltech_anomaly::training::RunKind;
 use common::{TempDir, synthetic_dataset};
 use image::codecs::jpeg::JpegEncoder;
 use image::{ExtendedColorType, ImageEncoder};
@@ -173,7 +174,9 @@ fn the_anomaly_map_peaks_on_a_planted_anomaly_and_the_run_judges_files_as_it_sco
     let reloaded = PatchCoreRun::load(&run.dir, &device).unwrap();
     assert_eq!(reloaded.record, run.record);
     let selected = select_device(DeviceChoice::Cpu).unwrap();
+    common::assert_tagged(&run.dir, RunKind::PatchCore);
     let saved = SavedDetector::load(&run.dir, None, &selected).unwrap();
+    assert_eq!(saved.kind(), RunKind::PatchCore);
     assert_eq!(saved.id(), run.id(PatchScore::Max));
     let scores = saved
         .score_files(std::slice::from_ref(&planted), &device)

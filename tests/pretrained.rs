@@ -22,6 +22,7 @@ use caltech_anomaly::scoring::{ScoreRow, Scores};
 use caltech_anomaly::stats::percentile;
 use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{Study, StudyConfig};
+use caltech_anomaly::training::RunKind;
 use common::{TempDir, assert_verdicts_agree, scored, synthetic_dataset};
 
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/backend/device.rs
@@ -277,11 +278,14 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
         };
         let selected = select_device(DeviceChoice::Cpu).unwrap();
         let saved = SavedDetector::load(&run.dir, Some(key), &selected).unwrap();
+        assert_eq!(saved.kind(), RunKind::Features);
         assert_eq!(saved.id(), scorer.id());
         assert_eq!(saved.calibration(80.0, &device).unwrap(), calibration);
     }
 
-    // `score --run` judges a file from the run directory alone.
+    // `score --run` judges a file from the run directory alone, found by
+    // its tag.
+    common::assert_tagged(&run.dir, RunKind::Features);
     let out = tmp.path().join("verdicts.csv");
     let (_, stderr) = scored(&run.dir, &paths(&test)[0], &out, None);
     assert!(

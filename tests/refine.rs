@@ -18,7 +18,7 @@ use caltech_anomaly::scoring::{
 };
 use caltech_anomaly::stats::{auprc, auroc};
 use caltech_anomaly::training::MODEL_FILE;
-use caltech_anomaly::training::{RUN_FILE, Timings};
+use caltech_anomaly::training::{RUN_FILE, RunHeader, RunKind, Timings};
 use common::TempDir;
 
 /// A run directory whose test errors are `errors`, the last `anomalies`
@@ -43,16 +43,20 @@ fn fake_run(dir: &Path, architecture: Architecture, errors: &[f64], anomalies: u
         .collect();
     write_scores(&dir.join(SCORES_FILE), &rows).unwrap();
     let record = RunRecord {
-        key: "0".into(),
+        header: RunHeader {
+            kind: RunKind::Autoencoder,
+            key: "0".into(),
+            manifest_sha256: "x".into(),
+            crate_version: "0".into(),
+            libtorch_version: "2.9.0".into(),
+            device: "cpu".into(),
+            git_commit: "x".into(),
+            date: "2026-12-07".into(),
+        },
         architecture,
         seed: 1,
         split_seed: 1,
-        device: "cpu".into(),
         device_reason: "requested".into(),
-        crate_version: "0".into(),
-        libtorch_version: "2.9.0".into(),
-        git_commit: "x".into(),
-        manifest_sha256: "x".into(),
         parameters: 1000,
         epochs_run: 1,
         best_epoch: 1,

@@ -95,7 +95,10 @@ fn a_run_is_reused_only_for_the_same_settings() {
         .to_string_lossy()
         .into_owned();
     assert!(name.starts_with("improved1-seed42-"), "{name}");
-    assert_eq!(first.record.key, run_key(&prepared, &first.config).unwrap());
+    assert_eq!(
+        first.record.header.key,
+        run_key(&prepared, &first.config).unwrap()
+    );
 
     // The same settings, the defaults spelled out: the same run, loaded.
     let explicit =

@@ -18,7 +18,7 @@ use caltech_anomaly::data::{PoolSize, Prepared, Resize};
 use caltech_anomaly::scoring::{SCORES_FILE, UNSEEN_SCORES_FILE, read_scores, read_unseen_scores};
 use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{RunSpec, run};
-use caltech_anomaly::training::{HISTORY_FILE, read_history};
+use caltech_anomaly::training::{HISTORY_FILE, RunKind, read_history};
 use common::TempDir;
 use common::synthetic_dataset;
 
@@ -71,8 +71,11 @@ fn a_run_writes_every_artifact_and_reloads() {
     assert!(!spec.out.join("checkpoint").exists());
     let record = read_record(&spec.out).unwrap();
     assert_eq!(record.epochs_run, 2);
-    assert_eq!(record.device, "cpu");
-    assert_eq!(record.libtorch_version.split('+').next(), Some("2.9.0"));
+    let header = &record.header;
+    assert_eq!(header.kind, RunKind::Autoencoder);
+    assert_eq!(header.device, "cpu");
+    assert_eq!(header.libtorch_version.split('+').next(), Some("2.9.0"));
+    assert_eq!(header.date.len(), 10, "{}", header.date);
 
     let history = read_history(&spec.out.join(HISTORY_FILE)).unwrap();
     assert_eq!(history, outcome.history);
@@ -115,6 +118,30 @@ fn a_run_writes_every_artifact_and_reloads() {
     assert_eq!(fields[2], (error > threshold).to_string());
     let written = std::fs::read_to_string(tmp.path().join("verdicts.csv")).unwrap();
     assert_eq!(written.lines().nth(1), stdout.lines().nth(1));
+
+    a_record_from_before_the_header_still_loads(&spec.out, &image, &stdout, &tmp);
+}
+
+/// `score --run` found the run by its tag; a record written before the
+/// header (without `kind` and `date`) is still read, its kind told by its
+/// fields, and judges `image` alike (`verdicts`, the first run's stdout).
+fn a_record_from_before_the_header_still_loads(
+    run: &Path,
+    image: &Path,
+    verdicts: &str,
+    tmp: &TempDir,
+) {
+    common::assert_tagged(run, RunKind::Autoencoder);
+    let text = std::fs::read_to_string(run.join("run.json")).unwrap();
+    let mut legacy: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let fields = legacy.as_object_mut().unwrap();
+    fields.remove("kind");
+    fields.remove("date");
+    common::write_legacy_record(run, &legacy);
+    let out = tmp.path().join("legacy_verdicts.csv");
+    let (again, _) = common::scored(run, image, &out, None);
+    assert_eq!(again.lines().nth(1), verdicts.lines().nth(1));
+    assert_eq!(read_record(run).unwrap().header.date, "unknown");
 }
 
 #[test]

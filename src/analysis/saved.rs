@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use crate::autoencoder::Trained;
-use crate::backend::SelectedDevice;
+use crate::backend::{SelectedDevice, device_name};
 use crate::classifier::{ClassifierFit, ClassifierScore, TrainedClassifier};
 use crate::data::Prepared;
 use crate::error::{Error, Result};
@@ -18,10 +18,18 @@ use crate::geometric::TrainedGeometric;
 use crate::scoring::{Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages};
 use crate::training::RunKind;
 
-/// A detector loaded from a run directory, owning what it scores with.
+/// A detector loaded from a run directory, owning what it scores with, on
+/// the device it was loaded on: it scores there, and asked to score on
+/// another device it refuses with an error naming both.
+pub struct SavedDetector {
+    loaded: Loaded,
+    device: Device,
+}
+
+/// What each kind of run loads.
 // Loaded once and kept in place: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
-pub enum SavedDetector {
+enum Loaded {
     /// An autoencoder run, scoring by its reconstruction error.
     Autoencoder(Trained),
     /// The label-aware classifier, with the detectors fitted on its
@@ -49,21 +57,22 @@ pub enum SavedDetector {
 }
 
 impl SavedDetector {
-    /// The run in `dir` as a detector: `detector` names its score (an
-    /// autoencoder's `error`; the classifier's `mahalanobis` or `energy`;
-    /// the features' `knn` or `mahalanobis`; PatchCore's `max`; the
-    /// geometric run's `nll`), `None` takes the kind's default (the first
-    /// of each).
+    /// The run in `dir` as a detector on `selected`'s device, by the kind
+    /// its `run.json` names ([`RunKind::of`]): `detector` names its score
+    /// (an autoencoder's `error`; the classifier's `mahalanobis` or
+    /// `energy`; the features' `knn` or `mahalanobis`; PatchCore's `max`;
+    /// the geometric run's `nll`), `None` takes the kind's default (the
+    /// first of each).
     pub fn load(dir: &Path, detector: Option<&str>, selected: &SelectedDevice) -> Result<Self> {
         let device = &selected.device;
-        match RunKind::of(dir)? {
+        let loaded = match RunKind::of(dir)? {
             RunKind::Autoencoder => {
                 if let Some(other) = detector.filter(|&d| d != "error") {
                     return Err(Error::InvalidParameter(format!(
                         "an autoencoder run scores by its `error`, not `{other}`"
                     )));
                 }
-                Ok(Self::Autoencoder(Trained::load(dir, selected)?))
+                Loaded::Autoencoder(Trained::load(dir, selected)?)
             }
             RunKind::Classifier => {
                 let score = detector.unwrap_or("mahalanobis").parse()?;
@@ -72,23 +81,23 @@ impl SavedDetector {
                     Some(fit) => fit,
                     None => ClassifierFit::of(&run, &Prepared::open(dir)?, DEFAULT_RIDGE, device)?,
                 };
-                Ok(Self::Classifier { run, fit, score })
+                Loaded::Classifier { run, fit, score }
             }
             RunKind::Features => {
                 let run = FeatureRun::load(dir)?;
-                Ok(Self::Features {
+                Loaded::Features {
                     score: detector.unwrap_or("knn").parse()?,
                     extractor: EfficientNetLite::pretrained(run.backbone, device)?,
                     run,
-                })
+                }
             }
             RunKind::PatchCore => {
                 let run = PatchCoreRun::load(dir, device)?;
-                Ok(Self::PatchCore {
+                Loaded::PatchCore {
                     score: detector.unwrap_or("max").parse()?,
                     extractor: EfficientNetLite::pretrained(run.backbone, device)?,
                     run,
-                })
+                }
             }
             RunKind::Geometric => {
                 if let Some(other) = detector.filter(|&d| d != "nll") {
@@ -97,16 +106,47 @@ impl SavedDetector {
                          transformations (`nll`), not `{other}`"
                     )));
                 }
-                Ok(Self::Geometric(TrainedGeometric::load(dir, device)?))
+                Loaded::Geometric(TrainedGeometric::load(dir, device)?)
             }
+        };
+        let device = device.clone();
+        Ok(Self { loaded, device })
+    }
+
+    /// Which kind of run it was loaded from.
+    pub fn kind(&self) -> RunKind {
+        match &self.loaded {
+            Loaded::Autoencoder(_) => RunKind::Autoencoder,
+            Loaded::Classifier { .. } => RunKind::Classifier,
+            Loaded::Features { .. } => RunKind::Features,
+            Loaded::PatchCore { .. } => RunKind::PatchCore,
+            Loaded::Geometric(_) => RunKind::Geometric,
         }
+    }
+
+    /// The device it was loaded on, the one it scores on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// `Ok` when `device` is the one it was loaded on.
+    fn on(&self, device: &Device) -> Result<()> {
+        if *device == self.device {
+            return Ok(());
+        }
+        Err(Error::InvalidParameter(format!(
+            "{} was loaded on {} and cannot score on {}: load it on the device it is to score on",
+            self.id(),
+            device_name(&self.device),
+            device_name(device)
+        )))
     }
 
     /// The anomaly map of each image file and the side the maps were
     /// computed at, for a detector that has them (PatchCore).
     pub fn anomaly_maps(&self, paths: &[PathBuf]) -> Result<(Vec<AnomalyMap>, usize)> {
-        match self {
-            Self::PatchCore { run, extractor, .. } => {
+        match &self.loaded {
+            Loaded::PatchCore { run, extractor, .. } => {
                 Ok((run.maps(extractor, paths, false)?, run.record.input_size))
             }
             _ => Err(Error::InvalidParameter(format!(
@@ -118,20 +158,20 @@ impl SavedDetector {
 
     /// The contract, borrowed from what this detector owns.
     fn scorer(&self) -> Box<dyn ImageScorer + '_> {
-        match self {
-            Self::Autoencoder(run) => Box::new(run),
-            Self::Classifier { run, fit, score } => Box::new(fit.scorer(run, *score)),
-            Self::Features {
+        match &self.loaded {
+            Loaded::Autoencoder(run) => Box::new(run),
+            Loaded::Classifier { run, fit, score } => Box::new(fit.scorer(run, *score)),
+            Loaded::Features {
                 run,
                 extractor,
                 score,
             } => Box::new(run.scorer(extractor, *score)),
-            Self::PatchCore {
+            Loaded::PatchCore {
                 run,
                 extractor,
                 score,
             } => Box::new(run.scorer(extractor, *score)),
-            Self::Geometric(run) => Box::new(run),
+            Loaded::Geometric(run) => Box::new(run),
         }
     }
 }
@@ -145,15 +185,21 @@ impl ImageScorer for SavedDetector {
         self.scorer().pretrained()
     }
 
+    /// On the device it was loaded on; another is an error.
     fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
+        self.on(device)?;
         self.scorer().ladder_scores(images, device)
     }
 
+    /// On the device it was loaded on; another is an error.
     fn score_files(&self, paths: &[PathBuf], device: &Device) -> Result<Vec<f64>> {
+        self.on(device)?;
         self.scorer().score_files(paths, device)
     }
 
+    /// On the device it was loaded on; another is an error.
     fn calibration(&self, percentile: f64, device: &Device) -> Result<Calibration> {
+        self.on(device)?;
         self.scorer().calibration(percentile, device)
     }
 }

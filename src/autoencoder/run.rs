@@ -15,16 +15,15 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::autoencoder::{
     Architecture, Autoencoder, TrainingConfig, calibrate, load_trained, score_files, score_split,
     score_unseen, train,
 };
-use crate::backend::{Precision, SelectedDevice, libtorch_version};
+use crate::backend::{Precision, SelectedDevice};
 use crate::data::{Prepared, Resize, Split};
 use crate::error::{Error, Result};
-use crate::io::{Markdown, read_json, shown_path, write_bytes_atomic};
+use crate::io::{Markdown, shown_path};
 use crate::scoring::{
     Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, REPORT_PERCENTILE,
     SCORES_FILE, Scores, UNSEEN_SCORES_FILE, UnseenRow, VALIDATION_SCORES_FILE,
@@ -33,8 +32,8 @@ use crate::scoring::{
 };
 use crate::stats::auroc;
 use crate::training::{
-    EpochRecord, HISTORY_FILE, RUN_FILE, RunLock, Timings, TrainOptions, git_commit,
-    has_checkpoint, read_history,
+    CRATE_VERSION, EpochRecord, HISTORY_FILE, Record, RunHeader, RunKind, RunLock, Timings,
+    TrainOptions, has_checkpoint, read_history, read_run_record, run_key_of, write_run_record,
 };
 
 /// What determines a run's result: the run key is its hash.
@@ -57,14 +56,23 @@ pub fn run_key(prepared: &Prepared, config: &TrainingConfig) -> Result<String> {
                 .into(),
         ));
     }
-    let identity = RunIdentity {
+    let resize = prepared.config.preprocess.resize;
+    settings_key(config, &prepared.manifest_sha256, resize, CRATE_VERSION)
+}
+
+/// [`run_key`] of `config` on the split of `manifest_sha256`.
+fn settings_key(
+    config: &TrainingConfig,
+    manifest_sha256: &str,
+    resize: Resize,
+    crate_version: &str,
+) -> Result<String> {
+    run_key_of(&RunIdentity {
         training: &config.resolved(),
-        manifest_sha256: &prepared.manifest_sha256,
-        resize: prepared.config.preprocess.resize.description(),
-        crate_version: env!("CARGO_PKG_VERSION"),
-    };
-    let digest = Sha256::digest(serde_json::to_vec(&identity)?);
-    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+        manifest_sha256,
+        resize: resize.description(),
+        crate_version,
+    })
 }
 
 /// `<model>-seed<N>-<key>`: readable, and unique per key.
@@ -75,17 +83,14 @@ pub fn run_name(config: &TrainingConfig, key: &str) -> String {
 /// `run.json`: what ran, where, and the headline numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
-    /// [`run_key`] of the run's settings.
-    pub key: String,
+    /// The kind, [`run_key`] of the run's settings, the split, the build
+    /// and the device.
+    #[serde(flatten)]
+    pub header: RunHeader,
     pub architecture: Architecture,
     pub seed: u64,
     pub split_seed: u64,
-    pub device: String,
     pub device_reason: String,
-    pub crate_version: String,
-    pub libtorch_version: String,
-    pub git_commit: String,
-    pub manifest_sha256: String,
     pub parameters: usize,
     pub epochs_run: usize,
     pub best_epoch: usize,
@@ -105,6 +110,14 @@ pub struct RunRecord {
     /// setting trained in fp32).
     #[serde(default = "fp32")]
     pub precision: Precision,
+}
+
+impl Record for RunRecord {
+    const KIND: RunKind = RunKind::Autoencoder;
+
+    fn header(&self) -> &RunHeader {
+        &self.header
+    }
 }
 
 fn fp32() -> Precision {
@@ -277,7 +290,7 @@ pub fn trained(
     let dir = runs_dir.join(run_name(config, &key));
     let created = !dir.exists();
     let _lock = RunLock::acquire(&dir)?;
-    if read_record(&dir).is_ok_and(|r| r.key == key) {
+    if read_record(&dir).is_ok_and(|r| r.header.key == key) {
         return Trained::load(&dir, device);
     }
     let options = TrainOptions {
@@ -339,17 +352,18 @@ pub(crate) fn train_and_record(
     );
     write_scores(&dir.join(VALIDATION_SCORES_FILE), &validation)?;
     let calibration = Calibration::of(&validation.errors(), REPORT_PERCENTILE)?;
+    let device_name = device.choice.to_string();
     let record = RunRecord {
-        key,
+        header: RunHeader::now(
+            RunKind::Autoencoder,
+            key,
+            &prepared.manifest_sha256,
+            device_name,
+        ),
         architecture: config.model.architecture,
         seed: config.seed,
         split_seed: prepared.config.split.seed,
-        device: device.choice.to_string(),
         device_reason: device.reason.clone(),
-        crate_version: env!("CARGO_PKG_VERSION").into(),
-        libtorch_version: libtorch_version().into(),
-        git_commit: git_commit(),
-        manifest_sha256: prepared.manifest_sha256.clone(),
         parameters: trained.model.num_params(),
         epochs_run: trained.history.len(),
         best_epoch: trained.best_epoch,
@@ -365,7 +379,7 @@ pub(crate) fn train_and_record(
         calibration: Some(calibration),
         precision: config.precision,
     };
-    write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
+    write_run_record(dir, &record)?;
     Ok(Trained {
         dir: dir.to_path_buf(),
         record,
@@ -376,9 +390,10 @@ pub(crate) fn train_and_record(
     })
 }
 
-/// Reads a run's `run.json`; errors name the file.
+/// Reads an autoencoder run's `run.json` (through the legacy path for one
+/// written before the header); errors name the file.
 pub fn read_record(run_dir: &Path) -> Result<RunRecord> {
-    read_json(&run_dir.join(RUN_FILE))
+    read_run_record(run_dir)
 }
 
 /// A run's scores of every Caltech-101 image outside its pool: its
@@ -412,4 +427,21 @@ pub fn timed_unseen_scores(
         timed(|| score_unseen(&run.model, prepared, data_dir, device, show_progress))?;
     write_unseen_scores(&path, &rows, seconds)?;
     Ok((rows, seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autoencoder::ModelConfig;
+
+    /// Finished runs are found by their key: a fixed config keys as it did
+    /// before the run header (which never enters the key).
+    #[test]
+    fn the_run_key_is_pinned() {
+        let config = TrainingConfig::new(ModelConfig::new(Architecture::Improved2, 64))
+            .with_precision(Precision::Fp32);
+        let manifest = "0123456789abcdef".repeat(4);
+        let key = settings_key(&config, &manifest, Resize::Bilinear, "0.2.0").unwrap();
+        assert_eq!(key, "4916e5acb14ea16c");
+    }
 }

@@ -77,6 +77,18 @@ pub fn libtorch_device(device: &Device) -> Option<burn::backend::libtorch::LibTo
     }
 }
 
+/// `device` as a run records it: `cpu` or `cuda:N` as `--device` spells
+/// it, another backend's device as it prints itself.
+#[allow(deprecated)] // burn-tch is deprecated upstream; see the module docs
+pub fn device_name(device: &Device) -> String {
+    use burn::backend::libtorch::LibTorchDevice;
+    match libtorch_device(device) {
+        Some(LibTorchDevice::Cpu) => DeviceChoice::Cpu.to_string(),
+        Some(LibTorchDevice::Cuda(n)) => DeviceChoice::Cuda(n).to_string(),
+        _ => format!("{device:?}"),
+    }
+}
+
 /// A resolved device and a sentence saying why it was chosen.
 #[derive(Debug, Clone)]
 pub struct SelectedDevice {

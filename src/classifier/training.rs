@@ -17,7 +17,7 @@
 //! enter training or validation. A run lives in
 //! `runs/classifier-seed<N>-<key>/`, keyed like the autoencoders' runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::config::Config;
@@ -26,16 +26,14 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::backend::FusedAdam;
+use crate::backend::{FusedAdam, device_name};
 use crate::classifier::{Classifier, ClassifierConfig};
 use crate::data::{ImageCache, Prepared, Resize, Split};
 use crate::error::{Error, Result};
-use crate::io::{read_json, write_bytes_atomic};
 use crate::training::{
-    HISTORY_FILE, MODEL_FILE, Objective, RUN_FILE, Schedule, TrainOptions, claim_run_dir,
-    finished_or_trained, fit, publish, read_history, record_error,
+    NetworkConfig, Objective, Record, RunHeader, RunKind, RunSlot, Schedule, TrainOptions,
+    TrainedRun, claim_run_dir, fit, publish, run_key_of, write_run_record,
 };
 
 /// Training settings, saved as `config.json` beside the weights.
@@ -133,7 +131,8 @@ impl ClassIndex {
 /// `run.json` of a classifier run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierRecord {
-    pub key: String,
+    #[serde(flatten)]
+    pub header: RunHeader,
     pub seed: u64,
     pub classes: ClassIndex,
     pub parameters: usize,
@@ -143,35 +142,37 @@ pub struct ClassifierRecord {
     /// Top-1 accuracy of the best weights on the validation split.
     pub validation_accuracy: f64,
     pub resize: Resize,
-    pub manifest_sha256: String,
-    pub crate_version: String,
+}
+
+impl Record for ClassifierRecord {
+    const KIND: RunKind = RunKind::Classifier;
+
+    fn header(&self) -> &RunHeader {
+        &self.header
+    }
 }
 
 /// A finished classifier run, loaded.
-#[derive(Debug)]
-pub struct TrainedClassifier {
-    pub dir: PathBuf,
-    pub record: ClassifierRecord,
-    pub config: ClassifierTrainingConfig,
-    pub history: Vec<crate::training::EpochRecord>,
-    /// The best-on-validation weights, in inference mode.
-    pub model: Classifier,
-}
+pub type TrainedClassifier = TrainedRun<ClassifierTrainingConfig>;
 
-/// The key of training `config` on `prepared` (as [`crate::autoencoder::run_key`]).
-pub fn classifier_key(prepared: &Prepared, config: &ClassifierTrainingConfig) -> Result<String> {
-    let identity = serde_json::to_vec(&(
-        config,
-        &prepared.manifest_sha256,
-        prepared.config.preprocess.resize.description(),
-        env!("CARGO_PKG_VERSION"),
-    ))?;
-    Ok(crate::stats::hex(&Sha256::digest(identity)[..8]))
-}
+impl NetworkConfig for ClassifierTrainingConfig {
+    type Record = ClassifierRecord;
+    type Network = Classifier;
+    const PREFIX: &'static str = "classifier";
 
-/// `runs_dir/classifier-seed<N>-<key>`: the run of `config` with `key`.
-pub fn classifier_dir(runs_dir: &Path, config: &ClassifierTrainingConfig, key: &str) -> PathBuf {
-    runs_dir.join(format!("classifier-seed{}-{key}", config.seed))
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The hash of the settings, the manifest's hash, the resize method
+    /// and the crate version, as one JSON array.
+    fn key(&self, manifest_sha256: &str, resize: Resize, crate_version: &str) -> Result<String> {
+        run_key_of(&(self, manifest_sha256, resize.description(), crate_version))
+    }
+
+    fn init_network(&self, device: &Device) -> Result<Classifier> {
+        self.model.init(device)
+    }
 }
 
 /// The classifier run of `config` on `prepared` under `runs_dir`: loaded
@@ -183,41 +184,8 @@ pub fn trained_classifier(
     device: &Device,
     show_progress: bool,
 ) -> Result<TrainedClassifier> {
-    let key = classifier_key(prepared, config)?;
-    let dir = classifier_dir(runs_dir, config, &key);
-    let load = |dir: &Path| TrainedClassifier::load(dir, device);
-    finished_or_trained(
-        &dir,
-        &key,
-        load,
-        |run| &run.record.key,
-        |options| train_classifier(&dir, prepared, config, key.clone(), device, options),
-        show_progress,
-    )
-}
-
-impl TrainedClassifier {
-    /// Loads the finished run in `dir`.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let record_path = dir.join(RUN_FILE);
-        let record: ClassifierRecord = read_json(&record_path)?;
-        let config_path = dir.join(crate::training::CONFIG_FILE);
-        let config = ClassifierTrainingConfig::load(&config_path)
-            .map_err(|e| record_error(&config_path, e))?;
-        let model_path = dir.join(MODEL_FILE);
-        let model = config
-            .model
-            .init(device)?
-            .try_load_file(&model_path)
-            .map_err(|e| record_error(&model_path, e))?;
-        Ok(Self {
-            history: read_history(&dir.join(HISTORY_FILE))?,
-            dir: dir.to_path_buf(),
-            record,
-            config,
-            model,
-        })
-    }
+    let train = |slot: &RunSlot, options| train_classifier(slot, prepared, config, device, options);
+    TrainedClassifier::finished_or_trained(runs_dir, prepared, config, device, show_progress, train)
 }
 
 /// Cross-entropy on flipped train batches, validated by the cross-entropy
@@ -342,13 +310,13 @@ fn augmented_batch(
 
 /// Trains on `prepared`'s train split into `dir` and records the run.
 fn train_classifier(
-    dir: &Path,
+    slot: &RunSlot,
     prepared: &Prepared,
     config: &ClassifierTrainingConfig,
-    key: String,
     device: &Device,
     options: TrainOptions,
 ) -> Result<TrainedClassifier> {
+    let dir = &slot.dir;
     config.check()?;
     let classes = ClassIndex::of(prepared);
     if classes.names.len() != config.model.classes
@@ -400,7 +368,7 @@ fn train_classifier(
     let (model, state) = publish(dir, config.model.init(device)?, state)?;
     let accuracy = accuracy(&model, &objective, device);
     let record = ClassifierRecord {
-        key,
+        header: slot.header(&prepared.manifest_sha256, device_name(device)),
         seed: config.seed,
         classes,
         parameters: model.num_params(),
@@ -409,12 +377,10 @@ fn train_classifier(
         train_s: started.elapsed().as_secs_f64(),
         validation_accuracy: accuracy,
         resize: prepared.config.preprocess.resize,
-        manifest_sha256: prepared.manifest_sha256.clone(),
-        crate_version: env!("CARGO_PKG_VERSION").into(),
     };
-    write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
+    write_run_record(dir, &record)?;
     Ok(TrainedClassifier {
-        dir: dir.to_path_buf(),
+        dir: dir.clone(),
         record,
         config: config.clone(),
         history: state.history,
@@ -440,7 +406,17 @@ pub(crate) fn accuracy(model: &Classifier, objective: &Classification, device: &
 
 #[cfg(test)]
 mod tests {
-    use super::Augmentation;
+    use super::*;
+
+    /// Finished runs are found by their key: a fixed config keys as it did
+    /// before the run header (which never enters the key).
+    #[test]
+    fn the_run_key_is_pinned() {
+        let config = ClassifierTrainingConfig::new(ClassifierConfig::new(64, 101));
+        let manifest = "0123456789abcdef".repeat(4);
+        let key = config.key(&manifest, Resize::Bilinear, "0.2.0").unwrap();
+        assert_eq!(key, "968085113e2494ac");
+    }
 
     /// A `[3, 4, 4]` image whose value is `100·c + 10·y + x`.
     fn image() -> Vec<f32> {

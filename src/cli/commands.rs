@@ -102,17 +102,15 @@ pub(crate) fn run_refine(config: ReproduceConfig) -> Result<()> {
 
 pub(crate) fn run_compare(runs: &[PathBuf], seed: u64) -> Result<()> {
     for run in runs {
-        let kind = match RunKind::of(run)? {
-            RunKind::Autoencoder => continue,
-            RunKind::Classifier => "the classifier's",
-            RunKind::Features => "the pretrained features'",
-            RunKind::PatchCore => "a PatchCore",
-            RunKind::Geometric => "a geometric (self-supervised)",
-        };
+        let kind = RunKind::of(run)?;
+        if kind == RunKind::Autoencoder {
+            continue;
+        }
         return Err(Error::InvalidParameter(format!(
             "compare compares autoencoder runs (`train`'s, or reproduce's runs/<model>-*); {} is \
-             {kind} run (reproduce's section 9 compares it)",
-            run.display()
+             {} run (reproduce's section 9 compares it)",
+            run.display(),
+            kind.described()
         )));
     }
     let bootstrap = Bootstrap {

@@ -13,19 +13,22 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::backend::device_name;
 use crate::data::image::{Resize, read_resized};
 use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
 use crate::features::{Backbone, EfficientNetLite, normalise};
-use crate::io::{Progress, Step, read_f32s, read_json, write_bytes_atomic, write_f32s_atomic};
+use crate::io::{Progress, Step, read_f32s, write_f32s_atomic};
 use crate::scoring::{
     Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow,
     detector_scores, scored_detector, scored_images, timed,
 };
-use crate::stats::{greedy_coreset, hex};
-use crate::training::{RUN_FILE, RunLock};
+use crate::stats::greedy_coreset;
+use crate::training::{
+    CRATE_VERSION, LoadedRun, RUN_FILE, Record, RunHeader, RunKind, RunSlot, read_run_record,
+    run_key_of, write_run_record,
+};
 
 pub use crate::scoring::PatchScore;
 
@@ -44,7 +47,8 @@ const QUERY_CHUNK: usize = 4096;
 /// `run.json` of a [`PatchCoreRun`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatchCoreRecord {
-    pub key: String,
+    #[serde(flatten)]
+    pub header: RunHeader,
     pub weights_sha256: String,
     /// The network's input side.
     pub input_size: usize,
@@ -53,7 +57,6 @@ pub struct PatchCoreRecord {
     /// Width of a patch feature.
     pub patch_width: usize,
     pub coreset_fraction: f64,
-    pub manifest_sha256: String,
     pub train_images: usize,
     pub train_patches: usize,
     /// Patches kept in the memory bank.
@@ -65,7 +68,35 @@ pub struct PatchCoreRecord {
     /// Seconds of the fit: extraction of the train patches, the coreset,
     /// the validation scores.
     pub fit_s: f64,
-    pub crate_version: String,
+}
+
+impl Record for PatchCoreRecord {
+    const KIND: RunKind = RunKind::PatchCore;
+
+    fn header(&self) -> &RunHeader {
+        &self.header
+    }
+}
+
+/// The key of PatchCore on the patches of the weights of `weights_sha256`
+/// at `input_size` px, the `coreset_fraction` kept, fitted on the split of
+/// `manifest_sha256`: [`run_key_of`] the JSON array of those, the coreset's
+/// projection and the crate version.
+fn patchcore_key(
+    weights_sha256: &str,
+    input_size: usize,
+    coreset_fraction: f64,
+    manifest_sha256: &str,
+    crate_version: &str,
+) -> Result<String> {
+    run_key_of(&(
+        weights_sha256,
+        input_size,
+        coreset_fraction,
+        CORESET_PROJECTION,
+        manifest_sha256,
+        crate_version,
+    ))
 }
 
 /// An image's anomaly map: the distance of each patch to the memory bank,
@@ -173,23 +204,29 @@ impl PatchCoreRun {
                 "coreset fraction {coreset_fraction}: must be within (0, 1]"
             )));
         }
-        let backbone = extractor.backbone();
-        let identity = serde_json::to_vec(&(
-            backbone.weights_sha256(),
-            input_size,
-            coreset_fraction,
-            CORESET_PROJECTION,
-            &prepared.manifest_sha256,
-            env!("CARGO_PKG_VERSION"),
-        ))?;
-        let key = hex(&Sha256::digest(identity)[..8]);
-        let dir = runs_dir.join(format!("patchcore-{key}"));
-        let _lock = RunLock::acquire(&dir)?;
-        if let Ok(run) = Self::load(&dir, device)
-            && run.record.key == key
-        {
-            return Ok(run);
-        }
+        let (manifest, fraction) = (&prepared.manifest_sha256, coreset_fraction);
+        let weights = extractor.backbone().weights_sha256();
+        let key = patchcore_key(weights, input_size, fraction, manifest, CRATE_VERSION)?;
+        let slot = RunSlot {
+            kind: RunKind::PatchCore,
+            dir: runs_dir.join(format!("patchcore-{key}")),
+            key,
+        };
+        let (size, show) = (input_size, show_progress);
+        let fitted = || Self::fitted(&slot, extractor, prepared, size, fraction, device, show);
+        slot.finished_or_made(|dir| Self::load(dir, device), fitted)
+    }
+
+    /// Fits the memory bank into `slot`'s folder and records the run.
+    fn fitted(
+        slot: &RunSlot,
+        extractor: &EfficientNetLite,
+        prepared: &Prepared,
+        input_size: usize,
+        coreset_fraction: f64,
+        device: &Device,
+        show_progress: bool,
+    ) -> Result<Self> {
         let started = Instant::now();
         let files = |split| split_files(prepared, split);
         let width = extractor.patch_width();
@@ -199,27 +236,21 @@ impl PatchCoreRun {
         let bank = coreset_rows(&patches, width, coreset_fraction)?;
         drop(patches);
         let (grid, keep) = (input_size / 16, bank.len() / width);
-        let mut run = Self::new(
-            dir,
-            PatchCoreRecord {
-                key,
-                weights_sha256: backbone.weights_sha256().into(),
-                input_size,
-                grid,
-                patch_width: width,
-                coreset_fraction,
-                manifest_sha256: prepared.manifest_sha256.clone(),
-                train_images: train_files.len(),
-                train_patches,
-                bank_patches: keep,
-                validation: Vec::new(),
-                validation_mean: Vec::new(),
-                fit_s: 0.0,
-                crate_version: env!("CARGO_PKG_VERSION").into(),
-            },
-            bank.clone(),
-            device,
-        )?;
+        let record = PatchCoreRecord {
+            header: slot.header(&prepared.manifest_sha256, device_name(device)),
+            weights_sha256: extractor.backbone().weights_sha256().into(),
+            input_size,
+            grid,
+            patch_width: width,
+            coreset_fraction,
+            train_images: train_files.len(),
+            train_patches,
+            bank_patches: keep,
+            validation: Vec::new(),
+            validation_mean: Vec::new(),
+            fit_s: 0.0,
+        };
+        let mut run = Self::new(slot.dir.clone(), record, bank.clone(), device)?;
         let validation = run.maps(extractor, &files(Split::Validation), show_progress)?;
         let scores = |score: PatchScore| validation.iter().map(|m| score.of(m)).collect();
         run.record.validation = scores(PatchScore::Max);
@@ -227,9 +258,7 @@ impl PatchCoreRun {
         run.record.fit_s = started.elapsed().as_secs_f64();
         prepared.record_in(&run.dir)?;
         write_f32s_atomic(&run.dir.join(MEMORY_BANK_FILE), &bank)?;
-        // Written last: a run.json says the run is complete.
-        let record = serde_json::to_vec_pretty(&run.record)?;
-        write_bytes_atomic(&run.dir.join(RUN_FILE), &record)?;
+        write_run_record(&run.dir, &run.record)?;
         Ok(run)
     }
 
@@ -248,8 +277,7 @@ impl PatchCoreRun {
 
     /// Loads the run in `dir`, its memory bank on `device`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let path = dir.join(RUN_FILE);
-        let record: PatchCoreRecord = read_json(&path)?;
+        let record: PatchCoreRecord = read_run_record(dir)?;
         let n = record.bank_patches * record.patch_width;
         let bank = read_f32s(&dir.join(MEMORY_BANK_FILE), n)?;
         Self::new(dir.to_path_buf(), record, bank, device)
@@ -394,6 +422,12 @@ impl PatchCoreRun {
     }
 }
 
+impl LoadedRun for PatchCoreRun {
+    fn header(&self) -> &RunHeader {
+        &self.record.header
+    }
+}
+
 /// One image's score by a [`PatchCoreRun`], as its detector-scores file
 /// keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -517,6 +551,15 @@ fn patch_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finished runs are found by their key: fixed settings key as they
+    /// did before the run header (which never enters the key).
+    #[test]
+    fn the_run_key_is_pinned() {
+        let (manifest, weights) = ("0123456789abcdef".repeat(4), "fedcba9876543210".repeat(4));
+        let key = patchcore_key(&weights, 224, 0.01, &manifest, "0.2.0").unwrap();
+        assert_eq!(key, "f220203c89c356a8");
+    }
 
     #[test]
     fn upsampling_keeps_a_constant_map_and_the_corners() {

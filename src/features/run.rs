@@ -7,18 +7,20 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
 use crate::features::{Backbone, EfficientNetLite, FEATURES, FeatureBank, file_features};
-use crate::io::{read_f32s, read_json, write_bytes_atomic, write_f32s_atomic};
+use crate::io::{read_f32s, write_f32s_atomic};
 use crate::scoring::{
     Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow,
     detector_scores, files_ladder_scores, scored_detector, scored_images, timed,
 };
-use crate::stats::{Gaussian, hex, knn_distances};
-use crate::training::{RUN_FILE, RunLock};
+use crate::stats::{Gaussian, knn_distances};
+use crate::training::{
+    CRATE_VERSION, LoadedRun, RUN_FILE, Record, RunHeader, RunKind, RunSlot, read_run_record,
+    run_key_of, write_run_record,
+};
 
 pub use crate::scoring::FeatureScore;
 
@@ -32,7 +34,9 @@ pub const TRAIN_FEATURES_FILE: &str = "train_features.f32";
 /// `run.json` of a [`FeatureRun`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureRecord {
-    pub key: String,
+    /// Its device is `cpu`: the detectors are fitted on the host.
+    #[serde(flatten)]
+    pub header: RunHeader,
     /// The feature bank's key (the dataset's files, input size, weights).
     pub bank_key: String,
     pub weights_sha256: String,
@@ -42,12 +46,10 @@ pub struct FeatureRecord {
     pub k: usize,
     /// Ridge of the Gaussian's covariance.
     pub ridge: f64,
-    pub manifest_sha256: String,
     pub train_images: usize,
     /// Each score of the validation split's (normal) images.
     pub validation_knn: Vec<f64>,
     pub validation_mahalanobis: Vec<f64>,
-    pub crate_version: String,
     /// Seconds of the kNN's fit: the train and validation features
     /// gathered, the validation scores (`None` in older runs, which are
     /// fitted again).
@@ -84,22 +86,24 @@ impl FeatureRun {
         k: usize,
         ridge: f64,
     ) -> Result<Self> {
-        let identity = serde_json::to_vec(&(
-            &bank.key,
-            k,
-            ridge,
-            &prepared.manifest_sha256,
-            env!("CARGO_PKG_VERSION"),
-        ))?;
-        let key = hex(&Sha256::digest(identity)[..8]);
-        let dir = runs_dir.join(format!("features-{key}"));
-        let _lock = RunLock::acquire(&dir)?;
-        if let Ok(run) = Self::load(&dir)
-            && run.record.key == key
-            && run.record.gaussian_fit_s.is_some()
-        {
-            return Ok(run);
-        }
+        let manifest = &prepared.manifest_sha256;
+        let key = feature_key(&bank.key, k, ridge, manifest, CRATE_VERSION)?;
+        let slot = RunSlot {
+            kind: RunKind::Features,
+            dir: runs_dir.join(format!("features-{key}")),
+            key,
+        };
+        slot.finished_or_made(Self::load, || Self::fitted(&slot, bank, prepared, k, ridge))
+    }
+
+    /// Fits the detectors into `slot`'s folder and records the run.
+    fn fitted(
+        slot: &RunSlot,
+        bank: &FeatureBank,
+        prepared: &Prepared,
+        k: usize,
+        ridge: f64,
+    ) -> Result<Self> {
         let manifest = &prepared.manifest;
         let paths = |split| {
             let rows = manifest.indices(split);
@@ -114,27 +118,25 @@ impl FeatureRun {
             Ok((gaussian, distances))
         })?;
         let record = FeatureRecord {
-            key,
+            header: slot.header(&prepared.manifest_sha256, "cpu".into()),
             bank_key: bank.key.clone(),
             weights_sha256: bank.backbone.weights_sha256().into(),
             input_size: bank.input_size,
             k,
             ridge,
-            manifest_sha256: prepared.manifest_sha256.clone(),
             train_images: train.nrows(),
             validation_knn,
             validation_mahalanobis,
-            crate_version: env!("CARGO_PKG_VERSION").into(),
             knn_fit_s: Some(gathered_s + knn_s),
             gaussian_fit_s: Some(gathered_s + gaussian_s),
         };
-        prepared.record_in(&dir)?;
+        let dir = &slot.dir;
+        prepared.record_in(dir)?;
         let values: Vec<f32> = train.iter().copied().collect();
         write_f32s_atomic(&dir.join(TRAIN_FEATURES_FILE), &values)?;
-        // Written last: a run.json says the run is complete.
-        write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
+        write_run_record(dir, &record)?;
         Ok(Self {
-            dir,
+            dir: dir.clone(),
             record,
             backbone: bank.backbone,
             train,
@@ -145,8 +147,7 @@ impl FeatureRun {
     /// Loads the run in `dir` (its Gaussian refitted from the saved
     /// features).
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(RUN_FILE);
-        let record: FeatureRecord = read_json(&path)?;
+        let record: FeatureRecord = read_run_record(dir)?;
         let n = record.train_images;
         let values = read_f32s(&dir.join(TRAIN_FEATURES_FILE), n * FEATURES)?;
         let train = Array2::from_shape_vec((n, FEATURES), values).expect("n·FEATURES values");
@@ -267,6 +268,39 @@ impl FeatureRun {
     }
 }
 
+impl Record for FeatureRecord {
+    const KIND: RunKind = RunKind::Features;
+
+    fn header(&self) -> &RunHeader {
+        &self.header
+    }
+}
+
+impl LoadedRun for FeatureRun {
+    fn header(&self) -> &RunHeader {
+        &self.record.header
+    }
+
+    /// A run recorded without its fits' seconds is fitted again.
+    fn complete(&self) -> bool {
+        self.record.gaussian_fit_s.is_some()
+    }
+}
+
+/// The key of the detectors with `k` neighbours and `ridge` on the
+/// features of the bank of `bank_key`, fitted on the split of
+/// `manifest_sha256`: [`run_key_of`] the JSON array of those and the crate
+/// version.
+fn feature_key(
+    bank_key: &str,
+    k: usize,
+    ridge: f64,
+    manifest_sha256: &str,
+    crate_version: &str,
+) -> Result<String> {
+    run_key_of(&(bank_key, k, ridge, manifest_sha256, crate_version))
+}
+
 /// One image's scores by a [`FeatureRun`], as its
 /// [`crate::scoring::DETECTOR_SCORES_FILE`] keeps them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -356,5 +390,19 @@ impl ImageScorer for FeatureScorer<'_> {
 
     fn calibration(&self, percentile: f64, _: &Device) -> Result<Calibration> {
         self.run.calibration(self.score, percentile)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Finished runs are found by their key: fixed settings key as they
+    /// did before the run header (which never enters the key).
+    #[test]
+    fn the_run_key_is_pinned() {
+        let manifest = "0123456789abcdef".repeat(4);
+        let key = feature_key("bank-0123456789abcdef", 5, 0.01, &manifest, "0.2.0").unwrap();
+        assert_eq!(key, "e9ae24066492a42c");
     }
 }

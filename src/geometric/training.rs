@@ -24,7 +24,7 @@
 //! A run lives in `runs/geometric-seed<N>-<key>/`, keyed as the
 //! classifier's runs are.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::config::Config;
@@ -33,19 +33,17 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::backend::FusedAdam;
+use crate::backend::{FusedAdam, device_name};
 use crate::classifier::{Classifier, ClassifierConfig};
 use crate::data::{ImageCache, Prepared, Resize, Split};
 use crate::error::{Error, Result};
 use crate::geometric::{
     Transformation, Transformations, cache_log_probs, mirror_planes, transformed_batch,
 };
-use crate::io::{read_json, write_bytes_atomic};
 use crate::training::{
-    EpochRecord, HISTORY_FILE, MODEL_FILE, Objective, RUN_FILE, Schedule, TrainOptions,
-    claim_run_dir, finished_or_trained, fit, publish, read_history, record_error,
+    NetworkConfig, Objective, Record, RunHeader, RunKind, RunSlot, Schedule, TrainOptions,
+    TrainedRun, claim_run_dir, fit, publish, run_key_of, write_run_record,
 };
 
 /// Training settings, saved as `config.json` beside the weights.
@@ -137,10 +135,10 @@ impl GeometricTrainingConfig {
 /// `run.json` of a geometric run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GeometricRecord {
-    pub key: String,
+    #[serde(flatten)]
+    pub header: RunHeader,
     pub seed: u64,
-    /// How many transformations the network tells apart (4 or 36); the
-    /// field by which [`crate::training::RunKind`] knows the run.
+    /// How many transformations the network tells apart (4 or 36).
     pub transformations: usize,
     /// The translation, pixels (0: rotations alone).
     pub shift: usize,
@@ -155,37 +153,42 @@ pub struct GeometricRecord {
     /// for new images is a percentile of these.
     pub validation_scores: Vec<f64>,
     pub resize: Resize,
-    pub manifest_sha256: String,
-    pub crate_version: String,
+}
+
+impl Record for GeometricRecord {
+    const KIND: RunKind = RunKind::Geometric;
+
+    fn header(&self) -> &RunHeader {
+        &self.header
+    }
 }
 
 /// A finished geometric run, loaded.
-#[derive(Debug)]
-pub struct TrainedGeometric {
-    pub dir: PathBuf,
-    pub record: GeometricRecord,
-    pub config: GeometricTrainingConfig,
-    pub history: Vec<EpochRecord>,
-    /// The best-on-validation weights, in inference mode.
-    pub model: Classifier,
-}
+pub type TrainedGeometric = TrainedRun<GeometricTrainingConfig>;
 
-/// The key of training `config` on `prepared` (as
-/// [`crate::classifier::classifier_key`]).
-pub fn geometric_key(prepared: &Prepared, config: &GeometricTrainingConfig) -> Result<String> {
-    let identity = serde_json::to_vec(&(
-        "geometric",
-        config,
-        &prepared.manifest_sha256,
-        prepared.config.preprocess.resize.description(),
-        env!("CARGO_PKG_VERSION"),
-    ))?;
-    Ok(crate::stats::hex(&Sha256::digest(identity)[..8]))
-}
+impl NetworkConfig for GeometricTrainingConfig {
+    type Record = GeometricRecord;
+    type Network = Classifier;
+    const PREFIX: &'static str = "geometric";
 
-/// `runs_dir/geometric-seed<N>-<key>`: the run of `config` with `key`.
-pub fn geometric_dir(runs_dir: &Path, config: &GeometricTrainingConfig, key: &str) -> PathBuf {
-    runs_dir.join(format!("geometric-seed{}-{key}", config.seed))
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// As the classifier's key, the array led by `"geometric"`.
+    fn key(&self, manifest_sha256: &str, resize: Resize, crate_version: &str) -> Result<String> {
+        run_key_of(&(
+            "geometric",
+            self,
+            manifest_sha256,
+            resize.description(),
+            crate_version,
+        ))
+    }
+
+    fn init_network(&self, device: &Device) -> Result<Classifier> {
+        self.network().init(device)
+    }
 }
 
 /// The geometric run of `config` on `prepared` under `runs_dir`: loaded
@@ -197,42 +200,11 @@ pub fn trained_geometric(
     device: &Device,
     show_progress: bool,
 ) -> Result<TrainedGeometric> {
-    let key = geometric_key(prepared, config)?;
-    let dir = geometric_dir(runs_dir, config, &key);
-    let load = |dir: &Path| TrainedGeometric::load(dir, device);
-    finished_or_trained(
-        &dir,
-        &key,
-        load,
-        |run| &run.record.key,
-        |options| train_geometric(&dir, prepared, config, key.clone(), device, options),
-        show_progress,
-    )
+    let train = |slot: &RunSlot, options| train_geometric(slot, prepared, config, device, options);
+    TrainedGeometric::finished_or_trained(runs_dir, prepared, config, device, show_progress, train)
 }
 
 impl TrainedGeometric {
-    /// Loads the finished run in `dir`.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let record_path = dir.join(RUN_FILE);
-        let record: GeometricRecord = read_json(&record_path)?;
-        let config_path = dir.join(crate::training::CONFIG_FILE);
-        let config = GeometricTrainingConfig::load(&config_path)
-            .map_err(|e| record_error(&config_path, e))?;
-        let model_path = dir.join(MODEL_FILE);
-        let model = config
-            .network()
-            .init(device)?
-            .try_load_file(&model_path)
-            .map_err(|e| record_error(&model_path, e))?;
-        Ok(Self {
-            history: read_history(&dir.join(HISTORY_FILE))?,
-            dir: dir.to_path_buf(),
-            record,
-            config,
-            model,
-        })
-    }
-
     /// The transformations the run's network predicts.
     pub fn transformations(&self) -> Transformations {
         Transformations::new(self.record.shift)
@@ -357,13 +329,13 @@ impl Objective for Prediction<'_> {
 
 /// Trains on `prepared`'s train split into `dir` and records the run.
 fn train_geometric(
-    dir: &Path,
+    slot: &RunSlot,
     prepared: &Prepared,
     config: &GeometricTrainingConfig,
-    key: String,
     device: &Device,
     options: TrainOptions,
 ) -> Result<TrainedGeometric> {
+    let dir = &slot.dir;
     config.check()?;
     if prepared.cache.size() != config.image_size {
         return Err(Error::InvalidParameter(format!(
@@ -411,7 +383,7 @@ fn train_geometric(
     let (model, state) = publish(dir, config.network().init(device)?, state)?;
     let log_probs = cache_log_probs(&model, set, &prepared.cache, &objective.val_rows, device);
     let record = GeometricRecord {
-        key,
+        header: slot.header(&prepared.manifest_sha256, device_name(device)),
         seed: config.seed,
         transformations: set.len(),
         shift: set.shift(),
@@ -422,12 +394,10 @@ fn train_geometric(
         validation_accuracy: log_probs.accuracy(),
         validation_scores: log_probs.scores(),
         resize: prepared.config.preprocess.resize,
-        manifest_sha256: prepared.manifest_sha256.clone(),
-        crate_version: env!("CARGO_PKG_VERSION").into(),
     };
-    write_bytes_atomic(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(&record)?)?;
+    write_run_record(dir, &record)?;
     Ok(TrainedGeometric {
-        dir: dir.to_path_buf(),
+        dir: dir.clone(),
         record,
         config: config.clone(),
         history: state.history,
@@ -438,6 +408,16 @@ fn train_geometric(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finished runs are found by their key: a fixed config keys as it did
+    /// before the run header (which never enters the key).
+    #[test]
+    fn the_run_key_is_pinned() {
+        let manifest = "0123456789abcdef".repeat(4);
+        let config = GeometricTrainingConfig::new(64);
+        let key = config.key(&manifest, Resize::Antialiased, "0.2.0").unwrap();
+        assert_eq!(key, "7fd38c553e525a67");
+    }
 
     #[test]
     fn drawn_copies_are_the_four_rotations_reproducibly_with_every_translation() {

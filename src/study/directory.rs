@@ -27,17 +27,13 @@ use crate::autoencoder::{Trained, TrainingConfig, read_record, run_key, run_name
 use crate::backend::{
     DeviceChoice, Precision, SelectedDevice, SelectedPrecision, select_device, select_precision,
 };
-use crate::classifier::{
-    ClassifierTrainingConfig, TrainedClassifier, classifier_dir, classifier_key, trained_classifier,
-};
+use crate::classifier::{ClassifierTrainingConfig, TrainedClassifier, trained_classifier};
 use crate::data::{PrepareConfig, Prepared, PreprocessConfig, Resize, SplitConfig, prepare};
 use crate::error::{Error, IoContext, Result};
 use crate::features::{EfficientNetLite, FeatureBank, FeatureRun, PatchCoreRun};
-use crate::geometric::{
-    GeometricTrainingConfig, TrainedGeometric, geometric_dir, geometric_key, trained_geometric,
-};
+use crate::geometric::{GeometricTrainingConfig, TrainedGeometric, trained_geometric};
 use crate::io::{Table, in_notebook, status, write_dataframe_csv};
-use crate::study::{Profile, ProfileSettings};
+use crate::study::{Profile, ProfileSettings, StudySettings};
 use crate::training::RUN_FILE;
 
 /// Environment variables read by [`StudyConfig::from_env`] (the notebooks).
@@ -79,6 +75,24 @@ impl StudyConfig {
             cache_dir: PathBuf::from("data/cache"),
             download: true,
             show_progress: true,
+        }
+    }
+
+    /// This configuration at `profile`, and its study folder the profile's
+    /// default (`runs/study-<profile>` beside the old one) when it was the
+    /// old profile's default: what a notebook's first cell changes to pick
+    /// another profile than `CALTECH_ANOMALY_PROFILE`'s.
+    pub fn with_profile(self, profile: Profile) -> Self {
+        let default_out = |p: Profile| format!("study-{}", p.name());
+        let out = if self.out.file_name() == Some(default_out(self.profile).as_ref()) {
+            self.out.with_file_name(default_out(profile))
+        } else {
+            self.out.clone()
+        };
+        Self {
+            profile,
+            out,
+            ..self
         }
     }
 
@@ -238,7 +252,7 @@ impl Study {
         let (config, _) = config.resolved_on(self.device());
         run_key(prepared, &config).is_ok_and(|key| {
             let dir = self.config.out.join("runs").join(run_name(&config, &key));
-            read_record(&dir).is_ok_and(|record| record.key == key)
+            read_record(&dir).is_ok_and(|record| record.header.key == key)
         })
     }
 
@@ -251,7 +265,7 @@ impl Study {
         config: &ClassifierTrainingConfig,
     ) -> Result<TrainedClassifier> {
         let runs = self.config.out.join("runs");
-        let dir = classifier_key(prepared, config).map(|key| classifier_dir(&runs, config, &key));
+        let dir = TrainedClassifier::slot(&runs, prepared, config).map(|slot| slot.dir);
         let (device, show) = (self.device(), self.config.show_progress);
         self.announced(
             dir,
@@ -285,7 +299,7 @@ impl Study {
         config: &GeometricTrainingConfig,
     ) -> Result<TrainedGeometric> {
         let runs = self.config.out.join("runs");
-        let dir = geometric_key(prepared, config).map(|key| geometric_dir(&runs, config, &key));
+        let dir = TrainedGeometric::slot(&runs, prepared, config).map(|slot| slot.dir);
         let (device, show) = (self.device(), self.config.show_progress);
         self.announced(
             dir,
@@ -360,6 +374,21 @@ impl Study {
     /// `DIR/tables/<name>.csv`.
     pub fn table_path(&self, name: &str) -> PathBuf {
         self.config.out.join("tables").join(format!("{name}.csv"))
+    }
+
+    /// The settings the study's notebooks share: those saved in its folder
+    /// (`settings.json`, by [`Self::save_settings`]), else the profile's
+    /// ([`StudySettings::of_profile`]).
+    pub fn settings(&self) -> Result<StudySettings> {
+        Ok(StudySettings::load(&self.config.out)?
+            .unwrap_or_else(|| StudySettings::of_profile(&self.profile.settings())))
+    }
+
+    /// Saves `settings` as the study's (`settings.json`), for the notebooks
+    /// after this one, and hands them back to show.
+    pub fn save_settings(&self, settings: StudySettings) -> Result<StudySettings> {
+        settings.save(&self.config.out)?;
+        Ok(settings)
     }
 
     /// Saves `df` as `DIR/tables/<name>.csv` and hands it back as a
@@ -439,6 +468,25 @@ fn train_status(run_dir: &Path, loaded: bool, took: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_profile_moves_the_default_study_folder_only() {
+        let config = StudyConfig {
+            profile: Profile::Quick,
+            ..StudyConfig::new("/data", "/c/runs/study-quick")
+        };
+        let full = config.clone().with_profile(Profile::Full);
+        assert_eq!(full.profile, Profile::Full);
+        assert_eq!(full.out, Path::new("/c/runs/study-full"));
+        let chosen = StudyConfig {
+            out: PathBuf::from("/c/runs/mine"),
+            ..config
+        };
+        assert_eq!(
+            chosen.with_profile(Profile::Smoke).out,
+            Path::new("/c/runs/mine")
+        );
+    }
 
     #[test]
     fn the_study_says_in_one_line_what_it_chose_and_why() {

@@ -14,6 +14,7 @@ mod profile;
 mod report;
 mod reproduce;
 pub mod reproducibility;
+mod settings;
 mod standalone;
 
 pub use bench::*;
@@ -24,4 +25,5 @@ pub use profile::*;
 pub use report::*;
 pub use reproduce::*;
 pub use reproducibility::{ResultsDiff, Tolerance, Tolerances, compare_results};
+pub use settings::*;
 pub use standalone::*;

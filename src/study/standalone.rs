@@ -208,11 +208,11 @@ fn finished_run(
         return Ok(None);
     }
     match read_record(&spec.out) {
-        Ok(record) if record.key == key => Trained::load(&spec.out, device).map(Some),
+        Ok(record) if record.header.key == key => Trained::load(&spec.out, device).map(Some),
         Ok(record) => Err(Error::OtherFinishedRun {
             dir: spec.out.clone(),
             difference: difference(&spec.out, &record, prepared, config),
-            key: record.key,
+            key: record.header.key,
             wanted: key.to_string(),
         }),
         Err(_) if spec.restart => Ok(None),
@@ -238,7 +238,7 @@ fn difference(
     if !settings.is_empty() {
         return format!("differing: {}", settings.join(", "));
     }
-    if record.manifest_sha256 != prepared.manifest_sha256 {
+    if record.header.manifest_sha256 != prepared.manifest_sha256 {
         return "the same training settings on another split (its manifest differs: another \
                 seed, pool, held-out class or dataset)"
             .into();

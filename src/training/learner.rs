@@ -16,7 +16,8 @@
 //! (`checkpoint/`): weights, Adam's state and the history, committed by one
 //! atomic write of `checkpoint/state.json`, so a killed run resumes
 //! ([`TrainOptions::resume`]) exactly where its last finished epoch left
-//! it. [`finished_or_trained`] reuses a finished run of the same settings.
+//! it. [`TrainedRun::finished_or_trained`](crate::training::TrainedRun) reuses
+//! a finished run of the same settings.
 //!
 //! Determinism: weights are initialised from the seed, and epoch `e`'s batch
 //! order is a ChaCha8 stream `e` of the seed, so a resumed run draws the same
@@ -36,7 +37,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result};
 use crate::io::{Progress, Step};
 use crate::training::{
-    CHECKPOINT_DIR, CHECKPOINT_STATE, CheckpointState, EpochRecord, RunLock, load_checkpoint,
+    CHECKPOINT_DIR, CHECKPOINT_STATE, CheckpointState, EpochRecord, load_checkpoint,
     save_checkpoint, save_module,
 };
 
@@ -237,27 +238,4 @@ fn run_epoch<O: Objective>(
     }
     let sum = loss_sum.map_or(f64::NAN, |s| f64::from(s.into_scalar::<f32>()));
     (model, sum / order.len() as f64)
-}
-
-/// The run in `dir`: `load`ed when it holds a finished run of `key`
-/// (`key_of` reads a run's), else `train`ed there, resuming its checkpoint;
-/// under the run's lock either way.
-pub(crate) fn finished_or_trained<R>(
-    dir: &Path,
-    key: &str,
-    load: impl FnOnce(&Path) -> Result<R>,
-    key_of: impl Fn(&R) -> &str,
-    train: impl FnOnce(TrainOptions) -> Result<R>,
-    show_progress: bool,
-) -> Result<R> {
-    let _lock = RunLock::acquire(dir)?;
-    if let Ok(run) = load(dir)
-        && key_of(&run) == key
-    {
-        return Ok(run);
-    }
-    train(TrainOptions {
-        resume: true,
-        show_progress,
-    })
 }

@@ -1,5 +1,7 @@
-//! A run directory: its record (`run.json`) and lock, the saved config and
-//! weights, the history of epochs, and which kind of run it holds.
+//! A run directory: its lock, the saved config and weights, the history of
+//! epochs. Its record, `run.json`, is written and read by
+//! [`crate::training::write_run_record`] and
+//! [`crate::training::read_run_record`].
 
 use std::fs::{File, TryLockError};
 use std::path::Path;
@@ -212,44 +214,4 @@ pub(crate) fn git_commit() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// What a run directory holds, told by the fields of its `run.json`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunKind {
-    /// An autoencoder ([`crate::autoencoder::Trained`]).
-    Autoencoder,
-    /// The label-aware classifier ([`crate::classifier::TrainedClassifier`]).
-    Classifier,
-    /// Detectors on pretrained features ([`crate::features::FeatureRun`]).
-    Features,
-    /// PatchCore's memory bank ([`crate::features::PatchCoreRun`]).
-    PatchCore,
-    /// The self-supervised transformation classifier
-    /// ([`crate::geometric::TrainedGeometric`]).
-    Geometric,
-}
-
-impl RunKind {
-    pub fn of(run_dir: &Path) -> Result<Self> {
-        let path = run_dir.join(RUN_FILE);
-        let record: serde_json::Value = read_json(&path)?;
-        let has = |field: &str| record.get(field).is_some();
-        if has("architecture") {
-            Ok(Self::Autoencoder)
-        } else if has("classes") {
-            Ok(Self::Classifier)
-        } else if has("bank_key") {
-            Ok(Self::Features)
-        } else if has("bank_patches") {
-            Ok(Self::PatchCore)
-        } else if has("transformations") {
-            Ok(Self::Geometric)
-        } else {
-            Err(Error::Corrupt {
-                path,
-                reason: "not the record of any kind of run this crate writes".into(),
-            })
-        }
-    }
 }

@@ -180,3 +180,34 @@ pub fn assert_verdicts_agree(
         assert_eq!(verdict.anomaly, verdict.score > threshold);
     }
 }
+
+/// The run's `run.json` names its kind by its tag, beside every field of
+/// the header, and the kind read back (what `score --run` dispatches on)
+/// is that one.
+pub fn assert_tagged(run: &Path, kind: caltech_anomaly::training::RunKind) {
+    use caltech_anomaly::training::{RUN_FILE, RunKind};
+    let text = std::fs::read_to_string(run.join(RUN_FILE)).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(record["kind"], kind.tag(), "{text}");
+    let header = [
+        "key",
+        "manifest_sha256",
+        "crate_version",
+        "libtorch_version",
+        "device",
+        "git_commit",
+        "date",
+    ];
+    for field in header {
+        let value = record[field].as_str().unwrap_or_default();
+        assert!(!value.is_empty(), "{field} missing: {text}");
+    }
+    assert_eq!(RunKind::of(run).unwrap(), kind);
+}
+
+/// Writes `record` as the run's `run.json`, as a version before the run
+/// header wrote it.
+pub fn write_legacy_record(run: &Path, record: &serde_json::Value) {
+    let path = run.join(caltech_anomaly::training::RUN_FILE);
+    std::fs::write(path, serde_json::to_vec_pretty(record).unwrap()).unwrap();
+}
