@@ -12,8 +12,16 @@ pretrained features and unseen scores it computes are then those of about
 
 Prints, per notebook, the wall time, the time until its first figure and
 its slowest cell: the README's cold/warm numbers come from here. Fails on
-what a reader should not see: output on stderr (shown in red), a value shown
-as a quoted Rust string, a DataFrame as polars' text instead of a table.
+what a reader should not see (`display_problems`): output on stderr (shown
+in red), a value shown as a quoted Rust string, a DataFrame as polars' text
+instead of a table, a bare `()`, an absolute path of this machine (the
+checkout's, or one under /work, /home, /tmp, /root, /Users), a Rust debug
+dump (`Some(`, `PerClass(`, `_0:`, `Name { field:`), an HTML table cell
+with a number of more than 4 decimals, an HTML table wider than 10 columns
+or longer than 30 rows whose caption names no .csv, and a figure without a
+Markdown caption next to it naming its .png. `--self-test` plants each of
+those in a notebook of its own and fails when one passes (no kernel, no
+dataset: tests/notebooks.rs runs it).
 
 With --html DIR, also renders each executed copy as DIR/<name>.html, which
 reads without running anything (`make notebooks-html`).
@@ -147,9 +155,16 @@ def display_problems(nb, root: str = str(ROOT)) -> list[str]:
     quoted Rust string, a DataFrame as polars' text instead of a table, a
     bare `()`, an absolute path of this machine, a Rust debug dump, and an
     HTML table with a number of more than 4 decimals, or wider than 10
-    columns or longer than 30 rows without naming its CSV."""
+    columns or longer than 30 rows without naming its CSV, and a figure
+    without a Markdown caption next to it that names its saved .png."""
     problems = []
-    for index, cell in enumerate(nb["cells"]):
+    cells = nb["cells"]
+    for index, cell in enumerate(cells):
+        if figures_in(cell):
+            beside = [cells[i] for i in (index - 1, index + 1) if 0 <= i < len(cells)]
+            captions = ["".join(c.get("source", "")) for c in beside if c.get("cell_type") == "markdown"]
+            if not any(".png" in caption for caption in captions):
+                problems.append(f"cell {index} shows a figure without a caption next to it naming its .png")
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
                 problems.append(f"cell {index} writes to stderr: {output.get('text', '')[:120]!r}")
@@ -196,21 +211,22 @@ def self_test() -> None:
                 f"<p>{caption}</p>")
 
     root = "/srv/checkout"
+    # Each planted output, and the words of the problem it must raise.
     bad = {
-        "the checkout's path": stdout(f"saved in {root}/runs/study-smoke/figures/roc.png\n"),
-        "a /work path": shown("text/markdown", "Run `/work/main/runs/x`."),
-        "a /home path": shown("text/html", "<p>/home/student/caltech101</p>"),
-        "a /tmp path": stdout("extracted to /tmp/bank\n"),
-        "Some(": shown("text/markdown", "code width Some(256)"),
-        "PerClass(": shown("text/markdown", "pool PerClass(30)"),
-        "_0:": shown("text/plain", "Scores { _0: [..] }"),
-        "struct syntax": stdout("Calibration { percentile: 80.0, threshold: 0.01 }\n"),
-        "a bare ()": shown("text/plain", "()"),
-        "a quoted string": shown("text/plain", '"a string"'),
-        "5 decimals in a table": shown("text/html", table(3, 2, cell="0.012301")),
-        "11 columns": shown("text/html", table(3, 11)),
-        "31 rows": shown("text/html", table(31, 2)),
-        "stderr": {"output_type": "stream", "name": "stderr", "text": "warning\n"},
+        "the checkout's path": (stdout(f"saved in {root}/runs/study-smoke/figures/roc.png\n"), "absolute path"),
+        "a /work path": (shown("text/markdown", "Run `/work/main/runs/x`."), "absolute path"),
+        "a /home path": (shown("text/html", "<p>/home/student/caltech101</p>"), "absolute path"),
+        "a /tmp path": (stdout("extracted to /tmp/bank\n"), "absolute path"),
+        "Some(": (shown("text/markdown", "code width Some(256)"), "Option or Result"),
+        "PerClass(": (shown("text/markdown", "pool PerClass(30)"), "enum's value"),
+        "_0:": (shown("text/plain", "Scores { _0: [..] }"), "tuple struct's field"),
+        "struct syntax": (stdout("Calibration { percentile: 80.0, threshold: 0.01 }\n"), "a struct"),
+        "a bare ()": (shown("text/plain", "()"), "bare `()`"),
+        "a quoted string": (shown("text/plain", '"a string"'), "quoted string"),
+        "5 decimals in a table": (shown("text/html", table(3, 2, cell="0.012301")), "more than 4 decimals"),
+        "11 columns": (shown("text/html", table(3, 11)), "11 columns"),
+        "31 rows": (shown("text/html", table(31, 2)), "31 rows"),
+        "stderr": ({"output_type": "stream", "name": "stderr", "text": "warning\n"}, "stderr"),
     }
     good = [
         stdout("run baseline-seed42-0123abcd: loaded from disk\nfigure saved as figures/roc.png\n"),
@@ -220,18 +236,26 @@ def self_test() -> None:
         shown("text/plain", "train 2122 · validation 455 · test 483"),
         shown("text/markdown", "| model | code |\n|---|---|\n| baseline | 256 |"),
     ]
+    png = shown("image/png", "iVBORw0KGgo=")
+    captioned = {"cells": [
+        {"cell_type": "markdown", "source": "*Figure:* the ROC curve (saved as `figures/roc.png`)."},
+        {"cell_type": "code", "source": "", "outputs": [png]},
+    ]}
     failed = []
-    for what, output in bad.items():
-        if not display_problems(notebook(output), root):
-            failed.append(f"a planted {what} passed")
-    for output in good:
+    for what, (output, expected) in bad.items():
         problems = display_problems(notebook(output), root)
+        if not any(expected in p for p in problems):
+            failed.append(f"a planted {what} was not refused as {expected!r}: {problems}")
+    if not any("caption" in p for p in display_problems(notebook(png), root)):
+        failed.append("a figure without a caption passed")
+    for nb in [notebook(output) for output in good] + [captioned]:
+        problems = display_problems(nb, root)
         if problems:
             failed.append(f"a good output was refused: {problems}")
     if failed:
         sys.exit("run_notebooks.py --self-test: " + "; ".join(failed))
-    print(f"run_notebooks.py --self-test: {len(bad)} planted bad outputs refused, "
-          f"{len(good)} good ones passed")
+    print(f"run_notebooks.py --self-test: {len(bad) + 1} planted bad outputs refused, "
+          f"{len(good) + 1} good ones passed")
 
 
 def render_html(executed: pathlib.Path, html_dir: pathlib.Path) -> pathlib.Path:
@@ -290,8 +314,10 @@ def run(path: pathlib.Path, out_dir: pathlib.Path, timeout: int) -> None:
         tmp.replace(target)
     elapsed = time.monotonic() - started
     if error is not None:
+        failed = next((f"{o.get('ename', '')}: {o.get('evalue', '')}" for c in nb.cells
+                       for o in c.get("outputs", []) if o.get("output_type") == "error"), "")
         sys.exit(f"{path.name}: a cell failed after {elapsed:.0f} s "
-                 f"(executed copy: {target})\n{error}")
+                 f"(executed copy: {target})\n{error}\n{failed}")
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     figures = sum(figures_in(c) for c in code_cells)
     empty = [i for i, c in enumerate(nb.cells)

@@ -11,11 +11,14 @@
 #   shared      the notebooks' first cell in the real kernel: fails if it
 #               compiles any dependency `cargo test` compiled (scripts/check_shared_build.py)
 #   lint        cargo clippy --all-targets -D warnings; cargo doc with warnings denied
-#   notebooks   notebooks 01-06 executed headless at `smoke` (needs CALTECH101_DIR)
+#   notebooks   notebooks 01-06 executed headless at `smoke`, then tests/notebooks.rs's
+#               settings test (02's settings cell edited, 02 and 03 run) (needs CALTECH101_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO=${CARGO:-cargo}
+# tests/notebooks.rs's real-data test: notebook 02's settings executed, then 03.
+NOTEBOOK_TEST=notebook_settings_carry_from_02_to_03
 # Links through mold when setup could install it.
 link() { if command -v mold >/dev/null 2>&1; then mold -run "$@"; else "$@"; fi; }
 
@@ -45,7 +48,8 @@ build_and_test() {
   bash scripts/setup-kernel.sh > .tools/setup-kernel.log 2>&1 &
   local kernel=$!
   local args=()
-  if [ -n "${CALTECH101_DIR:-}" ]; then args=(-- --include-ignored); fi
+  # The notebook settings test runs the kernel: it waits for the notebooks step.
+  if [ -n "${CALTECH101_DIR:-}" ]; then args=(-- --include-ignored --skip "$NOTEBOOK_TEST"); fi
   link $CARGO test "${args[@]}"
   if ! wait "$kernel"; then
     cat .tools/setup-kernel.log
@@ -62,6 +66,7 @@ lint() {
 
 notebooks() {
   .venv/bin/python scripts/run_notebooks.py
+  link $CARGO test --quiet --test notebooks -- --ignored "$NOTEBOOK_TEST"
 }
 
 if [ -z "${CALTECH101_DIR:-}" ]; then

@@ -100,6 +100,10 @@ pub mod prelude {
     pub use crate::study::{
         ClaimTable, Scoreboard, checkout_root, other_published, published_claims, scoreboard,
     };
+    pub use crate::study::{
+        Conclusion, autoencoder_conclusion, detection_conclusion, evaluation_conclusion,
+        ladder_conclusion, preprocessing_conclusion, refinement_conclusion,
+    };
     pub use crate::study::{Evidence, MeasuredAt, ModelScores, check_section, dataset_counts};
     pub use crate::study::{Profile, ProfileSettings};
     pub use crate::study::{ReproduceConfig, reproduce};

@@ -402,7 +402,7 @@ fn missing_dataset_folder() {
     let err = prepare(&config(&missing, &tmp, true)).unwrap_err();
     assert!(matches!(err, Error::DatasetMissing { .. }));
     let message = err.to_string();
-    for hint in ["CALTECH101_DIR", "download_dataset", "nowhere"] {
+    for hint in ["CALTECH101_DIR", "download it", "nowhere"] {
         assert!(message.contains(hint), "{message}");
     }
     assert!(!message.contains("--"), "{message}");

@@ -16,7 +16,7 @@ use polars::prelude::{DataFrame, PolarsResult};
 
 use crate::autoencoder::{Architecture, ModelConfig};
 use crate::error::Result;
-use crate::io::{Markdown, column};
+use crate::io::{Markdown, column, thousands};
 
 /// One layer of a [`ModelSummary`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,10 +100,14 @@ impl fmt::Display for ModelSummary {
                 "| {} | {} | {} |",
                 l.layer,
                 shape(&l.output_shape),
-                thousands(l.parameters)
+                thousands(l.parameters as u64)
             )?;
         }
-        write!(f, "| **total** | | **{}** |", thousands(self.total()))
+        write!(
+            f,
+            "| **total** | | **{}** |",
+            thousands(self.total() as u64)
+        )
     }
 }
 
@@ -113,19 +117,6 @@ fn shape(dims: &[usize]) -> String {
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(" × ")
-}
-
-/// `4,536,707`, as Keras writes its counts.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Appends a layer to `layers`.
@@ -411,7 +402,7 @@ pub fn architectures(image_size: usize) -> Result<Markdown> {
             r.model,
             r.layers,
             r.widths,
-            thousands(r.parameters),
+            thousands(r.parameters as u64),
             r.loss,
             r.changes
         ));

@@ -7,6 +7,7 @@
 mod checkout;
 mod date;
 mod files;
+mod frame;
 mod progress;
 mod readable;
 mod table;
@@ -15,6 +16,7 @@ mod text;
 pub use checkout::*;
 pub use date::*;
 pub use files::*;
+pub use frame::*;
 pub use progress::*;
 pub use readable::*;
 pub use table::*;

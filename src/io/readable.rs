@@ -26,6 +26,20 @@ fn too_small(v: f64) -> bool {
     v != 0.0 && v.abs() < 0.5 * 10f64.powi(-(MAX_DECIMALS as i32))
 }
 
+/// A count with thousands separators, as Keras writes parameter counts:
+/// `4,536,707`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `v` to three significant digits, at most [`MAX_DECIMALS`] decimals:
 /// `0.696`, `0.0434`, `87.7`, `1235`; `3.16e-6` for a value that would
 /// round to zero; `0` for zero.

@@ -8,6 +8,7 @@
 
 mod bench;
 mod claims;
+mod conclusion;
 mod directory;
 pub mod pages;
 mod profile;
@@ -19,6 +20,7 @@ mod standalone;
 
 pub use bench::*;
 pub use claims::*;
+pub use conclusion::*;
 pub use directory::*;
 pub use pages::{Page, drifted_pages, render_pages, write_pages};
 pub use profile::*;

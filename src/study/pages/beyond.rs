@@ -1,6 +1,7 @@
 //! `docs/results.md` beyond the report: the detector ladder (section 9),
 //! the resize ablation (section 10) and the bf16 quality guard.
 
+use crate::io::thousands;
 use std::fmt::Write as _;
 
 use crate::analysis::{EQUIVALENCE_MARGIN, GuardVerdict};
@@ -9,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::stats::ConfidenceInterval;
 
 use super::format::{
-    NONE, ci, count, gain, interval, of, optional_interval, percentile, seconds, table, value,
+    NONE, ci, gain, interval, of, optional_interval, percentile, seconds, table, value,
 };
 use super::published::{LadderCsvRow, Published, TABLES};
 use super::results_page::{figure_links, file_source, source, unseen_table};
@@ -213,7 +214,7 @@ fn banks(run: &Published) -> String {
             vec![
                 b.backbone.clone(),
                 b.size.to_string(),
-                count(b.images as u64),
+                thousands(b.images as u64),
                 seconds(b.seconds),
             ]
         })

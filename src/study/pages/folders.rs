@@ -1,9 +1,10 @@
 //! `docs/results.md`'s sections on the folders themselves: the split
 //! sizes, the wall time of each step and every table as written.
 
+use crate::io::thousands;
 use std::fmt::Write as _;
 
-use super::format::{count, table};
+use super::format::table;
 use super::published::{Published, TABLES};
 use super::results_page::{figure_links, source};
 
@@ -23,8 +24,8 @@ pub(super) fn splits_section(runs: &[Published]) -> String {
             .map(|s| {
                 vec![
                     s.split.clone(),
-                    count(s.images as u64),
-                    count(s.held_out as u64),
+                    thousands(s.images as u64),
+                    thousands(s.held_out as u64),
                 ]
             })
             .collect();

@@ -3,6 +3,7 @@
 //! as `0.696 [0.606, 0.782]`, gains signed, counts as integers, and
 //! Markdown tables whose numeric columns align right.
 
+use crate::io::thousands;
 use crate::stats::ConfidenceInterval;
 
 /// A value in [0, 1] such as an AUROC or a rate: 3 decimals, or 3
@@ -56,22 +57,9 @@ pub(super) fn ci(estimate: f64, low: f64, high: f64) -> ConfidenceInterval {
     }
 }
 
-/// A count with thousands separators: `67,574,147`.
-pub(super) fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Seconds as a whole number.
 pub(super) fn seconds(s: f64) -> String {
-    count(s.round() as u64)
+    thousands(s.round() as u64)
 }
 
 /// A percentile such as `80` (whole) or `97.5`.
@@ -154,8 +142,8 @@ mod tests {
             gain(&ci(-0.00502444, -0.00814239, -0.00232272), 4),
             "-0.0050 [-0.0081, -0.0023]"
         );
-        assert_eq!(count(67574147), "67,574,147");
-        assert_eq!(count(483), "483");
+        assert_eq!(thousands(67574147), "67,574,147");
+        assert_eq!(thousands(483), "483");
         assert_eq!(seconds(87.6867), "88");
         assert_eq!(percentile(80.0), "80");
     }

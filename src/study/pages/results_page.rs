@@ -3,6 +3,7 @@
 //! aggregation), every table generated from the published folders. The
 //! ladder and the ablations are in `beyond.rs`.
 
+use crate::io::thousands;
 use std::fmt::Write as _;
 
 use crate::error::Result;
@@ -10,7 +11,7 @@ use crate::study::LEGACY_INCONSISTENT;
 
 use super::beyond::{guard_section, ladder_section, resize_section};
 use super::folders::{splits_section, steps_section, tables_section};
-use super::format::{NONE, ci, count, gain, interval, of, percentile, seconds, table, value};
+use super::format::{NONE, ci, gain, interval, of, percentile, seconds, table, value};
 use super::published::{ClaimRow, FIGURES, Published, ScoreRow, TABLES};
 
 /// The first line of the page: what writes it.
@@ -398,7 +399,7 @@ fn models_table(run: &Published) -> String {
         .map(|m| {
             vec![
                 m.model.clone(),
-                count(m.parameters),
+                thousands(m.parameters),
                 seconds(m.train_seconds),
                 value(m.mean_test_error),
                 interval(&ci(m.auroc, m.auroc_low, m.auroc_high)),
@@ -451,8 +452,8 @@ pub(super) fn unseen_table(
         .map(|r| {
             vec![
                 r.model.clone(),
-                count(r.images as u64),
-                count(r.anomalies as u64),
+                thousands(r.images as u64),
+                thousands(r.anomalies as u64),
                 value(r.mean_error),
                 interval(&r.auroc),
                 r.auroc_gain.map_or(NONE.into(), |g| gain(&g, decimals)),

@@ -56,6 +56,40 @@ pub(crate) fn section9(
     write_image_scores(&image_scores, &image_scores_table(&ladder.detectors)?)?;
     cx.linked.push(image_scores);
     let reference = ladder.detectors[ladder.reference].id.label();
+    cx.report
+        .heading(2, "9. Beyond the report: detectors beyond reconstruction");
+    let text = section9_text(&spec, &ladder, &classifier, &geometric, &pretrained);
+    cx.report.text(text);
+    ladder_report(cx, &ladder)?;
+    let patchcore = ladder.detector(&pretrained.patchcore.id(PatchScore::Max))?;
+    let gallery = pretrained.gallery(cx, &patchcore.test)?;
+    cx.report.text(
+        "Where in the image: PatchCore's distance of each patch to the nearest train patch, \
+         over the three test images it ranks most anomalous and the three it ranks least.",
+    );
+    cx.report.figure(&gallery);
+    Ok(Beyond {
+        feature_size: pretrained.banks[0].input_size,
+        feature_seconds: pretrained.banks[0].seconds,
+        banks: pretrained.summaries(),
+        classifier_size: classifier.config.model.image_size,
+        classifier_validation_accuracy: classifier.record.validation_accuracy,
+        classifier_train_seconds: classifier.record.train_s,
+        ladder: ladder.rows,
+        reference,
+    })
+}
+
+/// What section 9 compares, in words, with the settings and the facts of
+/// this run.
+fn section9_text(
+    spec: &LadderSpec,
+    ladder: &Ladder,
+    classifier: &TrainedClassifier,
+    geometric: &TrainedGeometric,
+    pretrained: &Pretrained,
+) -> String {
+    let reference = ladder.detectors[ladder.reference].id.label();
     let second = match &spec.second_reference {
         Some(id) => format!(" and against {id}"),
         None => String::new(),
@@ -63,9 +97,7 @@ pub(crate) fn section9(
     let short = |b: Backbone| b.name().trim_start_matches("EfficientNet-");
     let first = short(pretrained.banks[0].backbone);
 
-    cx.report
-        .heading(2, "9. Beyond the report: detectors beyond reconstruction");
-    cx.report.text(format!(
+    format!(
         "Every detector on the same split: scores without a network, the autoencoders; two \
          networks trained from scratch on the train split at {size}×{size} px, a classifier of \
          the {} normal classes (its energy and the Mahalanobis distance of its penultimate \
@@ -88,25 +120,7 @@ pub(crate) fn section9(
         spec.knn_k,
         100.0 * spec.coreset_fraction,
         size = classifier.config.model.image_size,
-    ));
-    ladder_report(cx, &ladder)?;
-    let patchcore = ladder.detector(&pretrained.patchcore.id(PatchScore::Max))?;
-    let gallery = pretrained.gallery(cx, &patchcore.test)?;
-    cx.report.text(
-        "Where in the image: PatchCore's distance of each patch to the nearest train patch, \
-         over the three test images it ranks most anomalous and the three it ranks least.",
-    );
-    cx.report.figure(&gallery);
-    Ok(Beyond {
-        feature_size: pretrained.banks[0].input_size,
-        feature_seconds: pretrained.banks[0].seconds,
-        banks: pretrained.summaries(),
-        classifier_size: classifier.config.model.image_size,
-        classifier_validation_accuracy: classifier.record.validation_accuracy,
-        classifier_train_seconds: classifier.record.train_s,
-        ladder: ladder.rows,
-        reference,
-    })
+    )
 }
 
 /// The ladder's specification for `config`: the default
