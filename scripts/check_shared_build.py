@@ -7,12 +7,15 @@ first). It starts the Rust kernel and runs the notebooks' first cell, the
 reads cargo's own record of what it compiled: every unit cargo builds has a
 folder under target/<host>/debug/.fingerprint/ named by the package and the
 hash of its settings (features, profile, flags, dependencies), rewritten
-when the unit is compiled. A folder that is new or rewritten for any
-package but the kernel's own (the cell crate `ctx` and
-`caltech_anomaly_kernel`) is a dependency that `cargo test` had compiled
+when the unit is compiled. The kernel compiles its own crates (the cell
+crate `ctx` and `caltech_anomaly_kernel`) and this crate once more
+(`caltech_anomaly`, about a minute: cargo hashes a path dependency by its
+path from the workspace's root, and the kernel's workspace is its folder
+under .evcxr/; all slots lie at one depth, so they share that build). Any
+other unit new or rewritten is a dependency that `cargo test` had compiled
 and the kernel compiled again: the two builds disagree, and a notebook's
-first cell pays for it. Exits 1 listing those units; prints the cell's
-seconds either way.
+first cell pays for it. Exits 1 listing
+those units; prints the cell's seconds either way.
 
 Usage: check_shared_build.py
 """
@@ -29,7 +32,8 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-OWN_PACKAGES = {"ctx", "caltech_anomaly_kernel"}
+# The kernel's crates, and this crate, which it builds under another hash.
+OWN_PACKAGES = {"ctx", "caltech_anomaly_kernel", "caltech_anomaly"}
 
 
 def fingerprints() -> dict[str, float]:
