@@ -115,7 +115,7 @@ pub(crate) struct TrainArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub(crate) device: DeviceChoice,
-    /// Convolutions' arithmetic: auto (fp32 until bf16 passes `bench precision`), fp32 or bf16.
+    /// Convolutions' arithmetic: auto (bf16 where native, as the quality guard allows; else fp32), fp32 or bf16.
     #[arg(long, default_value = "auto")]
     pub(crate) precision: Precision,
     #[arg(long, default_value_t = 42)]
@@ -173,7 +173,7 @@ pub(crate) struct StudyArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub(crate) device: DeviceChoice,
-    /// Convolutions' arithmetic: auto (fp32 until bf16 passes `bench precision`), fp32 or bf16.
+    /// Convolutions' arithmetic: auto (bf16 where native, as the quality guard allows; else fp32), fp32 or bf16.
     #[arg(long, default_value = "auto")]
     pub(crate) precision: Precision,
     /// Seed of the split and of the first training run.
