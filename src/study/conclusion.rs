@@ -11,7 +11,7 @@ use crate::analysis::{Ladder, LadderRow};
 use crate::autoencoder::Trained;
 use crate::data::{Split, SplitSummary};
 use crate::error::{Error, Result};
-use crate::io::{Markdown, readable_gain, readable_interval, readable_number};
+use crate::io::{Markdown, readable_gain, readable_interval, readable_number, thousands};
 use crate::stats::ConfidenceInterval;
 use crate::study::{ClaimCheck, ClaimTable, Profile, Verdict as ClaimVerdict};
 
@@ -171,19 +171,6 @@ fn percent(share: f64) -> String {
     format!("{} %", readable_number(100.0 * share))
 }
 
-/// `4,536,707`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `0.696 [0.606, 0.782]`.
 fn interval(ci: &ConfidenceInterval) -> String {
     readable_interval(ci.estimate, ci.low, ci.high, false)
@@ -263,7 +250,7 @@ pub fn autoencoder_conclusion(profile: Profile, baseline: &Trained) -> Markdown 
             "The {} autoencoder ({} parameters, code width {}) trained {} epoch{}, best on \
              validation at epoch {}; mean test error {}.",
             r.architecture,
-            thousands(r.parameters),
+            thousands(r.parameters as u64),
             baseline.config.model.code_width(),
             r.epochs_run,
             if r.epochs_run == 1 { "" } else { "s" },
