@@ -1,36 +1,12 @@
 //! Every detector's score of every image, as one published table: what
 //! anyone needs to recompute each AUROC, interval and confusion of the
-//! ladder with their own tools.
+//! ladder with their own tools (written exact:
+//! [`crate::io::write_dataframe_csv_exact`]).
 
-use std::path::Path;
-
-use polars::prelude::{AnyValue, Column, DataFrame, NamedFrom, Series};
+use polars::prelude::{Column, DataFrame, NamedFrom, Series};
 
 use crate::error::{Error, Result};
-use crate::io::write_bytes_atomic;
 use crate::scoring::DetectorScores;
-
-/// Writes [`image_scores_table`]'s frame as CSV with every score exact
-/// (the shortest decimal that reads back as the same `f64`), unlike the
-/// other tables' six significant digits: rounding would tie scores and
-/// move an AUROC recomputed from the file.
-pub fn write_image_scores(path: &Path, df: &DataFrame) -> Result<()> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
-    for row in 0..df.height() {
-        let cells = df.columns().iter().map(|c| match c.get(row) {
-            Ok(AnyValue::Null) | Err(_) => String::new(),
-            Ok(AnyValue::String(s)) => s.to_string(),
-            Ok(AnyValue::Float64(v)) => v.to_string(),
-            Ok(other) => other.to_string(),
-        });
-        writer.write_record(cells)?;
-    }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))?;
-    write_bytes_atomic(path, &bytes)
-}
 
 /// One row per image (the test split's, then the unseen images'), with the
 /// columns `set` (`test` or `unseen`), `path` (relative to the dataset
@@ -190,7 +166,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("image-scores-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("image_scores.csv");
-        write_image_scores(&path, &df).unwrap();
+        crate::io::write_dataframe_csv_exact(&path, &df).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         let lines: Vec<&str> = text.lines().collect();

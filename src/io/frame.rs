@@ -37,8 +37,22 @@ fn format_float(v: f64) -> String {
     format!("{v:.digits$}")
 }
 
+/// A cell as [`cell`] writes it, but a float as the shortest decimal that
+/// reads back as the same value.
+fn exact_cell(value: AnyValue<'_>) -> String {
+    match value {
+        AnyValue::Float64(v) => v.to_string(),
+        AnyValue::Float32(v) => v.to_string(),
+        other => cell(other),
+    }
+}
+
 /// The header and the rows of `df`, every cell as text.
 pub fn text_cells(df: &DataFrame) -> (Vec<String>, Vec<Vec<String>>) {
+    cells_with(df, cell)
+}
+
+fn cells_with(df: &DataFrame, text: fn(AnyValue<'_>) -> String) -> (Vec<String>, Vec<Vec<String>>) {
     let header = df
         .get_column_names()
         .iter()
@@ -48,16 +62,26 @@ pub fn text_cells(df: &DataFrame) -> (Vec<String>, Vec<Vec<String>>) {
         .map(|i| {
             df.columns()
                 .iter()
-                .map(|c| c.get(i).map(cell).unwrap_or_default())
+                .map(|c| c.get(i).map(text).unwrap_or_default())
                 .collect()
         })
         .collect();
     (header, rows)
 }
 
-/// Writes `df` as CSV, atomically.
+/// Writes `df` as CSV, atomically, floats with 6 significant digits.
 pub fn write_dataframe_csv(path: &Path, df: &DataFrame) -> Result<()> {
-    let (header, rows) = text_cells(df);
+    write_cells(path, text_cells(df))
+}
+
+/// Writes `df` as CSV, atomically, every float exact: for values that
+/// must read back unchanged (rounding would tie scores and move an AUROC
+/// recomputed from the file).
+pub fn write_dataframe_csv_exact(path: &Path, df: &DataFrame) -> Result<()> {
+    write_cells(path, cells_with(df, exact_cell))
+}
+
+fn write_cells(path: &Path, (header, rows): (Vec<String>, Vec<Vec<String>>)) -> Result<()> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(&header)?;
     for row in rows {

@@ -4,7 +4,7 @@
 use crate::analysis::{
     EQUIVALENCE_MARGIN, GuardVerdict, Ladder, LadderSpec, TrivialScore, UnseenComparisonRow,
     false_positives, image_scores_table, ladder_detectors, precision_ablation, resize_ablation,
-    trivial_detectors, unseen_comparison_table, write_image_scores,
+    trivial_detectors, unseen_comparison_table,
 };
 use crate::autoencoder::{Trained, unseen_scores};
 use crate::backend::Precision;
@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::features::{EfficientNetLite, FeatureBank, FeatureRun, PatchCoreRun, PatchScore};
 use crate::figures::{Figure, plot};
 use crate::geometric::TrainedGeometric;
+use crate::io::write_dataframe_csv_exact;
 use crate::scoring::{Backbone, DetectorId, ImageScorer, LadderImages, Scores, UnseenRow};
 use crate::study::{BankSummary, Beyond, Context, ReproduceConfig, Study};
 
@@ -53,7 +54,7 @@ pub(crate) fn section9(
     detectors.extend(ladder_detectors(&scorers, &images, &device)?);
     let ladder = Ladder::build(&spec, detectors)?;
     let image_scores = cx.study.table_path("image_scores");
-    write_image_scores(&image_scores, &image_scores_table(&ladder.detectors)?)?;
+    write_dataframe_csv_exact(&image_scores, &image_scores_table(&ladder.detectors)?)?;
     cx.linked.push(image_scores);
     let reference = ladder.detectors[ladder.reference].id.label();
     cx.report
