@@ -26,7 +26,7 @@ fn row(class: &str, error: f64, held_out: bool) -> ScoreRow {
         class: class.into(),
         label: if class == "pizza" { 73 } else { 4 },
         split: Split::Test,
-        error,
+        score: error,
         held_out,
     }
 }
@@ -46,7 +46,7 @@ fn scores() -> Vec<ScoreRow> {
 
 fn evidence(image_size: usize) -> Evidence {
     let rows = scores();
-    let errors: Vec<f64> = rows.iter().map(|r| r.error).collect();
+    let errors: Vec<f64> = rows.iter().map(|r| r.score).collect();
     let held_out: Vec<bool> = rows.iter().map(|r| r.held_out).collect();
     let model = |name: &str, scale: f64| ModelScores {
         model: name.into(),

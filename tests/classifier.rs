@@ -237,15 +237,15 @@ fn a_classifier_run_is_keyed_reused_and_scores_test_and_unseen_images() {
                 .zip(&unseen)
                 .all(|(a, b)| a.path == b.path && a.held_out == b.held_out)
         );
-        assert!(d.test.iter().all(|r| r.error.is_finite()));
-        assert!(u.iter().all(|r| r.error.is_finite()));
+        assert!(d.test.iter().all(|r| r.score.is_finite()));
+        assert!(u.iter().all(|r| r.score.is_finite()));
     }
-    assert_ne!(detectors[0].test.errors(), detectors[1].test.errors());
+    assert_ne!(detectors[0].test.scores(), detectors[1].test.scores());
     // Cached in the run: a second call reads the same values back.
     assert!(run.dir.join(DETECTOR_SCORES_FILE).exists());
     let cached = scored(&run);
     for (a, b) in detectors.iter().zip(&cached) {
-        assert_eq!(a.test.errors(), b.test.errors());
+        assert_eq!(a.test.scores(), b.test.scores());
         assert_eq!(a.unseen, b.unseen);
     }
     judges_new_images_as_it_scored_the_test_split(&run, &fit, &detectors, &root, &tmp);
@@ -279,7 +279,7 @@ fn judges_new_images_as_it_scored_the_test_split(
     assert_eq!(written.lines().next(), Some("path,score,anomaly"));
     let fields: Vec<&str> = written.lines().nth(1).unwrap().split(',').collect();
     let energy_score: f64 = fields[1].parse().unwrap();
-    assert_relative_eq!(energy_score, test[0].error, max_relative = 1e-4);
+    assert_relative_eq!(energy_score, test[0].score, max_relative = 1e-4);
     let threshold = fit
         .calibration(ClassifierScore::Energy, 80.0)
         .unwrap()

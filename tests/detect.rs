@@ -19,7 +19,7 @@ fn row(class: &str, error: f64, held_out: bool) -> ScoreRow {
         class: class.into(),
         label: 0,
         split: Split::Test,
-        error,
+        score: error,
         held_out,
     }
 }
@@ -184,7 +184,7 @@ fn detection_table_rejects_bad_input() {
         &[50.0]
     )));
     let mut nan = test.clone();
-    nan[3].error = f64::NAN;
+    nan[3].score = f64::NAN;
     assert!(invalid(detection_table(&nan, None, &[50.0])));
 }
 

@@ -73,7 +73,7 @@ fn rows(errors: &[f64], held_out: &[bool]) -> Scores {
                 class: if held_out { "background_google" } else { "c" }.into(),
                 label: 0,
                 split: Split::Test,
-                error,
+                score: error,
                 held_out,
             })
             .collect(),
@@ -88,7 +88,7 @@ fn unseen(values: &[f64], held_out: &[bool]) -> Vec<UnseenRow> {
         .map(|(i, (&error, &held_out))| UnseenRow {
             path: format!("u/{i}.jpg"),
             class: "c".into(),
-            error,
+            score: error,
             held_out,
         })
         .collect()
@@ -115,7 +115,7 @@ fn the_ladder_measures_every_detector_against_the_reference() {
         },
     );
     let detectors = [
-        detector(improved3.clone(), &test.errors()),
+        detector(improved3.clone(), &test.scores()),
         detector(knn.clone(), &perfect),
     ];
     let bootstrap = Bootstrap {
@@ -130,7 +130,7 @@ fn the_ladder_measures_every_detector_against_the_reference() {
     let table = ladder(&detectors, references, 80.0, bootstrap).unwrap();
     assert_eq!(table[1].detector, "kNN, EfficientNet-Lite0 (k = 5)");
     assert_eq!(table.len(), 2);
-    let reference_auroc = auroc(&test.errors(), &labels);
+    let reference_auroc = auroc(&test.scores(), &labels);
     assert_abs_diff_eq!(table[0].test_auroc.estimate, reference_auroc);
     assert_abs_diff_eq!(table[1].test_auroc.estimate, 1.0);
     // The reference's gain over itself is exactly 0; the other's is the

@@ -548,7 +548,7 @@ fn score(class: &str, error: f64, held_out: bool) -> ScoreRow {
         class: class.into(),
         label: 0,
         split: Split::Test,
-        error,
+        score: error,
         held_out,
     }
 }

@@ -170,7 +170,7 @@ fn ladder_images(prepared: &Prepared) -> (Scores, Vec<UnseenRow>) {
                     class: e.class.clone(),
                     label: e.label,
                     split: e.split,
-                    error: 0.0,
+                    score: 0.0,
                     held_out: manifest.held_out.contains(&e.class),
                 }
             })
@@ -187,7 +187,7 @@ fn ladder_images(prepared: &Prepared) -> (Scores, Vec<UnseenRow>) {
                 path: i.path.clone(),
                 held_out: manifest.held_out.contains(&class),
                 class,
-                error: 0.0,
+                score: 0.0,
             }
         })
         .collect();
@@ -320,16 +320,16 @@ fn a_geometric_run_learns_orientation_and_is_keyed_reused_and_calibrated() {
     assert_eq!(detector.id, run.id());
     assert!(!detector.pretrained);
     let test_scores = cache_log_probs(&run.model, set, &prepared.cache, &test_rows, &cpu());
-    assert_eq!(detector.test.errors(), test_scores.scores());
+    assert_eq!(detector.test.scores(), test_scores.scores());
     let unseen_scored = detector.unseen.as_ref().unwrap();
     let unseen_files: Vec<PathBuf> = unseen.iter().map(|r| root.join(&r.path)).collect();
     let direct = ImageScorer::score_files(&run, &unseen_files, &cpu()).unwrap();
     for (row, d) in unseen_scored.iter().zip(&direct) {
-        assert!((row.error - d).abs() < 1e-6, "{} vs {d}", row.error);
+        assert!((row.score - d).abs() < 1e-6, "{} vs {d}", row.score);
     }
     assert!(run.dir.join(DETECTOR_SCORES_FILE).exists());
     let cached = geometric_detectors(&run, &prepared, &test, &unseen, &cpu(), false).unwrap();
-    assert_eq!(cached.test.errors(), detector.test.errors());
+    assert_eq!(cached.test.scores(), detector.test.scores());
     assert_eq!(cached.unseen, detector.unseen);
 
     // `score --run` judges a file with the same score.

@@ -215,7 +215,7 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
                     class: e.class.clone(),
                     label: e.label,
                     split: e.split,
-                    error: 0.0,
+                    score: 0.0,
                     held_out: manifest.is_held_out(r),
                 }
             })
@@ -242,7 +242,7 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
     assert!(from_bank.pretrained && from_files.pretrained);
     assert_eq!(from_bank.test, detectors[0].test);
     for (a, b) in from_bank.test.iter().zip(from_files.test.iter()) {
-        assert_relative_eq!(a.error, b.error, max_relative = 1e-4, epsilon = 1e-6);
+        assert_relative_eq!(a.score, b.score, max_relative = 1e-4, epsilon = 1e-6);
     }
     // A second call reads the scores the first cached.
     assert!(reloaded.dir.join(DETECTOR_SCORES_FILE).is_file());
@@ -304,7 +304,7 @@ fn a_feature_run_is_saved_reloaded_and_judges_files_as_it_scored_them() {
         .unwrap();
     assert_relative_eq!(
         knn,
-        detectors[0].test[0].error,
+        detectors[0].test[0].score,
         max_relative = 1e-4,
         epsilon = 1e-6
     );

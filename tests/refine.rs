@@ -36,7 +36,7 @@ fn fake_run(dir: &Path, architecture: Architecture, errors: &[f64], anomalies: u
                 class: if held_out { "background_google" } else { "ant" }.into(),
                 label: if held_out { 4 } else { 3 },
                 split: Split::Test,
-                error,
+                score: error,
                 held_out,
             }
         })
@@ -124,7 +124,7 @@ fn fake_unseen(dir: &Path, errors: &[f64], anomalies: usize) {
             UnseenRow {
                 path: format!("101_ObjectCategories/x/image_{i:04}.jpg"),
                 class: if held_out { "background_google" } else { "ant" }.into(),
-                error,
+                score: error,
                 held_out,
             }
         })

@@ -182,7 +182,7 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
         }
     }
     let scores = read_scores(&baseline.join(SCORES_FILE)).unwrap();
-    let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
+    let errors: Vec<f64> = scores.iter().map(|r| r.score).collect();
     let labels: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
     let mean = errors.iter().sum::<f64>() / errors.len() as f64;
     assert_eq!(
@@ -247,7 +247,7 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
     {
         assert_eq!(row["model"], model);
         let s = read_scores(&run_dir(row).join(SCORES_FILE)).unwrap();
-        let e: Vec<f64> = s.iter().map(|r| r.error).collect();
+        let e: Vec<f64> = s.iter().map(|r| r.score).collect();
         let l: Vec<bool> = s.iter().map(|r| r.held_out).collect();
         assert_abs_diff_eq!(
             row["auroc"]["estimate"].as_f64().unwrap(),

@@ -88,7 +88,7 @@ fn a_run_writes_every_artifact_and_reloads() {
             .iter()
             .all(|r| r.held_out == (r.class == "background_google"))
     );
-    let mean = scores.iter().map(|r| r.error).sum::<f64>() / scores.len() as f64;
+    let mean = scores.iter().map(|r| r.score).sum::<f64>() / scores.len() as f64;
     approx::assert_relative_eq!(mean, record.mean_test_error, max_relative = 1e-12);
 
     // The saved model reproduces the scores (checkpoint round trip).
@@ -103,7 +103,7 @@ fn a_run_writes_every_artifact_and_reloads() {
         &device,
     );
     for (a, b) in rescored.iter().zip(scores.iter()) {
-        approx::assert_relative_eq!(a.error, b.error, max_relative = 1e-5);
+        approx::assert_relative_eq!(a.score, b.score, max_relative = 1e-5);
     }
 
     // Scoring image files with the CLI gives the same errors.
@@ -111,7 +111,7 @@ fn a_run_writes_every_artifact_and_reloads() {
     let (stdout, _) = common::scored(&spec.out, &image, &tmp.path().join("verdicts.csv"), None);
     let fields: Vec<&str> = stdout.lines().nth(1).unwrap().split(',').collect();
     let error: f64 = fields[1].parse().unwrap();
-    approx::assert_relative_eq!(error, scores[0].error, max_relative = 1e-5);
+    approx::assert_relative_eq!(error, scores[0].score, max_relative = 1e-5);
     // The verdict is the error against the run's validation p80, recorded
     // in run.json; the CSV written to --out says the same.
     let threshold = record.calibration.unwrap().threshold;
@@ -375,7 +375,7 @@ fn unseen_images_are_every_image_outside_the_pool() {
     )
     .unwrap();
     for (row, (_, error)) in unseen.iter().zip(direct) {
-        approx::assert_relative_eq!(row.error, error, max_relative = 1e-5);
+        approx::assert_relative_eq!(row.score, error, max_relative = 1e-5);
     }
 
     // `compare` adds the table on unseen images once each run has them.

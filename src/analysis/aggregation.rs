@@ -321,13 +321,13 @@ pub fn trivial_baselines(
     trivial: &[TrivialScore],
     bootstrap: Bootstrap,
 ) -> Result<Vec<ScoreQuality>> {
-    let labels = scores.labels();
+    let labels = scores.held_out_flags();
     let measure = |name: String, values: &[f64]| {
         ScoreQuality::measure(name, values, &labels, bootstrap.resamples, bootstrap.seed)
     };
     let mut rows = vec![measure(
         format!("autoencoder ({model}) reconstruction MSE"),
-        &scores.errors(),
+        &scores.scores(),
     )?];
     for score in trivial {
         rows.push(measure(score.name.clone(), &score.values)?);

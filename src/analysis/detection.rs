@@ -109,7 +109,7 @@ pub fn detection_table(
     validation_errors: Option<&[f64]>,
     percentiles: &[f64],
 ) -> Result<Vec<DetectionRow>> {
-    let test_errors: Vec<f64> = test.iter().map(|r| r.error).collect();
+    let test_errors: Vec<f64> = test.iter().map(|r| r.score).collect();
     check_finite(&test_errors, "test errors")?;
     if percentiles.is_empty() {
         return Err(Error::InvalidParameter("no percentile given".into()));
@@ -154,7 +154,7 @@ fn detection_row(
 ) -> DetectionRow {
     let (mut clean_flagged, mut held_out_flagged, mut held_out_total) = (0, 0, 0);
     for row in test {
-        let flagged = is_flagged(row.error, threshold);
+        let flagged = is_flagged(row.score, threshold);
         if row.held_out {
             held_out_total += 1;
             held_out_flagged += usize::from(flagged);
@@ -258,12 +258,12 @@ pub fn outliers(test: &[ScoreRow], threshold: f64) -> Vec<Outlier> {
     let mut found: Vec<Outlier> = test
         .iter()
         .enumerate()
-        .filter(|(_, row)| is_flagged(row.error, threshold))
+        .filter(|(_, row)| is_flagged(row.score, threshold))
         .map(|(index, row)| Outlier {
             index,
             path: row.path.clone(),
             class: row.class.clone(),
-            error: row.error,
+            error: row.score,
             is_anomaly: row.held_out,
         })
         .collect();
@@ -287,12 +287,12 @@ pub fn outliers_dataframe(flagged: &[Outlier]) -> PolarsResult<DataFrame> {
 pub fn missed_anomalies(test: &[ScoreRow], threshold: f64) -> Vec<Outlier> {
     test.iter()
         .enumerate()
-        .filter(|(_, r)| r.held_out && !is_flagged(r.error, threshold))
+        .filter(|(_, r)| r.held_out && !is_flagged(r.score, threshold))
         .map(|(index, row)| Outlier {
             index,
             path: row.path.clone(),
             class: row.class.clone(),
-            error: row.error,
+            error: row.score,
             is_anomaly: true,
         })
         .collect()

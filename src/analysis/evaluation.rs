@@ -46,8 +46,8 @@ pub fn per_class(test: &[ScoreRow], threshold: f64) -> Vec<PerClassRow> {
         let row = &mut rows[index];
         row.images += 1;
         // Running sum; divided below.
-        row.mean_error += score.error;
-        row.flagged += usize::from(is_flagged(score.error, threshold));
+        row.mean_error += score.score;
+        row.flagged += usize::from(is_flagged(score.score, threshold));
     }
     for row in &mut rows {
         row.mean_error /= row.images as f64;
@@ -112,7 +112,7 @@ pub struct Roc {
 
 /// The ROC curve of `scores` and the bootstrap interval of its area.
 pub fn roc(scores: &Scores, bootstrap: Bootstrap) -> Result<Roc> {
-    let (errors, labels) = (scores.errors(), scores.labels());
+    let (errors, labels) = (scores.scores(), scores.held_out_flags());
     Ok(Roc {
         points: roc_curve(&errors, &labels)?,
         auroc: bootstrap.interval(&errors, &labels, auroc)?,
@@ -130,7 +130,7 @@ pub struct Pr {
 
 /// The precision-recall curve of `scores` and the interval of its area.
 pub fn pr(scores: &Scores, bootstrap: Bootstrap) -> Result<Pr> {
-    let (errors, labels) = (scores.errors(), scores.labels());
+    let (errors, labels) = (scores.scores(), scores.held_out_flags());
     Ok(Pr {
         points: pr_curve(&errors, &labels)?,
         auprc: bootstrap.interval(&errors, &labels, auprc)?,
@@ -153,7 +153,11 @@ pub fn operating_point(scores: &Scores, p: f64) -> Result<OperatingPoint> {
     Ok(OperatingPoint {
         percentile: p,
         threshold,
-        matrix: ConfusionMatrix::from_scores(&scores.errors(), &scores.labels(), threshold)?,
+        matrix: ConfusionMatrix::from_scores(
+            &scores.scores(),
+            &scores.held_out_flags(),
+            threshold,
+        )?,
     })
 }
 
@@ -167,8 +171,8 @@ pub struct ErrorDensity {
 
 pub fn error_density(scores: &Scores) -> Result<ErrorDensity> {
     Ok(ErrorDensity {
-        all: GaussianKde::new(&scores.errors())?,
-        held_out: GaussianKde::new(&scores.held_out_errors())?,
+        all: GaussianKde::new(&scores.scores())?,
+        held_out: GaussianKde::new(&scores.held_out_scores())?,
     })
 }
 

@@ -79,13 +79,13 @@ fn scores_column(
     ) {
         return Err(mismatch("test"));
     }
-    let mut values: Vec<Option<f64>> = detector.test.iter().map(|r| Some(r.error)).collect();
+    let mut values: Vec<Option<f64>> = detector.test.iter().map(|r| Some(r.score)).collect();
     match &detector.unseen {
         Some(rows) => {
             if !same(rows.iter().map(|r| r.path.as_str()).collect(), unseen_paths) {
                 return Err(mismatch("unseen"));
             }
-            values.extend(rows.iter().map(|r| Some(r.error)));
+            values.extend(rows.iter().map(|r| Some(r.score)));
         }
         None => values.extend(unseen_paths.iter().map(|_| None)),
     }
@@ -119,7 +119,7 @@ mod tests {
                         class: "c".into(),
                         label: 0,
                         split: Split::Test,
-                        error,
+                        score: error,
                         held_out: path.starts_with("bg"),
                     })
                     .collect(),
@@ -129,7 +129,7 @@ mod tests {
                     .map(|&(path, error)| UnseenRow {
                         path: path.into(),
                         class: "c".into(),
-                        error,
+                        score: error,
                         held_out: path.starts_with("bg"),
                     })
                     .collect()

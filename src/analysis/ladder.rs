@@ -76,10 +76,10 @@ pub fn false_positives(
 
 /// The rank average of two detectors' scores, on test and unseen alike.
 pub fn fused(a: &DetectorScores, b: &DetectorScores) -> Result<DetectorScores> {
-    let test = rank_average(&a.test.errors(), &b.test.errors())?;
+    let test = rank_average(&a.test.scores(), &b.test.scores())?;
     let unseen = match (&a.unseen, &b.unseen) {
         (Some(ua), Some(ub)) => {
-            let values = |u: &[UnseenRow]| u.iter().map(|r| r.error).collect::<Vec<_>>();
+            let values = |u: &[UnseenRow]| u.iter().map(|r| r.score).collect::<Vec<_>>();
             Some(rescored_unseen(
                 ua,
                 &rank_average(&values(ua), &values(ub))?,
@@ -115,7 +115,12 @@ pub fn position(detectors: &[DetectorScores], id: &DetectorId) -> Result<usize> 
 
 /// Of the detectors at `among`, the one with the highest test AUROC.
 pub fn best_of(detectors: &[DetectorScores], among: &[usize]) -> Result<usize> {
-    let test_auroc = |i: usize| auroc(&detectors[i].test.errors(), &detectors[i].test.labels());
+    let test_auroc = |i: usize| {
+        auroc(
+            &detectors[i].test.scores(),
+            &detectors[i].test.held_out_flags(),
+        )
+    };
     among
         .iter()
         .copied()
@@ -167,7 +172,7 @@ pub fn ladder(
             .ok_or_else(|| Error::InvalidParameter("a reference needs unseen scores".into()))
     };
     let reference_unseen = unseen_of(reference)?;
-    let unseen_values = |u: &[UnseenRow]| u.iter().map(|r| r.error).collect::<Vec<f64>>();
+    let unseen_values = |u: &[UnseenRow]| u.iter().map(|r| r.score).collect::<Vec<f64>>();
     let labels: Vec<bool> = reference_unseen.iter().map(|r| r.held_out).collect();
     for d in detectors {
         let same = |u: &[UnseenRow]| {
@@ -192,7 +197,7 @@ pub fn ladder(
     detectors
         .iter()
         .map(|d| {
-            let (errors, held_out) = (d.test.errors(), d.test.labels());
+            let (errors, held_out) = (d.test.scores(), d.test.held_out_flags());
             let point = operating_point(&d.test, percentile)?;
             let unseen = d.unseen.as_deref().map(unseen_values);
             let gains = |over: Option<&Vec<f64>>| match (over, &unseen) {

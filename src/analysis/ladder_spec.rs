@@ -207,7 +207,7 @@ mod tests {
                         class: "c".into(),
                         label: 0,
                         split: Split::Test,
-                        error,
+                        score: error,
                         held_out: held_out(i),
                     })
                     .collect(),
@@ -217,7 +217,7 @@ mod tests {
                     .map(|(i, &error)| UnseenRow {
                         path: format!("u/{i}.jpg"),
                         class: "c".into(),
-                        error,
+                        score: error,
                         held_out: held_out(i),
                     })
                     .collect(),

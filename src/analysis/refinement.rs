@@ -57,7 +57,7 @@ impl ComparisonRow {
         percentile: f64,
         bootstrap: Bootstrap,
     ) -> Result<Self> {
-        let (errors, held_out) = (scores.errors(), scores.labels());
+        let (errors, held_out) = (scores.scores(), scores.held_out_flags());
         let point = &detection_table(scores, None, &[percentile])?[0];
         Ok(Self {
             run: run.to_path_buf(),
@@ -252,7 +252,7 @@ fn compare_scored(
     let mut previous: Option<(Vec<&str>, Vec<f64>)> = None;
     for (run, model, scores) in scored {
         let paths: Vec<&str> = scores.iter().map(|r| r.path.as_str()).collect();
-        let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
+        let errors: Vec<f64> = scores.iter().map(|r| r.score).collect();
         let held_out: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
         let auroc_gain = match &previous {
             None => None,
@@ -432,7 +432,7 @@ pub fn same_images(
 
 /// The AUROC of unseen-image scores with its interval.
 pub fn unseen_auroc(rows: &[UnseenRow], bootstrap: Bootstrap) -> Result<ConfidenceInterval> {
-    let errors: Vec<f64> = rows.iter().map(|r| r.error).collect();
+    let errors: Vec<f64> = rows.iter().map(|r| r.score).collect();
     let held_out: Vec<bool> = rows.iter().map(|r| r.held_out).collect();
     bootstrap.interval(&errors, &held_out, auroc)
 }

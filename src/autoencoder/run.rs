@@ -196,7 +196,7 @@ impl Trained {
         if !path.exists() {
             return Ok(None);
         }
-        Calibration::of(&read_scores(&path)?.errors(), percentile).map(Some)
+        Calibration::of(&read_scores(&path)?.scores(), percentile).map(Some)
     }
 
     /// Loads the finished run in `dir`.
@@ -351,7 +351,7 @@ pub(crate) fn train_and_record(
         &device.device,
     );
     write_scores(&dir.join(VALIDATION_SCORES_FILE), &validation)?;
-    let calibration = Calibration::of(&validation.errors(), REPORT_PERCENTILE)?;
+    let calibration = Calibration::of(&validation.scores(), REPORT_PERCENTILE)?;
     let device_name = device.choice.to_string();
     let record = RunRecord {
         header: RunHeader::now(
@@ -374,7 +374,7 @@ pub(crate) fn train_and_record(
         },
         test_images: scores.len(),
         mean_test_error: scores.mean_error(),
-        test_auroc: auroc(&scores.errors(), &scores.labels()),
+        test_auroc: auroc(&scores.scores(), &scores.held_out_flags()),
         resize: prepared.config.preprocess.resize,
         calibration: Some(calibration),
         precision: config.precision,

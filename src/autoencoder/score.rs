@@ -52,7 +52,7 @@ pub fn score_split(
                 class: entry.class.clone(),
                 label: entry.label,
                 split: entry.split,
-                error,
+                score: error,
                 held_out: prepared.manifest.is_held_out(row),
             }
         })
@@ -205,7 +205,7 @@ pub fn score_unseen(
                 path: image.path.clone(),
                 held_out: held_out.contains(&class),
                 class,
-                error,
+                score: error,
             });
         }
         progress.inc(chunk.len() as u64);
@@ -224,5 +224,5 @@ pub fn calibrate(
     device: &Device,
 ) -> Result<Calibration> {
     let validation = score_split(model, prepared, Split::Validation, batch_size, device);
-    Calibration::of(&validation.errors(), percentile)
+    Calibration::of(&validation.scores(), percentile)
 }

@@ -91,9 +91,10 @@ impl TrainingConfig {
     }
 }
 
-/// A finished training run.
+/// What [`train`] returns: the trained network and how its training went,
+/// before the run is scored and recorded as a [`crate::autoencoder::Trained`].
 #[derive(Debug)]
-pub struct TrainedModel {
+pub struct TrainingOutcome {
     pub config: TrainingConfig,
     /// The best-on-validation weights, in inference mode.
     pub model: Autoencoder,
@@ -208,7 +209,7 @@ pub fn train(
     config: &TrainingConfig,
     device: &Device,
     options: TrainOptions,
-) -> Result<TrainedModel> {
+) -> Result<TrainingOutcome> {
     let (train_rows, val_rows) = check_inputs(prepared, config)?;
     claim_run_dir(run_dir, config, options.resume)?;
     let _autocast = autocast(config.precision.resolve(device).0);
@@ -231,7 +232,7 @@ pub fn train(
         options,
     )?;
     let (model, state) = publish(run_dir, config.model.init(device)?, state)?;
-    Ok(TrainedModel {
+    Ok(TrainingOutcome {
         config: config.clone(),
         model,
         history: state.history,

@@ -107,7 +107,7 @@ pub fn reconstructions(maps: &[ErrorMap], rows: &[ScoreRow], stem: &Path) -> Res
     tiles.extend(
         maps.iter()
             .zip(rows)
-            .map(|(m, r)| map_tile(m, &m.reconstruction, format!("error {:.4}", r.error))),
+            .map(|(m, r)| map_tile(m, &m.reconstruction, format!("error {:.4}", r.score))),
     );
     figures::image_grid(
         "Test images (top) and their reconstructions (bottom)",
@@ -134,7 +134,7 @@ pub fn error_maps(maps: &[ErrorMap], rows: &[ScoreRow], stem: &Path) -> Result<F
         tiles.push(map_tile(m, &m.original, "original".into()));
         tiles.push(map_tile(m, &m.reconstruction, "reconstruction".into()));
         let heat = figures::heatmap_rgb(&m.error, m.size, max);
-        tiles.push(map_tile(m, &heat, format!("error {:.4}", r.error)));
+        tiles.push(map_tile(m, &heat, format!("error {:.4}", r.score)));
     }
     figures::image_grid(
         "Reconstruction errors: original, reconstruction, squared error",
@@ -233,7 +233,7 @@ pub fn density(
     percentiles: &[f64],
     stem: &Path,
 ) -> Result<Figure> {
-    let errors = scores.errors();
+    let errors = scores.scores();
     let (all, held) = (&density.all, &density.held_out);
     let pad = 3.0 * all.bandwidth().max(held.bandwidth());
     let lo = (errors.iter().copied().fold(f64::INFINITY, f64::min) - pad).max(0.0);
@@ -278,11 +278,11 @@ pub fn pca(
     point: &OperatingPoint,
     stem: &Path,
 ) -> Result<Figure> {
-    let flagged: Vec<bool> = scores.iter().map(|r| r.error > point.threshold).collect();
+    let flagged: Vec<bool> = scores.iter().map(|r| r.score > point.threshold).collect();
     figures::pca_scatter(
         "PCA of the encoder's latent codes (test set)",
         &latent.points,
-        &scores.labels(),
+        &scores.held_out_flags(),
         &flagged,
         latent.explained,
         &format!(
@@ -299,8 +299,8 @@ pub fn pca(
 pub fn sorted_errors(scores: &Scores, point: &OperatingPoint, stem: &Path) -> Result<Figure> {
     figures::sorted_errors(
         "Test reconstruction errors, sorted (red: held-out class)",
-        &scores.errors(),
-        &scores.labels(),
+        &scores.scores(),
+        &scores.held_out_flags(),
         point.threshold,
         &format!("p{} threshold {:.4}", point.percentile, point.threshold),
         stem,
@@ -328,7 +328,7 @@ pub fn same_images(
     let mut labels = vec!["original".to_string()];
     for (run, run_maps) in runs.iter().zip(maps) {
         for (m, &i) in run_maps.iter().zip(chosen) {
-            let caption = format!("error {:.4}", run.scores[i].error);
+            let caption = format!("error {:.4}", run.scores[i].score);
             tiles.push(map_tile(m, &m.reconstruction, caption));
         }
         labels.push(run.record.architecture.to_string());
@@ -391,11 +391,11 @@ pub fn ladder_roc(detectors: &[DetectorScores], stem: &Path) -> Result<Figure> {
         .map(|d| {
             let (scores, labels, on) = match &d.unseen {
                 Some(u) => (
-                    u.iter().map(|r| r.error).collect::<Vec<_>>(),
+                    u.iter().map(|r| r.score).collect::<Vec<_>>(),
                     u.iter().map(|r| r.held_out).collect::<Vec<_>>(),
                     "",
                 ),
-                None => (d.test.errors(), d.test.labels(), ", test split"),
+                None => (d.test.scores(), d.test.held_out_flags(), ", test split"),
             };
             let points = roc_curve(&scores, &labels)?;
             Ok(Series {
@@ -487,7 +487,7 @@ pub fn disagreements(
     n: usize,
     stem: &Path,
 ) -> Result<Figure> {
-    let (ra, rb) = (ranks(&a.test.errors()), ranks(&b.test.errors()));
+    let (ra, rb) = (ranks(&a.test.scores()), ranks(&b.test.scores()));
     let mut order: Vec<usize> = (0..ra.len()).collect();
     order.sort_by(|&i, &j| (rb[j] - ra[j]).total_cmp(&(rb[i] - ra[i])));
     let n = n.clamp(1, order.len() / 2);
@@ -575,7 +575,7 @@ pub fn anomaly_gallery(
     stem: &Path,
 ) -> Result<Figure> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].error.total_cmp(&scores[a].error));
+    order.sort_by(|&a, &b| scores[b].score.total_cmp(&scores[a].score));
     let n = n.clamp(1, order.len() / 2);
     let shown: Vec<&ScoreRow> = order[..n]
         .iter()

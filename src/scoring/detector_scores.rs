@@ -48,7 +48,7 @@ pub fn rescored(test: &Scores, values: &[f64]) -> Scores {
         test.iter()
             .zip(values)
             .map(|(r, &v)| ScoreRow {
-                error: v,
+                score: v,
                 ..r.clone()
             })
             .collect(),
@@ -60,7 +60,7 @@ pub fn rescored_unseen(unseen: &[UnseenRow], values: &[f64]) -> Vec<UnseenRow> {
         .iter()
         .zip(values)
         .map(|(r, &v)| UnseenRow {
-            error: v,
+            score: v,
             ..r.clone()
         })
         .collect()

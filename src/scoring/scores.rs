@@ -27,8 +27,12 @@ pub struct ScoreRow {
     pub class: String,
     pub label: u32,
     pub split: Split,
-    /// Per-image MSE over pixels and channels, images scaled to [0, 1].
-    pub error: f64,
+    /// The detector's score of the image, higher for more anomalous: an
+    /// autoencoder's per-image MSE over pixels and channels (images scaled
+    /// to [0, 1]), another detector's energy, distance or negative
+    /// log-likelihood. The column keeps the report's name, `error`.
+    #[serde(rename = "error")]
+    pub score: f64,
     /// Whether the image belongs to a held-out class (a true anomaly).
     pub held_out: bool,
 }
@@ -46,36 +50,38 @@ impl std::ops::Deref for Scores {
 }
 
 impl Scores {
-    pub fn errors(&self) -> Vec<f64> {
-        self.iter().map(|r| r.error).collect()
+    /// Each image's score.
+    pub fn scores(&self) -> Vec<f64> {
+        self.iter().map(|r| r.score).collect()
     }
 
-    /// Whether each image is a true anomaly.
-    pub fn labels(&self) -> Vec<bool> {
+    /// Whether each image is held out, a true anomaly (not its class:
+    /// that is [`ScoreRow::label`]).
+    pub fn held_out_flags(&self) -> Vec<bool> {
         self.iter().map(|r| r.held_out).collect()
     }
 
-    /// The held-out images' errors.
-    pub fn held_out_errors(&self) -> Vec<f64> {
+    /// The held-out images' scores.
+    pub fn held_out_scores(&self) -> Vec<f64> {
         self.iter()
             .filter(|r| r.held_out)
-            .map(|r| r.error)
+            .map(|r| r.score)
             .collect()
     }
 
     pub fn mean_error(&self) -> f64 {
-        self.iter().map(|r| r.error).sum::<f64>() / self.len().max(1) as f64
+        self.iter().map(|r| r.score).sum::<f64>() / self.len().max(1) as f64
     }
 
     /// The `p`-th percentile of the errors: the report's threshold.
     pub fn threshold(&self, p: f64) -> Result<f64> {
-        crate::stats::percentile(&self.errors(), p)
+        crate::stats::percentile(&self.scores(), p)
     }
 
     /// Positions of the `n` highest errors, highest first.
     pub fn highest(&self, n: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.len()).collect();
-        order.sort_by(|&a, &b| self[b].error.total_cmp(&self[a].error));
+        order.sort_by(|&a, &b| self[b].score.total_cmp(&self[a].score));
         order.truncate(n);
         order
     }
@@ -90,7 +96,7 @@ impl Scores {
         use crate::io::column;
         polars::prelude::DataFrame::new_infer_height(vec![
             column("class", &self.0, |r| r.class.as_str()),
-            column("error", &self.0, |r| r.error),
+            column("error", &self.0, |r| r.score),
             column("held_out", &self.0, |r| r.held_out),
             column("path", &self.0, |r| r.path.as_str()),
         ])
@@ -113,8 +119,10 @@ pub struct UnseenRow {
     /// Relative to the dataset root, `/`-separated.
     pub path: String,
     pub class: String,
-    /// Per-image MSE, as in [`ScoreRow::error`].
-    pub error: f64,
+    /// The detector's score, as in [`ScoreRow::score`] (the column
+    /// `error`).
+    #[serde(rename = "error")]
+    pub score: f64,
     /// Whether the image belongs to a held-out class (a true anomaly).
     pub held_out: bool,
 }

@@ -221,10 +221,10 @@ pub fn preprocessing_conclusion(
 /// reconstruct worse than the objects (the signal the report builds on).
 pub fn autoencoder_conclusion(profile: Profile, baseline: &Trained) -> Markdown {
     let r = &baseline.record;
-    let held_out = baseline.scores.held_out_errors();
+    let held_out = baseline.scores.held_out_scores();
     let normal: Vec<f64> = (baseline.scores.0.iter())
         .filter(|row| !row.held_out)
-        .map(|row| row.error)
+        .map(|row| row.score)
         .collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (h, n) = (mean(&held_out), mean(&normal));

@@ -173,7 +173,7 @@ pub fn assert_verdicts_agree(
     for (verdict, row) in judged.iter().zip(expected.iter()) {
         approx::assert_relative_eq!(
             verdict.score,
-            row.error,
+            row.score,
             max_relative = 1e-4,
             epsilon = 1e-6
         );

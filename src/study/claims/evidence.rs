@@ -64,7 +64,7 @@ pub fn dataset_counts(data_dir: &Path) -> Result<DatasetCounts> {
 impl ModelScores {
     /// A finished run's test scores.
     pub fn of(run: &Trained) -> Self {
-        let (errors, held_out) = (run.scores.errors(), run.scores.labels());
+        let (errors, held_out) = (run.scores.scores(), run.scores.held_out_flags());
         Self {
             model: run.record.architecture.to_string(),
             auroc: auroc(&errors, &held_out),

@@ -101,7 +101,7 @@ fn half_width(low: f64, high: f64) -> f64 {
 
 fn at_percentile(claim: &Claim, scores: &[ScoreRow], p: f64) -> Result<Measured> {
     let quantity = claim.quantity;
-    let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
+    let errors: Vec<f64> = scores.iter().map(|r| r.score).collect();
     let held_out: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
     let threshold = percentile(&errors, p)?;
     let cm = ConfusionMatrix::from_scores(&errors, &held_out, threshold)?;
@@ -113,7 +113,7 @@ fn at_percentile(claim: &Claim, scores: &[ScoreRow], p: f64) -> Result<Measured>
         Quantity::FlaggedClass => {
             let classes: Vec<(String, u32)> = scores
                 .iter()
-                .filter(|r| r.error > threshold)
+                .filter(|r| r.score > threshold)
                 .map(|r| (r.class.clone(), r.label))
                 .collect();
             return Ok(Measured::plain(
@@ -158,7 +158,7 @@ fn at_percentile(claim: &Claim, scores: &[ScoreRow], p: f64) -> Result<Measured>
 /// The `p`-th percentile of the test errors with a stratified bootstrap
 /// interval (the test set's composition held fixed, as in the report).
 pub(crate) fn threshold(scores: &[ScoreRow], p: f64, e: &Evidence) -> Result<Measured> {
-    let errors: Vec<f64> = scores.iter().map(|r| r.error).collect();
+    let errors: Vec<f64> = scores.iter().map(|r| r.score).collect();
     let held_out: Vec<bool> = scores.iter().map(|r| r.held_out).collect();
     let ci = stratified_bootstrap(&held_out, e.resamples, e.seed, LEVEL, |rows, _| {
         let sample: Vec<f64> = rows.iter().map(|&i| errors[i]).collect();

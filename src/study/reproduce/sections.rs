@@ -132,7 +132,7 @@ pub(crate) fn section6(
     cx.table("test_class_counts", "Test images per class", counts)?;
     let detection = detection_table(
         scores,
-        Some(&analysis.validation.errors()),
+        Some(&analysis.validation.scores()),
         &cx.config.percentiles,
     )?;
     cx.report.text(
@@ -214,7 +214,7 @@ pub(crate) fn section7(
     }
     let aggregation = compare_aggregations(
         &analysis.maps,
-        &scores.labels(),
+        &scores.held_out_flags(),
         &Aggregation::defaults_for(cx.prepared.cache.size()),
         bootstrap.resamples,
         bootstrap.seed,
