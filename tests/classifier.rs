@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use approx::assert_relative_eq;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use caltech_anomaly::analysis::RunKind;
 use caltech_anomaly::autoencoder::TrainingConfig;
 use caltech_anomaly::autoencoder::unseen_scores;
 use caltech_anomaly::autoencoder::{Architecture, ModelConfig};
@@ -23,7 +24,6 @@ use caltech_anomaly::scoring::{DETECTOR_SCORES_FILE, DetectorId, DetectorScores}
 use caltech_anomaly::stats::{ClassGaussian, Gaussian};
 use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{Study, StudyConfig};
-use caltech_anomaly::training::RunKind;
 use common::{
     TempDir, assert_tagged, assert_verdicts_agree, score_command, scored, synthetic_dataset,
     write_legacy_record,

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Device;
+use caltech_anomaly::analysis::RunKind;
 use caltech_anomaly::analysis::SavedDetector;
 use caltech_anomaly::backend::{DeviceChoice, select_device};
 use caltech_anomaly::data::{Caltech101, PoolSize, Prepared, Split, SplitConfig};
@@ -20,7 +21,6 @@ use caltech_anomaly::scoring::{
     Calibration, DETECTOR_SCORES_FILE, ImageScorer, ScoreRow, Scores, UnseenRow,
 };
 use caltech_anomaly::study::{Profile, Study, StudyConfig};
-use caltech_anomaly::training::RunKind;
 use common::{TempDir, scored, synthetic_dataset};
 use image::codecs::png::PngEncoder;
 use image::{ExtendedColorType, ImageEncoder};

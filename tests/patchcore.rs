@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use approx::assert_relative_eq;
 use burn::tensor::Device;
+use caltech_anomaly::analysis::RunKind;
 use caltech_anomaly::analysis::SavedDetector;
 use caltech_anomaly::backend::{DeviceChoice, select_device};
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
@@ -16,7 +17,6 @@ use caltech_anomaly::features::{AnomalyMap, Backbone, EfficientNetLite, PatchCor
 use caltech_anomaly::scoring::ImageScorer;
 use caltech_anomaly::stats::percentile;
 use caltech_anomaly::study::{Profile, Study, StudyConfig};
-use caltech_anomaly::training::RunKind;
 use common::{TempDir, synthetic_dataset};
 use image::codecs::jpeg::JpegEncoder;
 use image::{ExtendedColorType, ImageEncoder};

@@ -11,6 +11,7 @@ use std::process::Command;
 
 use approx::assert_relative_eq;
 use burn::tensor::{Device, Tensor, TensorData};
+use caltech_anomaly::analysis::RunKind;
 use caltech_anomaly::analysis::SavedDetector;
 use caltech_anomaly::backend::{DeviceChoice, select_device};
 use caltech_anomaly::data::{PoolSize, Split, SplitConfig};
@@ -22,7 +23,6 @@ use caltech_anomaly::scoring::{ScoreRow, Scores};
 use caltech_anomaly::stats::percentile;
 use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{Study, StudyConfig};
-use caltech_anomaly::training::RunKind;
 use common::{TempDir, assert_verdicts_agree, scored, synthetic_dataset};
 
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/backend/device.rs

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use caltech_anomaly::Error;
 use caltech_anomaly::analysis::Bootstrap;
+use caltech_anomaly::analysis::RunKind;
 use caltech_anomaly::analysis::{
     ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
 };
@@ -18,7 +19,7 @@ use caltech_anomaly::scoring::{
 };
 use caltech_anomaly::stats::{auprc, auroc};
 use caltech_anomaly::training::MODEL_FILE;
-use caltech_anomaly::training::{RUN_FILE, RunHeader, RunKind, Timings};
+use caltech_anomaly::training::{RUN_FILE, RunHeader, Timings};
 use common::TempDir;
 
 /// A run directory whose test errors are `errors`, the last `anomalies`
@@ -44,7 +45,7 @@ fn fake_run(dir: &Path, architecture: Architecture, errors: &[f64], anomalies: u
     write_scores(&dir.join(SCORES_FILE), &rows).unwrap();
     let record = RunRecord {
         header: RunHeader {
-            kind: RunKind::Autoencoder,
+            kind: RunKind::Autoencoder.tag().into(),
             key: "0".into(),
             manifest_sha256: "x".into(),
             crate_version: "0".into(),

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use caltech_anomaly::Error;
+use caltech_anomaly::analysis::RunKind;
 use caltech_anomaly::autoencoder::Architecture;
 use caltech_anomaly::autoencoder::load_trained;
 use caltech_anomaly::autoencoder::read_record;
@@ -18,7 +19,7 @@ use caltech_anomaly::data::{PoolSize, Prepared, Resize};
 use caltech_anomaly::scoring::{SCORES_FILE, UNSEEN_SCORES_FILE, read_scores, read_unseen_scores};
 use caltech_anomaly::study::Profile;
 use caltech_anomaly::study::{RunSpec, run};
-use caltech_anomaly::training::{HISTORY_FILE, RunKind, read_history};
+use caltech_anomaly::training::{HISTORY_FILE, read_history};
 use common::TempDir;
 use common::synthetic_dataset;
 
@@ -72,7 +73,7 @@ fn a_run_writes_every_artifact_and_reloads() {
     let record = read_record(&spec.out).unwrap();
     assert_eq!(record.epochs_run, 2);
     let header = &record.header;
-    assert_eq!(header.kind, RunKind::Autoencoder);
+    assert_eq!(header.kind, RunKind::Autoencoder.tag());
     assert_eq!(header.device, "cpu");
     assert_eq!(header.libtorch_version.split('+').next(), Some("2.9.0"));
     assert_eq!(header.date.len(), 10, "{}", header.date);

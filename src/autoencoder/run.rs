@@ -26,14 +26,14 @@ use crate::error::{Error, Result};
 use crate::io::{Markdown, shown_path};
 use crate::scoring::{
     Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, REPORT_PERCENTILE,
-    SCORES_FILE, Scores, UNSEEN_SCORES_FILE, UnseenRow, VALIDATION_SCORES_FILE,
-    has_current_unseen_scores, read_scores, read_unseen_scores, timed, unseen_scores_seconds,
-    write_scores, write_unseen_scores,
+    SCORES_FILE, SavedFamily, SavedScorer, Scores, UNSEEN_SCORES_FILE, UnseenRow,
+    VALIDATION_SCORES_FILE, has_current_unseen_scores, only_score, read_scores, read_unseen_scores,
+    timed, unseen_scores_seconds, write_scores, write_unseen_scores,
 };
 use crate::stats::auroc;
 use crate::training::{
-    CRATE_VERSION, EpochRecord, HISTORY_FILE, Record, RunHeader, RunKind, RunLock, Timings,
-    TrainOptions, has_checkpoint, read_history, read_run_record, run_key_of, write_run_record,
+    CRATE_VERSION, EpochRecord, HISTORY_FILE, Record, RunHeader, RunLock, Timings, TrainOptions,
+    has_checkpoint, read_history, read_run_record, run_key_of, write_run_record,
 };
 
 /// What determines a run's result: the run key is its hash.
@@ -113,7 +113,7 @@ pub struct RunRecord {
 }
 
 impl Record for RunRecord {
-    const KIND: RunKind = RunKind::Autoencoder;
+    const KIND: &'static str = "autoencoder";
 
     fn header(&self) -> &RunHeader {
         &self.header
@@ -212,6 +212,22 @@ impl Trained {
             model,
         })
     }
+}
+
+impl Trained {
+    /// The kind enum's entry (`crate::analysis::RunKind`): an autoencoder
+    /// run, scoring by its reconstruction error.
+    pub const SAVED: SavedFamily = SavedFamily {
+        tag: RunRecord::KIND,
+        described: "an autoencoder",
+        load: load_saved,
+    };
+}
+
+/// The autoencoder run in `dir` as a saved detector.
+fn load_saved(dir: &Path, score: Option<&str>, on: &SelectedDevice) -> Result<SavedScorer> {
+    only_score(score, "error", "an autoencoder run scores by its `error`")?;
+    Ok(Box::new(Trained::load(dir, on)?))
 }
 
 impl ImageScorer for Trained {
@@ -354,12 +370,7 @@ pub(crate) fn train_and_record(
     let calibration = Calibration::of(&validation.scores(), REPORT_PERCENTILE)?;
     let device_name = device.choice.to_string();
     let record = RunRecord {
-        header: RunHeader::now(
-            RunKind::Autoencoder,
-            key,
-            &prepared.manifest_sha256,
-            device_name,
-        ),
+        header: RunHeader::now(RunRecord::KIND, key, &prepared.manifest_sha256, device_name),
         architecture: config.model.architecture,
         seed: config.seed,
         split_seed: prepared.config.split.seed,

@@ -5,6 +5,7 @@
 //! The submodules are private; everything is re-exported here.
 
 mod detector;
+mod family;
 mod model;
 mod training;
 

@@ -32,8 +32,8 @@ use crate::classifier::{Classifier, ClassifierConfig};
 use crate::data::{ImageCache, Prepared, Resize, Split};
 use crate::error::{Error, Result};
 use crate::training::{
-    NetworkConfig, Objective, Record, RunHeader, RunKind, RunSlot, Schedule, TrainOptions,
-    TrainedRun, claim_run_dir, fit, publish, run_key_of, write_run_record,
+    NetworkConfig, Objective, Record, RunHeader, RunSlot, Schedule, TrainOptions, TrainedRun,
+    claim_run_dir, fit, publish, run_key_of, write_run_record,
 };
 
 /// Training settings, saved as `config.json` beside the weights.
@@ -145,7 +145,7 @@ pub struct ClassifierRecord {
 }
 
 impl Record for ClassifierRecord {
-    const KIND: RunKind = RunKind::Classifier;
+    const KIND: &'static str = "classifier";
 
     fn header(&self) -> &RunHeader {
         &self.header

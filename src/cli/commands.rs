@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use caltech_anomaly::analysis::RunKind;
 use caltech_anomaly::analysis::{
     Bootstrap, ComparisonTable, UnseenComparisonTable, compare_runs, compare_unseen,
     comparison_table, refinement, same_images, seeds_table,
@@ -18,7 +19,6 @@ use caltech_anomaly::study::{
     ReproduceConfig, RunSpec, Study, Tolerance, compare_results, drifted_pages, reproduce,
     run as run_training, write_pages,
 };
-use caltech_anomaly::training::RunKind;
 use caltech_anomaly::{Error, Result};
 
 use crate::cli::{DiffArgs, DownloadArgs, PagesArgs, PrepareArgs, TrainArgs};

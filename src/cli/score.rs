@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use caltech_anomaly::analysis::RunKind;
 use caltech_anomaly::analysis::{Bootstrap, SavedDetector, unseen_auroc};
 use caltech_anomaly::autoencoder::{load_trained, score_unseen};
 use caltech_anomaly::backend::{SelectedDevice, select_device};
@@ -14,7 +15,6 @@ use caltech_anomaly::scoring::{
     Calibration, ImageScorer, Judged, UNSEEN_SCORES_FILE, list_images, verdicts,
     verdicts_skipping_bad, write_unseen_scores,
 };
-use caltech_anomaly::training::RunKind;
 use caltech_anomaly::{Error, Result};
 
 use crate::cli::ScoreArgs;

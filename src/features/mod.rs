@@ -6,6 +6,7 @@
 
 mod bank;
 mod efficientnet;
+mod family;
 mod patchcore;
 mod run;
 

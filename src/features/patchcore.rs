@@ -21,16 +21,16 @@ use crate::error::{Error, Result};
 use crate::features::{Backbone, EfficientNetLite, normalise};
 use crate::io::{Progress, Step, read_f32s, write_f32s_atomic};
 use crate::scoring::{
-    Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, Scores, UnseenRow,
-    detector_scores, scored_detector, scored_images, timed,
+    Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, Localiser, Scores,
+    UnseenRow, detector_scores, scored_detector, scored_images, timed,
 };
 use crate::stats::greedy_coreset;
 use crate::training::{
-    CRATE_VERSION, LoadedRun, RUN_FILE, Record, RunHeader, RunKind, RunSlot, read_run_record,
-    run_key_of, write_run_record,
+    CRATE_VERSION, LoadedRun, RUN_FILE, Record, RunHeader, RunSlot, read_run_record, run_key_of,
+    write_run_record,
 };
 
-pub use crate::scoring::PatchScore;
+pub use crate::scoring::{AnomalyMap, PatchScore};
 
 /// The coreset's share of the train patches; PatchCore reports 1 % losing
 /// little against 10 % or the full bank.
@@ -71,7 +71,7 @@ pub struct PatchCoreRecord {
 }
 
 impl Record for PatchCoreRecord {
-    const KIND: RunKind = RunKind::PatchCore;
+    const KIND: &'static str = "patchcore";
 
     fn header(&self) -> &RunHeader {
         &self.header
@@ -99,16 +99,6 @@ fn patchcore_key(
     ))
 }
 
-/// An image's anomaly map: the distance of each patch to the memory bank,
-/// row-major on a `grid × grid` lattice over the image, and its score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnomalyMap {
-    pub grid: usize,
-    pub values: Vec<f32>,
-    /// The largest patch distance.
-    pub score: f64,
-}
-
 /// How each score reads a map (the scores themselves are named in
 /// [`crate::scoring`], where the detector ids can name them).
 impl PatchScore {
@@ -120,50 +110,6 @@ impl PatchScore {
                 map.values.iter().map(|&v| f64::from(v)).sum::<f64>() / map.values.len() as f64
             }
         }
-    }
-}
-
-impl AnomalyMap {
-    fn of(grid: usize, values: Vec<f32>) -> Self {
-        let score = f64::from(values.iter().copied().fold(f32::NEG_INFINITY, f32::max));
-        Self {
-            grid,
-            values,
-            score,
-        }
-    }
-
-    /// The map at `size × size` (bilinear, half-pixel centres, edges
-    /// clamped: PyTorch's `interpolate(mode="bilinear")`), to lay over the
-    /// image.
-    pub fn upsampled(&self, size: usize) -> Vec<f32> {
-        let scale = self.grid as f32 / size as f32;
-        let last = self.grid - 1;
-        let taps: Vec<(usize, usize, f32)> = (0..size)
-            .map(|o| {
-                let x = ((o as f32 + 0.5) * scale - 0.5).clamp(0.0, last as f32);
-                let low = x.floor() as usize;
-                (low, (low + 1).min(last), x - low as f32)
-            })
-            .collect();
-        let at = |r: usize, c: usize| self.values[r * self.grid + c];
-        let mut out = Vec::with_capacity(size * size);
-        for &(r0, r1, fy) in &taps {
-            for &(c0, c1, fx) in &taps {
-                let top = at(r0, c0) * (1.0 - fx) + at(r0, c1) * fx;
-                let bottom = at(r1, c0) * (1.0 - fx) + at(r1, c1) * fx;
-                out.push(top * (1.0 - fy) + bottom * fy);
-            }
-        }
-        out
-    }
-
-    /// The `(row, column)` of the most anomalous patch.
-    pub fn peak(&self) -> (usize, usize) {
-        let i = (0..self.values.len())
-            .max_by(|&a, &b| self.values[a].total_cmp(&self.values[b]))
-            .unwrap_or(0);
-        (i / self.grid, i % self.grid)
     }
 }
 
@@ -208,7 +154,7 @@ impl PatchCoreRun {
         let weights = extractor.backbone().weights_sha256();
         let key = patchcore_key(weights, input_size, fraction, manifest, CRATE_VERSION)?;
         let slot = RunSlot {
-            kind: RunKind::PatchCore,
+            kind: PatchCoreRecord::KIND,
             dir: runs_dir.join(format!("patchcore-{key}")),
             key,
         };
@@ -474,6 +420,18 @@ impl ImageScorer for PatchCoreScorer<'_> {
 
     fn calibration(&self, percentile: f64, _: &Device) -> Result<Calibration> {
         self.run.calibration(self.score, percentile)
+    }
+
+    fn localiser(&self) -> Option<&dyn Localiser> {
+        Some(self)
+    }
+}
+
+/// Each patch's distance to the memory bank, at the run's input side.
+impl Localiser for PatchCoreScorer<'_> {
+    fn anomaly_maps(&self, paths: &[PathBuf]) -> Result<(Vec<AnomalyMap>, usize)> {
+        let maps = self.run.maps(self.extractor, paths, false)?;
+        Ok((maps, self.run.record.input_size))
     }
 }
 

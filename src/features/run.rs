@@ -18,8 +18,8 @@ use crate::scoring::{
 };
 use crate::stats::{Gaussian, knn_distances};
 use crate::training::{
-    CRATE_VERSION, LoadedRun, RUN_FILE, Record, RunHeader, RunKind, RunSlot, read_run_record,
-    run_key_of, write_run_record,
+    CRATE_VERSION, LoadedRun, RUN_FILE, Record, RunHeader, RunSlot, read_run_record, run_key_of,
+    write_run_record,
 };
 
 pub use crate::scoring::FeatureScore;
@@ -89,7 +89,7 @@ impl FeatureRun {
         let manifest = &prepared.manifest_sha256;
         let key = feature_key(&bank.key, k, ridge, manifest, CRATE_VERSION)?;
         let slot = RunSlot {
-            kind: RunKind::Features,
+            kind: FeatureRecord::KIND,
             dir: runs_dir.join(format!("features-{key}")),
             key,
         };
@@ -269,7 +269,7 @@ impl FeatureRun {
 }
 
 impl Record for FeatureRecord {
-    const KIND: RunKind = RunKind::Features;
+    const KIND: &'static str = "features";
 
     fn header(&self) -> &RunHeader {
         &self.header

@@ -8,6 +8,7 @@
 //! The submodules are private; everything is re-exported here.
 
 mod detector;
+mod family;
 mod training;
 mod transforms;
 

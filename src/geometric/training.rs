@@ -42,8 +42,8 @@ use crate::geometric::{
     Transformation, Transformations, cache_log_probs, mirror_planes, transformed_batch,
 };
 use crate::training::{
-    NetworkConfig, Objective, Record, RunHeader, RunKind, RunSlot, Schedule, TrainOptions,
-    TrainedRun, claim_run_dir, fit, publish, run_key_of, write_run_record,
+    NetworkConfig, Objective, Record, RunHeader, RunSlot, Schedule, TrainOptions, TrainedRun,
+    claim_run_dir, fit, publish, run_key_of, write_run_record,
 };
 
 /// Training settings, saved as `config.json` beside the weights.
@@ -156,7 +156,7 @@ pub struct GeometricRecord {
 }
 
 impl Record for GeometricRecord {
-    const KIND: RunKind = RunKind::Geometric;
+    const KIND: &'static str = "geometric";
 
     fn header(&self) -> &RunHeader {
         &self.header

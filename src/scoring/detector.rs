@@ -1,6 +1,5 @@
 //! The one detector contract, [`ImageScorer`]: what every saved detector
-//! (autoencoder, classifier, feature run, PatchCore) offers to judge new
-//! images and to go on the ladder, and the [`Calibration`] of its threshold
+//! offers to judge new images and to go on the ladder, and the [`Calibration`] of its threshold
 //! on normal validation images.
 
 use std::path::PathBuf;
@@ -11,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::scoring::{
-    DetectorId, DetectorScores, Scores, UnseenRow, scored_detector, scored_images,
+    DetectorId, DetectorScores, Localiser, Scores, UnseenRow, scored_detector, scored_images,
 };
 use crate::stats::percentile;
 
@@ -76,6 +75,12 @@ pub trait ImageScorer {
     fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
         files_ladder_scores(self, images, device)
     }
+
+    /// Its maps of where in an image it finds the anomaly, for a detector
+    /// that localises (PatchCore); `None` for one that scores whole images.
+    fn localiser(&self) -> Option<&dyn Localiser> {
+        None
+    }
 }
 
 /// [`ImageScorer::ladder_scores`] by scoring every file: the default, and
@@ -125,5 +130,9 @@ impl<T: ImageScorer + ?Sized> ImageScorer for &T {
 
     fn ladder_scores(&self, images: &LadderImages, device: &Device) -> Result<DetectorScores> {
         (**self).ladder_scores(images, device)
+    }
+
+    fn localiser(&self) -> Option<&dyn Localiser> {
+        (**self).localiser()
     }
 }

@@ -1,8 +1,10 @@
 //! Scores and the detector contract: per-image scores and their files,
-//! the images a user points at, [`ImageScorer`] with its calibration,
-//! verdicts on new images, and [`DetectorId`], the typed name of every
+//! the images a user points at, [`ImageScorer`] with its calibration (and
+//! the [`Localiser`] of a detector that maps where it finds an anomaly),
+//! verdicts on new images, [`DetectorId`], the typed name of every
 //! detector (with the families' names it is made of: why those live here
-//! is in its module's documentation).
+//! is in its module's documentation), and what each family offers the
+//! kind enum ([`SavedFamily`]).
 //!
 //! The submodules are private; everything is re-exported here.
 
@@ -10,6 +12,8 @@ mod detector;
 mod detector_id;
 mod detector_scores;
 mod images;
+mod localiser;
+mod saved;
 mod scores;
 mod verdict;
 
@@ -17,5 +21,7 @@ pub use detector::*;
 pub use detector_id::*;
 pub use detector_scores::*;
 pub use images::*;
+pub use localiser::*;
+pub use saved::*;
 pub use scores::*;
 pub use verdict::*;

@@ -17,7 +17,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use burn::tensor::Device;
 use polars::prelude::DataFrame;
@@ -34,7 +34,7 @@ use crate::features::{EfficientNetLite, FeatureBank, FeatureRun, PatchCoreRun};
 use crate::geometric::{GeometricTrainingConfig, TrainedGeometric, trained_geometric};
 use crate::io::{Table, in_notebook, status, write_dataframe_csv};
 use crate::study::{Profile, ProfileSettings, StudySettings};
-use crate::training::RUN_FILE;
+use crate::training::train_status;
 
 /// Environment variables read by [`StudyConfig::from_env`] (the notebooks).
 pub const PROFILE_ENV: &str = "CALTECH_ANOMALY_PROFILE";
@@ -233,7 +233,7 @@ impl Study {
         let loaded = self.finished_before(prepared, &config);
         let started = Instant::now();
         let run = trained(
-            &self.config.out.join("runs"),
+            &self.runs_dir(),
             prepared,
             &config,
             &self.device,
@@ -251,61 +251,34 @@ impl Study {
     fn finished_before(&self, prepared: &Prepared, config: &TrainingConfig) -> bool {
         let (config, _) = config.resolved_on(self.device());
         run_key(prepared, &config).is_ok_and(|key| {
-            let dir = self.config.out.join("runs").join(run_name(&config, &key));
+            let dir = self.runs_dir().join(run_name(&config, &key));
             read_record(&dir).is_ok_and(|record| record.header.key == key)
         })
     }
 
     /// The label-aware classifier of `config` on `prepared`: loaded when
     /// this study finished it before with the same settings, else trained
-    /// (resuming an interrupted run).
+    /// (resuming an interrupted run); a status line says which.
     pub fn train_classifier(
         &self,
         prepared: &Prepared,
         config: &ClassifierTrainingConfig,
     ) -> Result<TrainedClassifier> {
-        let runs = self.config.out.join("runs");
-        let dir = TrainedClassifier::slot(&runs, prepared, config).map(|slot| slot.dir);
         let (device, show) = (self.device(), self.config.show_progress);
-        self.announced(
-            dir,
-            |run: &TrainedClassifier| &run.dir,
-            || trained_classifier(&runs, prepared, config, device, show),
-        )
-    }
-
-    /// `train()`'s run, with a status line saying whether it was loaded
-    /// from `dir` (finished there before) or trained, and how long it took.
-    fn announced<R>(
-        &self,
-        dir: Result<PathBuf>,
-        dir_of: impl Fn(&R) -> &Path,
-        train: impl FnOnce() -> Result<R>,
-    ) -> Result<R> {
-        let loaded = dir.is_ok_and(|dir| dir.join(RUN_FILE).exists());
-        let started = Instant::now();
-        let run = train()?;
-        let line = train_status(dir_of(&run), loaded, started.elapsed());
-        status(self.config.show_progress, &line);
-        Ok(run)
+        trained_classifier(&self.runs_dir(), prepared, config, device, show)
     }
 
     /// The self-supervised geometric detector of `config` on `prepared`:
     /// loaded when this study finished it before with the same settings,
-    /// else trained (resuming an interrupted run).
+    /// else trained (resuming an interrupted run); a status line says
+    /// which.
     pub fn train_geometric(
         &self,
         prepared: &Prepared,
         config: &GeometricTrainingConfig,
     ) -> Result<TrainedGeometric> {
-        let runs = self.config.out.join("runs");
-        let dir = TrainedGeometric::slot(&runs, prepared, config).map(|slot| slot.dir);
         let (device, show) = (self.device(), self.config.show_progress);
-        self.announced(
-            dir,
-            |run: &TrainedGeometric| &run.dir,
-            || trained_geometric(&runs, prepared, config, device, show),
-        )
+        trained_geometric(&self.runs_dir(), prepared, config, device, show)
     }
 
     /// The detectors on `bank`'s pretrained features (kNN with `k`
@@ -318,7 +291,7 @@ impl Study {
         k: usize,
         ridge: f64,
     ) -> Result<FeatureRun> {
-        FeatureRun::fit(&self.config.out.join("runs"), bank, prepared, k, ridge)
+        FeatureRun::fit(&self.runs_dir(), bank, prepared, k, ridge)
     }
 
     /// PatchCore on `extractor`'s patches at `input_size` px, its memory
@@ -332,7 +305,7 @@ impl Study {
         coreset_fraction: f64,
     ) -> Result<PatchCoreRun> {
         PatchCoreRun::fit(
-            &self.config.out.join("runs"),
+            &self.runs_dir(),
             extractor,
             prepared,
             input_size,
@@ -359,6 +332,11 @@ impl Study {
                     .collect()
             })
             .collect()
+    }
+
+    /// `DIR/runs`: where every run goes.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.config.out.join("runs")
     }
 
     /// The device every step runs on.
@@ -452,19 +430,6 @@ fn shown(path: &Path) -> &Path {
     path.strip_prefix(root).unwrap_or(path)
 }
 
-/// `run baseline-seed42-<key>: loaded from disk`, or `trained in 7 min
-/// 12 s`.
-fn train_status(run_dir: &Path, loaded: bool, took: Duration) -> String {
-    let name = run_dir.file_name().unwrap_or(run_dir.as_os_str());
-    let seconds = took.as_secs();
-    let what = match (loaded, seconds) {
-        (true, _) => "loaded from disk".to_string(),
-        (false, 0..60) => format!("trained in {seconds} s"),
-        (false, _) => format!("trained in {} min {} s", seconds / 60, seconds % 60),
-    };
-    format!("run {}: {what}", name.to_string_lossy())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,22 +478,5 @@ mod tests {
         );
         assert!(!line.contains('\n'), "one line: {line}");
         assert!(!line.contains("heap"), "no allocator jargon: {line}");
-    }
-
-    #[test]
-    fn a_trained_run_says_whether_it_was_loaded_and_its_key() {
-        let dir = Path::new("/study/runs/baseline-seed42-0123456789abcdef");
-        assert_eq!(
-            train_status(dir, true, Duration::from_secs(2)),
-            "run baseline-seed42-0123456789abcdef: loaded from disk"
-        );
-        assert_eq!(
-            train_status(dir, false, Duration::from_secs(432)),
-            "run baseline-seed42-0123456789abcdef: trained in 7 min 12 s"
-        );
-        assert_eq!(
-            train_status(dir, false, Duration::from_secs(59)),
-            "run baseline-seed42-0123456789abcdef: trained in 59 s"
-        );
     }
 }

@@ -1,7 +1,8 @@
 //! The training loop every model shares (epochs, validation, early
 //! stopping, checkpoints and resume), the run directory it writes, the
 //! record every detector's run writes (`run.json`: a [`RunHeader`] with the
-//! run's [`RunKind`]) and the one generic run ([`RunSlot`], [`TrainedRun`]).
+//! run's kind, its family's [`Record::KIND`] tag) and the one generic run
+//! ([`RunSlot`], [`TrainedRun`]).
 //!
 //! The submodules are private; everything is re-exported here.
 

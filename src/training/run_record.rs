@@ -4,8 +4,12 @@
 //! ([`run_key_of`]); and the legacy path that still reads a record written
 //! before the header, whose kind is guessed from its fields
 //! ([`legacy_kind`]).
+//!
+//! A kind is its tag here, the string `run.json` writes: each family's
+//! [`Record::KIND`]. The kinds as one enum, each mapped to its family's
+//! loader, sit above the families (`crate::analysis::RunKind`), which this
+//! module, below them, cannot name.
 
-use std::fmt;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -26,82 +30,20 @@ pub const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// keep it.
 pub const UNRECORDED: &str = "unknown";
 
-/// Which family of detector a run directory holds: `run.json`'s `kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunKind {
-    /// An autoencoder ([`crate::autoencoder::Trained`]).
-    Autoencoder,
-    /// The label-aware classifier ([`crate::classifier::TrainedClassifier`]).
-    Classifier,
-    /// The self-supervised transformation classifier
-    /// ([`crate::geometric::TrainedGeometric`]).
-    Geometric,
-    /// Detectors on pretrained features ([`crate::features::FeatureRun`]).
-    Features,
-    /// PatchCore's memory bank ([`crate::features::PatchCoreRun`]).
-    #[serde(rename = "patchcore")]
-    PatchCore,
-}
-
-impl RunKind {
-    /// Every kind.
-    pub const ALL: [Self; 5] = [
-        Self::Autoencoder,
-        Self::Classifier,
-        Self::Geometric,
-        Self::Features,
-        Self::PatchCore,
-    ];
-
-    /// The tag `run.json` writes.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Self::Autoencoder => "autoencoder",
-            Self::Classifier => "classifier",
-            Self::Geometric => "geometric",
-            Self::Features => "features",
-            Self::PatchCore => "patchcore",
-        }
-    }
-
-    /// The kind in words, before "run": `the classifier's`, `a PatchCore`.
-    pub fn described(self) -> &'static str {
-        match self {
-            Self::Autoencoder => "an autoencoder",
-            Self::Classifier => "the classifier's",
-            Self::Geometric => "a geometric (self-supervised)",
-            Self::Features => "the pretrained features'",
-            Self::PatchCore => "a PatchCore",
-        }
-    }
-
-    /// The kind of the run in `run_dir`: its record's `kind`; for a record
-    /// written before the tag, [`legacy_kind`]'s guess.
-    pub fn of(run_dir: &Path) -> Result<Self> {
-        let path = run_dir.join(RUN_FILE);
-        kind_of(&read_json(&path)?, &path)
-    }
-}
-
-impl fmt::Display for RunKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.tag())
-    }
+/// The kind of the run in `run_dir`: its record's `kind` tag; for a
+/// record written before the tag, [`legacy_kind`]'s guess.
+pub fn recorded_kind(run_dir: &Path) -> Result<String> {
+    let path = run_dir.join(RUN_FILE);
+    kind_of(&read_json(&path)?, &path)
 }
 
 /// The record `record` (read from `path`)'s kind: its tag, else the
 /// legacy guess; an error saying how to re-create a run neither names.
-fn kind_of(record: &Value, path: &Path) -> Result<RunKind> {
-    let tags = RunKind::ALL.map(RunKind::tag).join(", ");
+fn kind_of(record: &Value, path: &Path) -> Result<String> {
     match record.get("kind") {
-        Some(tag) => serde_json::from_value(tag.clone()).map_err(|_| {
-            record_error(
-                path,
-                format!("`kind` {tag} is none of this crate's ({tags})"),
-            )
-        }),
-        None => legacy_kind(record).ok_or_else(|| {
+        Some(Value::String(tag)) => Ok(tag.clone()),
+        Some(other) => Err(record_error(path, format!("`kind` {other} is no tag"))),
+        None => legacy_kind(record).map(String::from).ok_or_else(|| {
             record_error(
                 path,
                 "no `kind`, and not a record this crate wrote before the tag: re-create the run \
@@ -112,16 +54,17 @@ fn kind_of(record: &Value, path: &Path) -> Result<RunKind> {
     }
 }
 
-/// The legacy path: the kind of a record written before `run.json` carried
-/// its `kind`, told by the field only that kind's record had; `None` unless
-/// exactly one of them is there.
-pub fn legacy_kind(record: &Value) -> Option<RunKind> {
+/// The legacy path: the kind's tag of a record written before `run.json`
+/// carried its `kind`, told by the field only that kind's record had;
+/// `None` unless exactly one of them is there. The five kinds of then are
+/// all it knows: every later kind writes its tag.
+pub fn legacy_kind(record: &Value) -> Option<&'static str> {
     let fields = [
-        ("architecture", RunKind::Autoencoder),
-        ("classes", RunKind::Classifier),
-        ("transformations", RunKind::Geometric),
-        ("bank_key", RunKind::Features),
-        ("bank_patches", RunKind::PatchCore),
+        ("architecture", "autoencoder"),
+        ("classes", "classifier"),
+        ("transformations", "geometric"),
+        ("bank_key", "features"),
+        ("bank_patches", "patchcore"),
     ];
     let mut found = (fields.into_iter())
         .filter(|(field, _)| record.get(field).is_some())
@@ -135,9 +78,9 @@ pub fn legacy_kind(record: &Value) -> Option<RunKind> {
 /// A legacy record made readable as its kind's: the guessed `kind` written
 /// in, and the header fields it did not keep (every date; the libtorch
 /// version, device and commit of all but an autoencoder) [`UNRECORDED`].
-fn legacy_record(record: &mut Value, kind: RunKind) {
+fn legacy_record(record: &mut Value, kind: &str) {
     if let Value::Object(fields) = record {
-        fields.insert("kind".into(), kind.tag().into());
+        fields.insert("kind".into(), kind.into());
         for field in ["libtorch_version", "device", "git_commit", "date"] {
             fields.entry(field).or_insert(UNRECORDED.into());
         }
@@ -148,7 +91,8 @@ fn legacy_record(record: &mut Value, kind: RunKind) {
 /// identifies the run; the rest describes it and never enters a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunHeader {
-    pub kind: RunKind,
+    /// The kind's tag: its family's [`Record::KIND`].
+    pub kind: String,
     /// The run key: a hash of what determines the result ([`run_key_of`]).
     pub key: String,
     /// The split's manifest hash.
@@ -166,9 +110,9 @@ pub struct RunHeader {
 impl RunHeader {
     /// The header of a run of `kind` and `key` on the split of
     /// `manifest_sha256`, made by this build on `device` today.
-    pub fn now(kind: RunKind, key: String, manifest_sha256: &str, device: String) -> Self {
+    pub fn now(kind: &str, key: String, manifest_sha256: &str, device: String) -> Self {
         Self {
-            kind,
+            kind: kind.into(),
             key,
             manifest_sha256: manifest_sha256.into(),
             crate_version: CRATE_VERSION.into(),
@@ -183,8 +127,10 @@ impl RunHeader {
 /// A family's `run.json`: a [`RunHeader`] (`#[serde(flatten)]`) beside the
 /// family's own fields.
 pub trait Record: Serialize + DeserializeOwned {
-    /// The kind whose runs write this record.
-    const KIND: RunKind;
+    /// The tag of the kind whose runs write this record (`run.json`'s
+    /// `kind`, in snake case): written into every record, never changed,
+    /// or the runs written before are not found again.
+    const KIND: &'static str;
     fn header(&self) -> &RunHeader;
 }
 
@@ -202,7 +148,7 @@ pub fn read_run_record<R: Record>(run_dir: &Path) -> Result<R> {
         )));
     }
     if record.get("kind").is_none() {
-        legacy_record(&mut record, kind);
+        legacy_record(&mut record, &kind);
     }
     serde_json::from_value(record).map_err(|e| record_error(&path, e))
 }
@@ -229,44 +175,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_are_tagged_in_snake_case_and_parse_back() {
-        for kind in RunKind::ALL {
-            let json = serde_json::to_value(kind).unwrap();
-            assert_eq!(json, Value::from(kind.tag()));
-            assert_eq!(serde_json::from_value::<RunKind>(json).unwrap(), kind);
-        }
-    }
-
-    #[test]
     fn the_legacy_guess_needs_exactly_one_telling_field() {
         let guess = |json: &str| legacy_kind(&serde_json::from_str(json).unwrap());
         assert_eq!(
             guess(r#"{"key":"k","architecture":"baseline"}"#),
-            Some(RunKind::Autoencoder)
+            Some("autoencoder")
         );
-        assert_eq!(guess(r#"{"bank_patches":3}"#), Some(RunKind::PatchCore));
+        assert_eq!(guess(r#"{"bank_patches":3}"#), Some("patchcore"));
         assert_eq!(guess(r#"{"key":"k"}"#), None);
         assert_eq!(guess(r#"{"classes":{},"bank_key":"b"}"#), None);
     }
 
     #[test]
-    fn an_unknown_tag_or_an_untold_legacy_record_is_an_error_saying_what_to_do() {
+    fn a_tag_wins_over_the_legacy_guess_and_an_untold_record_says_what_to_do() {
         let path = Path::new("run.json");
-        let unknown = kind_of(&serde_json::json!({"kind": "svm"}), path).unwrap_err();
-        assert!(unknown.to_string().contains("patchcore"), "{unknown}");
+        let unknown = kind_of(&serde_json::json!({"kind": 3}), path).unwrap_err();
+        assert!(unknown.to_string().contains("no tag"), "{unknown}");
         let untold = kind_of(&serde_json::json!({"key": "k"}), path).unwrap_err();
         assert!(untold.to_string().contains("re-create"), "{untold}");
         let tagged = serde_json::json!({"kind": "features", "architecture": "baseline"});
-        assert_eq!(kind_of(&tagged, path).unwrap(), RunKind::Features);
+        assert_eq!(kind_of(&tagged, path).unwrap(), "features");
     }
 
     #[test]
     fn a_legacy_record_gets_its_kind_and_unrecorded_header_fields() {
         let mut record = serde_json::json!({"key": "k", "manifest_sha256": "m",
             "crate_version": "0.1.0", "device": "cuda:0"});
-        legacy_record(&mut record, RunKind::Classifier);
+        legacy_record(&mut record, "classifier");
         let header: RunHeader = serde_json::from_value(record).unwrap();
-        assert_eq!(header.kind, RunKind::Classifier);
+        assert_eq!(header.kind, "classifier");
         assert_eq!(header.device, "cuda:0");
         assert_eq!(
             (header.date.as_str(), header.git_commit.as_str()),

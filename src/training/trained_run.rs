@@ -6,6 +6,7 @@
 
 use std::fmt::{Debug, Display};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use burn::config::Config;
 use burn::module::Module;
@@ -13,8 +14,9 @@ use burn::tensor::Device;
 
 use crate::data::{Prepared, Resize};
 use crate::error::Result;
+use crate::io::status;
 use crate::training::{
-    CONFIG_FILE, CRATE_VERSION, EpochRecord, HISTORY_FILE, MODEL_FILE, Record, RunHeader, RunKind,
+    CONFIG_FILE, CRATE_VERSION, EpochRecord, HISTORY_FILE, MODEL_FILE, RUN_FILE, Record, RunHeader,
     RunLock, TrainOptions, read_history, read_run_record, record_error,
 };
 
@@ -22,7 +24,8 @@ use crate::training::{
 /// key). The run is made there at most once: later calls load it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSlot {
-    pub kind: RunKind,
+    /// The kind's tag ([`Record::KIND`]).
+    pub kind: &'static str,
     pub key: String,
     pub dir: PathBuf,
 }
@@ -137,7 +140,7 @@ impl<C: NetworkConfig> TrainedRun<C> {
 
     /// The run of `config` on `prepared` under `runs_dir`: loaded when
     /// finished with the same key, else `train`ed in its slot (resuming its
-    /// checkpoint).
+    /// checkpoint); a status line says which, and how long it took.
     pub(crate) fn finished_or_trained(
         runs_dir: &Path,
         prepared: &Prepared,
@@ -151,6 +154,48 @@ impl<C: NetworkConfig> TrainedRun<C> {
             resume: true,
             show_progress,
         };
-        slot.finished_or_made(|dir| Self::load(dir, device), || train(&slot, options))
+        let loaded = slot.dir.join(RUN_FILE).exists();
+        let started = Instant::now();
+        let run = slot.finished_or_made(|dir| Self::load(dir, device), || train(&slot, options))?;
+        status(
+            show_progress,
+            &train_status(&run.dir, loaded, started.elapsed()),
+        );
+        Ok(run)
+    }
+}
+
+/// `run baseline-seed42-<key>: loaded from disk`, or `trained in 7 min
+/// 12 s`.
+pub fn train_status(run_dir: &Path, loaded: bool, took: Duration) -> String {
+    let name = run_dir.file_name().unwrap_or(run_dir.as_os_str());
+    let seconds = took.as_secs();
+    let what = match (loaded, seconds) {
+        (true, _) => "loaded from disk".to_string(),
+        (false, 0..60) => format!("trained in {seconds} s"),
+        (false, _) => format!("trained in {} min {} s", seconds / 60, seconds % 60),
+    };
+    format!("run {}: {what}", name.to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trained_run_says_whether_it_was_loaded_and_its_key() {
+        let dir = Path::new("/study/runs/baseline-seed42-0123456789abcdef");
+        assert_eq!(
+            train_status(dir, true, Duration::from_secs(2)),
+            "run baseline-seed42-0123456789abcdef: loaded from disk"
+        );
+        assert_eq!(
+            train_status(dir, false, Duration::from_secs(432)),
+            "run baseline-seed42-0123456789abcdef: trained in 7 min 12 s"
+        );
+        assert_eq!(
+            train_status(dir, false, Duration::from_secs(59)),
+            "run baseline-seed42-0123456789abcdef: trained in 59 s"
+        );
     }
 }

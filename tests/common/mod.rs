@@ -184,8 +184,9 @@ pub fn assert_verdicts_agree(
 /// The run's `run.json` names its kind by its tag, beside every field of
 /// the header, and the kind read back (what `score --run` dispatches on)
 /// is that one.
-pub fn assert_tagged(run: &Path, kind: caltech_anomaly::training::RunKind) {
-    use caltech_anomaly::training::{RUN_FILE, RunKind};
+pub fn assert_tagged(run: &Path, kind: caltech_anomaly::analysis::RunKind) {
+    use caltech_anomaly::analysis::RunKind;
+    use caltech_anomaly::training::RUN_FILE;
     let text = std::fs::read_to_string(run.join(RUN_FILE)).unwrap();
     let record: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(record["kind"], kind.tag(), "{text}");
