@@ -12,6 +12,7 @@
 //! family and leave the font to the viewer.
 
 mod charts;
+mod detector_style;
 mod grid;
 pub mod plot;
 

@@ -6,19 +6,18 @@
 use std::path::{Path, PathBuf};
 
 use plotters::style::RGBColor;
-use plotters::style::colors::{BLACK, BLUE, RED};
+use plotters::style::colors::{BLUE, RED};
 
 use crate::analysis::{ErrorDensity, LatentPca, OperatingPoint, Outlier, Pr, Refinement, Roc};
 use crate::autoencoder::{ErrorMap, Trained};
 use crate::data::image::{Resize, read_resized};
 use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
-use crate::features::{AnomalyMap, EfficientNetLite, PatchCoreRun};
-use crate::figures::{self, Bar, Dash, Figure, LineStyle, Series, Tile};
-use crate::scoring::{
-    Architecture, Backbone, ClassifierScore, DetectorId, DetectorScores, PatchScore, ScoreRow,
-    Scores, TrivialKind,
-};
+use crate::figures::{self, Bar, Figure, Series, Tile};
+use crate::scoring::AnomalyMap;
+
+pub use crate::figures::detector_style::{detector_style, detector_styles};
+use crate::scoring::{DetectorId, DetectorScores, Localiser, ScoreRow, Scores};
 use crate::stats::{auroc, ranks, roc_curve};
 
 fn cache_tile(prepared: &Prepared, row: usize, caption: String, border: Option<RGBColor>) -> Tile {
@@ -414,68 +413,6 @@ pub fn ladder_roc(detectors: &[DetectorScores], stem: &Path) -> Result<Figure> {
     )
 }
 
-/// A detector's line in every figure, chosen from what it is, never from
-/// its place in a list: its family's colour (the autoencoders blue, the
-/// classifier orange, the pretrained kNN green, the pretrained Gaussian
-/// purple, PatchCore red and its mean pink, the transformation classifier
-/// brown, the trivial scores olive, a fusion black) and a dash for the
-/// member of the family (the architecture, the backbone, the score).
-pub fn detector_style(id: &DetectorId) -> LineStyle {
-    use Dash::{Dashed, Dotted, LongDashed, Solid};
-    let [
-        blue,
-        orange,
-        green,
-        red,
-        purple,
-        brown,
-        pink,
-        _grey,
-        olive,
-        _cyan,
-    ] = figures::PALETTE;
-    let backbone = |b: &Backbone| match b {
-        Backbone::Lite0 => Solid,
-        Backbone::Lite1 => Dashed,
-        Backbone::Lite2 => Dotted,
-    };
-    let (color, dash) = match id {
-        DetectorId::Trivial(TrivialKind::PcaReconstruction) => (olive, Solid),
-        DetectorId::Trivial(TrivialKind::DeflateBytes) => (olive, Dashed),
-        DetectorId::Autoencoder(a) => (
-            blue,
-            match a {
-                Architecture::Baseline => Solid,
-                Architecture::Improved1 => Dashed,
-                Architecture::Improved2 => Dotted,
-                Architecture::Improved3 => LongDashed,
-            },
-        ),
-        DetectorId::Classifier(ClassifierScore::Energy) => (orange, Solid),
-        DetectorId::Classifier(ClassifierScore::Mahalanobis) => (orange, Dashed),
-        DetectorId::Geometric { shift: 0 } => (brown, Solid),
-        DetectorId::Geometric { .. } => (brown, Dashed),
-        DetectorId::Knn { backbone: b, .. } => (green, backbone(b)),
-        DetectorId::Mahalanobis(b) => (purple, backbone(b)),
-        DetectorId::PatchCore {
-            backbone: b,
-            score: PatchScore::Max,
-            ..
-        } => (red, backbone(b)),
-        DetectorId::PatchCore { backbone: b, .. } => (pink, backbone(b)),
-        DetectorId::Fusion(..) => (BLACK, Solid),
-    };
-    LineStyle { color, dash }
-}
-
-/// [`detector_style`] of each detector, two alike (two kNN of one
-/// backbone, say) moved apart by [`LineStyle::distinct`]: what
-/// [`ladder_roc`] draws.
-pub fn detector_styles(ids: &[DetectorId]) -> Vec<LineStyle> {
-    let styles: Vec<LineStyle> = ids.iter().map(detector_style).collect();
-    LineStyle::distinct(&styles)
-}
-
 /// The `n` test images on which two detectors disagree most: the first row
 /// those `b` ranks far more anomalous than `a`, the second the reverse.
 /// Captions give each image's rank percentile under `a` and `b`; red frames
@@ -563,12 +500,11 @@ pub fn anomaly_maps(
     )
 }
 
-/// [`anomaly_maps`] of the `n` test images `patchcore` scores most
-/// anomalous and the `n` it scores least (`scores`: its test scores, the
-/// files under `data_dir`).
+/// [`anomaly_maps`] of the `n` test images a detector that localises
+/// (PatchCore) scores most anomalous and the `n` it scores least
+/// (`scores`: its test scores, the files under `data_dir`).
 pub fn anomaly_gallery(
-    patchcore: &PatchCoreRun,
-    extractor: &EfficientNetLite,
+    localiser: &dyn Localiser,
     scores: &Scores,
     data_dir: &Path,
     n: usize,
@@ -587,6 +523,6 @@ pub fn anomaly_gallery(
         .iter()
         .map(|r| format!("{}{}", r.class, if r.held_out { " (anomaly)" } else { "" }))
         .collect();
-    let maps = patchcore.maps(extractor, &paths, false)?;
-    anomaly_maps(&paths, &maps, &labels, patchcore.record.input_size, stem)
+    let (maps, side) = localiser.anomaly_maps(&paths)?;
+    anomaly_maps(&paths, &maps, &labels, side, stem)
 }

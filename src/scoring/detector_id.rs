@@ -10,6 +10,11 @@
 //! choice of score, and the settings its label shows (a kNN's `k`,
 //! PatchCore's coreset share, the transformation classifier's shift).
 //!
+//! A family this enum does not list names its detectors itself:
+//! [`DetectorId::Family`] carries the family's name and the rest of the
+//! label, written `family: detail` (no other label has `: `), so a new
+//! family adds no variant here and its labels still parse back.
+//!
 //! # Why the families' names are defined here
 //!
 //! `scoring` sits below the detector families (`autoencoder`,
@@ -239,12 +244,25 @@ pub enum DetectorId {
     },
     /// The rank average of two detectors' scores.
     Fusion(Box<DetectorId>, Box<DetectorId>),
+    /// A detector of a family that names its own: the family's name (no
+    /// `: ` in it) and the rest of its label (its score and the settings
+    /// the label shows), labelled `family: detail`.
+    Family { family: String, detail: String },
 }
 
 impl DetectorId {
     /// The rank average of `a` and `b`.
     pub fn fusion(a: DetectorId, b: DetectorId) -> Self {
         Self::Fusion(Box::new(a), Box::new(b))
+    }
+
+    /// The detector `detail` of the family `family`, labelled `family:
+    /// detail`.
+    pub fn of_family(family: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Family {
+            family: family.into(),
+            detail: detail.into(),
+        }
     }
 
     /// The transformation classifier's set in words, as its label says
@@ -282,6 +300,7 @@ impl DetectorId {
                 format!("PatchCore{aggregate}, {backbone} ({percent} % coreset)")
             }
             Self::Fusion(a, b) => format!("{} + {} (ranks)", a.label(), b.label()),
+            Self::Family { family, detail } => format!("{family}: {detail}"),
         }
     }
 
@@ -294,6 +313,10 @@ impl DetectorId {
                 let b = parts[i + 3..].parse().ok()?;
                 Some(Self::fusion(a, b))
             });
+        }
+        if let Some((family, detail)) = label.split_once(": ") {
+            let named = !family.is_empty() && !detail.is_empty();
+            return named.then(|| Self::of_family(family, detail));
         }
         let fixed = (TrivialKind::ALL.map(Self::Trivial).into_iter())
             .chain(ClassifierScore::ALL.map(Self::Classifier))
@@ -408,6 +431,11 @@ mod tests {
                 DetectorId::Classifier(ClassifierScore::Energy),
                 DetectorId::Trivial(TrivialKind::DeflateBytes),
             ),
+            DetectorId::of_family("colour histogram", "kNN (k = 5)"),
+            DetectorId::fusion(
+                DetectorId::of_family("a family", "its score: its settings"),
+                DetectorId::Autoencoder(Architecture::Baseline),
+            ),
         ]);
         let labels: Vec<String> = ids.iter().map(DetectorId::label).collect();
         let unique: std::collections::HashSet<&String> = labels.iter().collect();
@@ -433,6 +461,8 @@ mod tests {
             "geometric (4 rotations × 9 translations by 0 px)",
             "PatchCore max, EfficientNet-Lite0 (1 % coreset)",
             "improved3 error + nothing (ranks)",
+            ": kNN",
+            "colour histogram: ",
         ] {
             let error = label.parse::<DetectorId>().unwrap_err().to_string();
             assert!(error.contains(&format!("`{label}`")), "{error}");

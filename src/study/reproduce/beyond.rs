@@ -259,7 +259,8 @@ impl Pretrained {
     fn gallery(&self, cx: &Context, scores: &Scores) -> Result<Figure> {
         let (extractor, data_dir) = (&self.extractors[0], &cx.study.config.data_dir);
         let stem = cx.study.figure("anomaly_maps");
-        plot::anomaly_gallery(&self.patchcore, extractor, scores, data_dir, 3, &stem)
+        let patchcore = self.patchcore.scorer(extractor, PatchScore::Max);
+        plot::anomaly_gallery(&patchcore, scores, data_dir, 3, &stem)
     }
 }
 
