@@ -59,8 +59,8 @@ pub mod prelude {
         recommendations,
     };
     pub use crate::analysis::{
-        Ladder, LadderRow, LadderSpec, best_of, false_positives, fused, ladder, ladder_detectors,
-        ladder_summary, ladder_table, position, trivial_detectors,
+        FittedLadder, Ladder, LadderMember, LadderRow, LadderSpec, best_of, false_positives, fused,
+        ladder, ladder_detectors, ladder_summary, ladder_table, position, trivial_detectors,
     };
     pub use crate::analysis::{
         Refinement, UnseenComparisonRow, comparison_table, refinement, resize_ablation,

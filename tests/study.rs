@@ -225,6 +225,13 @@ fn the_whole_study_runs_on_a_synthetic_dataset() {
     }
     let report = std::fs::read_to_string(&outcome.report_md).unwrap();
     assert!(report.contains("## 8. Model refinement"));
+    // Section 9's families record their fits beside the ladder, as before
+    // the ladder fitted them alike.
+    let beyond = &metrics.beyond_reconstruction.families;
+    for fact in ["feature_size", "classifier_size", "classifier_validation_accuracy"] {
+        assert!(beyond.contains_key(fact), "{fact} missing: {beyond:?}");
+    }
+    assert_eq!(beyond["banks"].as_array().map(Vec::len), Some(3));
     // Run again: every run is loaded, and the numbers agree.
     let again = reproduce(config).unwrap();
     assert_eq!(again.metrics.refinement, metrics.refinement);

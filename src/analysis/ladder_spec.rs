@@ -1,47 +1,79 @@
-//! The ladder's one specification, [`LadderSpec`]: every setting with
-//! which `reproduce`'s section 9 and notebook 06 fit, score and measure the
-//! detectors, and [`Ladder::build`], which both call to make the ladder of
-//! the detectors' scores (the references found by their ids, the fusion,
-//! the rows).
+//! The ladder's one specification, [`LadderSpec`]: which families go on
+//! the ladder after the autoencoders, each with its settings (a
+//! [`LadderMember`]), and how `reproduce`'s section 9 and notebook 06
+//! measure them; [`LadderSpec::fit`] fits every member alike
+//! ([`FittedLadder`]), and [`Ladder::build`] makes the ladder of the
+//! detectors' scores (the references found by their ids, the fusion, the
+//! rows).
+//!
+//! Adding a family to the ladder is one [`LadderMember`] variant, its arm
+//! in [`LadderMember::family`] and, to publish it, its entry in
+//! [`LadderSpec::default`]: the family's folder does the rest.
 
 use std::fmt;
+use std::path::PathBuf;
 
+use burn::tensor::Device;
 use polars::prelude::{DataFrame, PolarsResult};
+use serde_json::{Map, Value};
 
 use crate::analysis::{
     Bootstrap, LadderRow, best_of, fused, ladder, ladder_summary, ladder_table, position,
 };
-use crate::error::Result;
-use crate::features::{DEFAULT_CORESET_FRACTION, DEFAULT_RIDGE};
+use crate::classifier::ClassifierLadder;
+use crate::error::{Error, Result};
+use crate::features::{
+    DEFAULT_CORESET_FRACTION, DEFAULT_RIDGE, FeatureLadder, FeatureScore, PatchCoreLadder,
+};
+use crate::geometric::GeometricLadder;
 use crate::io::{Markdown, Text};
 use crate::scoring::{
-    Architecture, Backbone, ClassifierScore, DetectorId, DetectorScores, FeatureScore, PatchScore,
-    REPORT_PERCENTILE,
+    Architecture, Backbone, ClassifierScore, DetectorId, DetectorScores, FittedFamily, ImageScorer,
+    LadderFamily, LadderFitting, PatchScore, REPORT_PERCENTILE, Verdict, merged_facts, verdicts,
 };
 
 /// Neighbours of the kNN score on pretrained features (PatchCore's
 /// image-level score takes a few).
 pub const DEFAULT_KNN_K: usize = 5;
 
+/// A family on the ladder, with its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LadderMember {
+    /// The label-aware classifier trained from scratch.
+    Classifier(ClassifierLadder),
+    /// The self-supervised transformation classifier.
+    Geometric(GeometricLadder),
+    /// Detectors on one backbone's pooled features.
+    Features(FeatureLadder),
+    /// PatchCore on one backbone's patch features.
+    PatchCore(PatchCoreLadder),
+}
+
+impl LadderMember {
+    /// The member's family, which fits it: the one place a member meets
+    /// its folder.
+    pub fn family(&self) -> &dyn LadderFamily {
+        match self {
+            Self::Classifier(family) => family,
+            Self::Geometric(family) => family,
+            Self::Features(family) => family,
+            Self::PatchCore(family) => family,
+        }
+    }
+}
+
+impl fmt::Display for LadderMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.family().fmt(f)
+    }
+}
+
 /// What the ladder fits, scores and measures; [`LadderSpec::default`] is
 /// the published ladder's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LadderSpec {
-    /// Neighbours of the kNN score on each backbone's pooled features.
-    pub knn_k: usize,
-    /// The ridge added to every Gaussian's covariance: the classifier's
-    /// class Gaussian and the Gaussian on pretrained features.
-    pub ridge: f64,
-    /// PatchCore's memory bank: this share of the train patches.
-    pub coreset_fraction: f64,
-    /// The pretrained backbones, each scored by the kNN on its pooled
-    /// features; the first also by the Gaussian, and by PatchCore on its
-    /// patches.
-    pub backbones: Vec<Backbone>,
-    /// The label-aware classifier's scores on the ladder.
-    pub classifier_scores: Vec<ClassifierScore>,
-    /// PatchCore's scores on the ladder.
-    pub patch_scores: Vec<PatchScore>,
+    /// The families after the autoencoders, in their order on the ladder.
+    pub members: Vec<LadderMember>,
     /// The test percentile of each detector's confusion matrix and rates.
     pub percentile: f64,
     /// The resamples and seed of every interval.
@@ -50,24 +82,42 @@ pub struct LadderSpec {
     /// average) with the pretrained detector of the highest test AUROC.
     pub reference: DetectorId,
     /// A second detector the gains are paired against. An id holds the
-    /// settings its label shows, which must be this spec's (a kNN's `k` is
-    /// [`Self::knn_k`]).
+    /// settings its label shows, which must be a member's (a kNN's `k` is
+    /// its [`FeatureLadder::k`]).
     pub second_reference: Option<DetectorId>,
 }
 
 impl Default for LadderSpec {
-    /// kNN with 5 neighbours on EfficientNet-Lite0, -Lite1 and -Lite2, the
-    /// Gaussian and PatchCore (1 % coreset, both scores) on Lite0, ridge
-    /// 0.01, both classifier scores, p80, 2,000 resamples; gains over
-    /// `improved3`'s error and over the kNN on Lite0.
+    /// Both classifier scores (ridge 0.01); the rotation classifier; kNN
+    /// with 5 neighbours on EfficientNet-Lite0, -Lite1 and -Lite2, and the
+    /// Gaussian (ridge 0.01) on Lite0; PatchCore (1 % coreset, both scores)
+    /// on Lite0; p80, 2,000 resamples; gains over `improved3`'s error and
+    /// over the kNN on Lite0.
     fn default() -> Self {
+        let features = |backbone, scores: &[FeatureScore]| {
+            LadderMember::Features(FeatureLadder {
+                backbone,
+                scores: scores.to_vec(),
+                k: DEFAULT_KNN_K,
+                ridge: DEFAULT_RIDGE,
+            })
+        };
         Self {
-            knn_k: DEFAULT_KNN_K,
-            ridge: DEFAULT_RIDGE,
-            coreset_fraction: DEFAULT_CORESET_FRACTION,
-            backbones: Backbone::ALL.to_vec(),
-            classifier_scores: ClassifierScore::ALL.to_vec(),
-            patch_scores: PatchScore::ALL.to_vec(),
+            members: vec![
+                LadderMember::Classifier(ClassifierLadder {
+                    scores: ClassifierScore::ALL.to_vec(),
+                    ridge: DEFAULT_RIDGE,
+                }),
+                LadderMember::Geometric(GeometricLadder),
+                features(Backbone::Lite0, &FeatureScore::ALL),
+                features(Backbone::Lite1, &[FeatureScore::Knn]),
+                features(Backbone::Lite2, &[FeatureScore::Knn]),
+                LadderMember::PatchCore(PatchCoreLadder {
+                    backbone: Backbone::Lite0,
+                    scores: PatchScore::ALL.to_vec(),
+                    coreset_fraction: DEFAULT_CORESET_FRACTION,
+                }),
+            ],
             percentile: REPORT_PERCENTILE,
             bootstrap: Bootstrap::default(),
             reference: DetectorId::Autoencoder(Architecture::Improved3),
@@ -80,14 +130,14 @@ impl Default for LadderSpec {
 }
 
 impl LadderSpec {
-    /// The scores of `backbone`'s pooled features on the ladder: the kNN,
-    /// and the Gaussian's too on the first backbone.
-    pub fn feature_scores(&self, backbone: Backbone) -> Vec<FeatureScore> {
-        if self.backbones.first() == Some(&backbone) {
-            FeatureScore::ALL.to_vec()
-        } else {
-            vec![FeatureScore::Knn]
-        }
+    /// Every member fitted as `fitting` lends (or loaded by key), in order.
+    pub fn fit(&self, fitting: &LadderFitting) -> Result<FittedLadder> {
+        let members = self.members.iter();
+        Ok(FittedLadder(
+            members
+                .map(|m| m.family().fit(fitting))
+                .collect::<Result<_>>()?,
+        ))
     }
 
     /// Shows the settings as plain text in an evcxr notebook.
@@ -96,38 +146,85 @@ impl LadderSpec {
     }
 }
 
+/// One line per member, then how the ladder measures them.
 impl fmt::Display for LadderSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |labels: Vec<String>| labels.join(", ");
-        let backbones = list(self.backbones.iter().map(|b| b.to_string()).collect());
-        let first = self
-            .backbones
-            .first()
-            .map_or("none".into(), |b| b.to_string());
-        let classifier = self.classifier_scores.iter();
-        let patch = self.patch_scores.iter();
-        let second = self.second_reference.as_ref();
-        writeln!(f, "kNN (k = {}) on: {backbones}", self.knn_k)?;
-        writeln!(f, "Gaussian on: {first}; ridge {}", self.ridge)?;
-        writeln!(
-            f,
-            "PatchCore on: {first}, {} % coreset; scores {}",
-            100.0 * self.coreset_fraction,
-            list(patch.map(|s| format!("{s:?}").to_lowercase()).collect())
-        )?;
-        let classifier = classifier.map(|&s| DetectorId::Classifier(s).label());
-        writeln!(f, "classifier: {}", list(classifier.collect()))?;
+        for member in &self.members {
+            writeln!(f, "{member}")?;
+        }
         writeln!(
             f,
             "measured at: p{}, {} bootstrap resamples (seed {})",
             self.percentile, self.bootstrap.resamples, self.bootstrap.seed
         )?;
+        let second = self.second_reference.as_ref();
         write!(
             f,
             "gains over: {}{}",
             self.reference,
             second.map_or(String::new(), |s| format!("; {s}"))
         )
+    }
+}
+
+/// The spec's members, fitted, in its order.
+pub struct FittedLadder(pub Vec<Box<dyn FittedFamily>>);
+
+impl FittedLadder {
+    /// Every member's detectors, in their order on the ladder.
+    pub fn scorers(&self) -> Vec<Box<dyn ImageScorer + '_>> {
+        self.0.iter().flat_map(|family| family.scorers()).collect()
+    }
+
+    /// The detector `id`; an error names the ones there are.
+    pub fn scorer(&self, id: &DetectorId) -> Result<Box<dyn ImageScorer + '_>> {
+        let mut scorers = self.scorers();
+        match scorers.iter().position(|s| s.id() == *id) {
+            Some(i) => Ok(scorers.swap_remove(i)),
+            None => {
+                let there: Vec<String> = scorers.iter().map(|s| s.id().label()).collect();
+                Err(Error::InvalidParameter(format!(
+                    "no detector `{id}` among the fitted ones: {}",
+                    there.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// The first detector that maps where in an image it finds the anomaly
+    /// (PatchCore), if any.
+    pub fn localising(&self) -> Option<Box<dyn ImageScorer + '_>> {
+        self.scorers().into_iter().find(|s| s.localiser().is_some())
+    }
+
+    /// The detector `id`'s verdicts on image files, at its threshold: the
+    /// `percentile`-th percentile of its validation scores.
+    pub fn verdicts(
+        &self,
+        id: &DetectorId,
+        percentile: f64,
+        paths: &[PathBuf],
+        device: &Device,
+    ) -> Result<Vec<Verdict>> {
+        let scorer = self.scorer(id)?;
+        let calibration = scorer.calibration(percentile, device)?;
+        verdicts(scorer.as_ref(), &calibration, paths, device)
+    }
+
+    /// Each member in words, as one clause each.
+    pub fn described(&self) -> Vec<String> {
+        self.0.iter().map(|family| family.described()).collect()
+    }
+
+    /// What `metrics.json` records of the fits ([`merged_facts`]).
+    pub fn facts(&self) -> Map<String, Value> {
+        merged_facts(self.0.iter().map(|family| family.as_ref()))
+    }
+
+    /// Shows each member in words, as a Markdown list, in an evcxr notebook.
+    pub fn evcxr_display(&self) {
+        let items: Vec<String> = self.described().iter().map(|d| format!("- {d}")).collect();
+        Markdown(items.join("\n")).evcxr_display();
     }
 }
 
@@ -298,20 +395,20 @@ mod tests {
     #[test]
     fn the_default_spec_is_the_published_ladders() {
         let spec = LadderSpec::default();
-        assert_eq!(
-            (
-                spec.knn_k,
-                spec.ridge,
-                spec.coreset_fraction,
-                spec.percentile
-            ),
-            (5, 0.01, 0.01, 80.0)
-        );
-        assert_eq!(spec.bootstrap.resamples, 2000);
-        assert_eq!(spec.feature_scores(Backbone::Lite0).len(), 2);
-        assert_eq!(spec.feature_scores(Backbone::Lite2), [FeatureScore::Knn]);
+        assert_eq!((spec.percentile, spec.bootstrap.resamples), (80.0, 2000));
         let text = spec.to_string();
-        assert!(text.contains("1 % coreset"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..6],
+            [
+                "classifier trained here: classifier energy, classifier Mahalanobis; ridge 0.01",
+                "transformation classifier trained here (self-supervised): 4 rotations",
+                "EfficientNet-Lite0's pooled features: kNN (k = 5), Gaussian (ridge 0.01)",
+                "EfficientNet-Lite1's pooled features: kNN (k = 5)",
+                "EfficientNet-Lite2's pooled features: kNN (k = 5)",
+                "PatchCore on EfficientNet-Lite0's patches, 1 % coreset: max, mean",
+            ]
+        );
         assert!(
             text.ends_with("gains over: improved3 error; kNN, EfficientNet-Lite0 (k = 5)"),
             "{text}"

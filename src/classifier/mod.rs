@@ -10,5 +10,6 @@ mod model;
 mod training;
 
 pub use detector::*;
+pub use family::*;
 pub use model::*;
 pub use training::*;

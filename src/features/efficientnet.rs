@@ -104,6 +104,12 @@ impl Backbone {
         }
     }
 
+    /// Its input side when Lite0's is `lite0_side`: scaled as its native
+    /// side is to Lite0's (224, 240 and 260 px at 224).
+    pub fn side_at(self, lite0_side: usize) -> usize {
+        (lite0_side * self.native_size()).div_ceil(IMAGENET_SIZE)
+    }
+
     fn stages(self) -> [Stage; 7] {
         let repeats = match self {
             Self::Lite0 => [1, 2, 2, 3, 3, 4, 1],

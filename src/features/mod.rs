@@ -12,5 +12,6 @@ mod run;
 
 pub use bank::*;
 pub use efficientnet::*;
+pub use family::*;
 pub use patchcore::*;
 pub use run::*;

@@ -17,7 +17,7 @@ use crate::figures::{self, Bar, Figure, Series, Tile};
 use crate::scoring::AnomalyMap;
 
 pub use crate::figures::detector_style::{detector_style, detector_styles};
-use crate::scoring::{DetectorId, DetectorScores, Localiser, ScoreRow, Scores};
+use crate::scoring::{DetectorId, DetectorScores, ImageScorer, ScoreRow, Scores, no_maps};
 use crate::stats::{auroc, ranks, roc_curve};
 
 fn cache_tile(prepared: &Prepared, row: usize, caption: String, border: Option<RGBColor>) -> Tile {
@@ -502,14 +502,18 @@ pub fn anomaly_maps(
 
 /// [`anomaly_maps`] of the `n` test images a detector that localises
 /// (PatchCore) scores most anomalous and the `n` it scores least
-/// (`scores`: its test scores, the files under `data_dir`).
+/// (`scores`: its test scores, the files under `data_dir`); an error for a
+/// detector that scores whole images.
 pub fn anomaly_gallery(
-    localiser: &dyn Localiser,
+    detector: &dyn ImageScorer,
     scores: &Scores,
     data_dir: &Path,
     n: usize,
     stem: &Path,
 ) -> Result<Figure> {
+    let localiser = detector
+        .localiser()
+        .ok_or_else(|| no_maps(&detector.id()))?;
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].score.total_cmp(&scores[a].score));
     let n = n.clamp(1, order.len() / 2);

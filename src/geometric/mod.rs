@@ -13,5 +13,6 @@ mod training;
 mod transforms;
 
 pub use detector::*;
+pub use family::*;
 pub use training::*;
 pub use transforms::*;

@@ -33,6 +33,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::features::{EfficientNetLite, FeatureBank, FeatureRun, PatchCoreRun};
 use crate::geometric::{GeometricTrainingConfig, TrainedGeometric, trained_geometric};
 use crate::io::{Table, in_notebook, status, write_dataframe_csv};
+use crate::scoring::{LadderBudget, LadderFitting};
 use crate::study::{Profile, ProfileSettings, StudySettings};
 use crate::training::train_status;
 
@@ -337,6 +338,38 @@ impl Study {
     /// `DIR/runs`: where every run goes.
     pub fn runs_dir(&self) -> PathBuf {
         self.config.out.join("runs")
+    }
+
+    /// What this study lends the ladder's families to fit their detectors
+    /// on `prepared` (its split at another side prepared here too), at the
+    /// profile's sizes, the networks trained from scratch seeded `seed`.
+    pub fn ladder_fitting<'a>(&'a self, prepared: &'a Prepared, seed: u64) -> LadderFitting<'a> {
+        let s = self.profile.settings();
+        // The study's own side is read back, not prepared (scanned) again.
+        let split_at = move |side: usize| {
+            if side == prepared.cache.size() {
+                Prepared::open(&prepared.config.run_dir)
+            } else {
+                self.prepare(prepared.config.split.clone(), side)
+            }
+        };
+        LadderFitting {
+            runs_dir: self.runs_dir(),
+            data_dir: self.config.data_dir.clone(),
+            cache_dir: self.config.cache_dir.clone(),
+            device: self.device().clone(),
+            show_progress: self.config.show_progress,
+            prepared,
+            split_at: Box::new(split_at),
+            budget: LadderBudget {
+                scratch_size: s.classifier_size,
+                scratch_epochs: s.classifier_epochs,
+                batch_size: s.batch_size,
+                feature_size: s.feature_size,
+                seed,
+                smoke: self.profile == Profile::Smoke,
+            },
+        }
     }
 
     /// The device every step runs on.

@@ -12,7 +12,6 @@ use crate::autoencoder::Architecture;
 use crate::backend::{Precision, SelectedDevice, freed_memory_kept, libtorch_version};
 use crate::data::PoolSize;
 use crate::error::{Error, Result, parse_choice};
-use crate::features::{Backbone, IMAGENET_SIZE};
 use crate::io::{read_json, write_bytes_atomic};
 use crate::stats::hex;
 use crate::study::{bench_train, cpuinfo};
@@ -40,7 +39,8 @@ pub struct ProfileSettings {
     pub batch_size: usize,
     pub pool: PoolSize,
     /// Input side of the pretrained feature extractor (ImageNet's 224; the
-    /// smoke profile's 64 keeps CI's extraction of 9,144 images short).
+    /// smoke profile's 64 keeps CI's extraction of 9,144 images short); the
+    /// larger backbones scale it ([`crate::features::Backbone::side_at`]).
     pub feature_size: usize,
     /// Input side of the label-aware classifier: 64 px at `full` too, where
     /// 256 px (16× the pixels) would cost about as much as another
@@ -48,15 +48,6 @@ pub struct ProfileSettings {
     pub classifier_size: usize,
     /// Epochs of the label-aware classifier (early stopping ends it sooner).
     pub classifier_epochs: usize,
-}
-
-impl ProfileSettings {
-    /// Input side of `backbone`: [`Self::feature_size`] scaled as the
-    /// backbone's native side is to Lite0's (224, 240, 260 px at `quick`
-    /// and `full`).
-    pub fn feature_side(&self, backbone: Backbone) -> usize {
-        (self.feature_size * backbone.native_size()).div_ceil(IMAGENET_SIZE)
-    }
 }
 
 impl Profile {

@@ -12,7 +12,6 @@ use crate::analysis::{
 use crate::autoencoder::Trained;
 use crate::backend::{Precision, libtorch_version};
 use crate::error::Result;
-use crate::features::Backbone;
 use crate::io::{utc_date, write_bytes_atomic};
 use crate::stats::ConfidenceInterval;
 use crate::study::{
@@ -130,32 +129,16 @@ pub struct Metrics {
     pub sections: Vec<SectionTime>,
 }
 
-/// A backbone's pooled features of every image, as section 9 extracted
-/// them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BankSummary {
-    pub backbone: Backbone,
-    /// Input side.
-    pub size: usize,
-    pub images: usize,
-    /// Wall-clock seconds of the extraction (as measured when it ran).
-    pub seconds: f64,
-}
-
 /// Section 9: every detector on one ladder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Beyond {
-    /// Input side of the pretrained feature extractor (Lite0).
-    pub feature_size: usize,
-    /// Wall-clock seconds of extracting Lite0's features of every image.
-    pub feature_seconds: f64,
-    /// Every backbone's feature bank.
-    pub banks: Vec<BankSummary>,
-    /// Input side of the label-aware classifier.
-    pub classifier_size: usize,
-    /// Top-1 accuracy of the label-aware classifier on the validation split.
-    pub classifier_validation_accuracy: f64,
-    pub classifier_train_seconds: f64,
+    /// What each family on the ladder records of its fit, merged
+    /// (`crate::scoring::merged_facts`): by default `feature_size` and
+    /// `feature_seconds` (Lite0's bank), `banks` (every backbone's: size,
+    /// images, seconds), `classifier_size`,
+    /// `classifier_validation_accuracy` and `classifier_train_seconds`.
+    #[serde(flatten)]
+    pub families: serde_json::Map<String, serde_json::Value>,
     pub ladder: Vec<LadderRow>,
     /// The detector every gain is measured against.
     pub reference: String,

@@ -24,10 +24,8 @@ use serde::Serialize;
 
 use crate::analysis::{Bootstrap, DEFAULT_PERCENTILES};
 use crate::autoencoder::{Architecture, ModelConfig, TrainingConfig};
-use crate::classifier::{ClassIndex, ClassifierConfig, ClassifierTrainingConfig};
 use crate::data::{Prepared, SplitConfig};
 use crate::error::{Error, Result};
-use crate::geometric::GeometricTrainingConfig;
 use crate::scoring::REPORT_PERCENTILE;
 use crate::study::{Profile, Report, Study, StudyConfig};
 
@@ -120,39 +118,6 @@ impl ReproduceConfig {
                     .with_seed(self.seed)
             })
             .collect()
-    }
-
-    /// The label-aware classifier for `prepared`'s classes: the profile's
-    /// classifier size, batch and classifier epochs, at the first seed.
-    pub fn classifier_config(
-        &self,
-        profile: Profile,
-        prepared: &Prepared,
-    ) -> ClassifierTrainingConfig {
-        let s = profile.settings();
-        let classes = ClassIndex::of(prepared).names.len();
-        ClassifierTrainingConfig::new(ClassifierConfig::new(s.classifier_size, classes))
-            .with_epochs(s.classifier_epochs)
-            .with_batch_size(s.batch_size)
-            .with_seed(self.seed)
-    }
-
-    /// The self-supervised geometric detector at `prepared`'s image size
-    /// (section 9 can train it on the classifier's split: 64 px at `quick`
-    /// and `full`), at the first seed: the four rotations (translations did
-    /// worse; [`GeometricTrainingConfig::translation`]), width 32, 20
-    /// epochs of 32 images × 4 rotations (minutes on a CPU at 64 px);
-    /// `smoke` a width-8 network for one epoch (seconds).
-    pub fn geometric_config(
-        &self,
-        profile: Profile,
-        prepared: &Prepared,
-    ) -> GeometricTrainingConfig {
-        let config = GeometricTrainingConfig::new(prepared.cache.size()).with_seed(self.seed);
-        match profile {
-            Profile::Smoke => config.with_width(8).with_epochs(1),
-            Profile::Quick | Profile::Auto | Profile::Full => config.with_epochs(20),
-        }
     }
 
     /// The resize ablation's models at `profile`: none at `full`, whose
