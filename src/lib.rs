@@ -17,7 +17,7 @@
 //! | [`training`] | the training loop every model shares, checkpoints, run directories |
 //! | [`scoring`] | per-image scores, the detector contract ([`scoring::ImageScorer`]), calibration, verdicts, the typed detector ids ([`scoring::DetectorId`], with the families' names they are made of) |
 //! | [`autoencoder`] | report section 5: the autoencoders, their training, scores, error maps and runs |
-//! | [`features`], [`classifier`], [`geometric`] | detectors beyond reconstruction: EfficientNet-Lite ImageNet features (pooled: kNN, a Gaussian; patches: PatchCore and its anomaly maps); a label-aware CNN without pretraining; a self-supervised CNN predicting rotations and translations |
+//! | [`features`], [`classifier`], [`geometric`], [`histogram`] | detectors beyond reconstruction: EfficientNet-Lite ImageNet features (pooled: kNN, a Gaussian; patches: PatchCore and its anomaly maps); a label-aware CNN without pretraining; a self-supervised CNN predicting rotations and translations; colour histograms without a network |
 //! | [`analysis`] | report sections 6-8 (detection, evaluation, refinement), other aggregations, the ladder and its one specification ([`analysis::LadderSpec`]), saved detectors by kind |
 //! | [`figures`] | the charts and image grids, and [`figures::plot`]: the figures of the steps' values |
 //! | [`study`] | the study directory, profiles, [`study::reproduce`], the grading of the report's claims, the report writer, benchmarks, a run's results checked against the published ones |
@@ -34,6 +34,7 @@ pub mod error;
 pub mod features;
 pub mod figures;
 pub mod geometric;
+pub mod histogram;
 pub mod io;
 pub mod scoring;
 pub mod stats;

@@ -26,6 +26,7 @@ use crate::features::{
     DEFAULT_CORESET_FRACTION, DEFAULT_RIDGE, FeatureLadder, FeatureScore, PatchCoreLadder,
 };
 use crate::geometric::GeometricLadder;
+use crate::histogram::{DEFAULT_BINS, HistogramLadder};
 use crate::io::{Markdown, Text};
 use crate::scoring::{
     Architecture, Backbone, ClassifierScore, DetectorId, DetectorScores, FittedFamily, ImageScorer,
@@ -47,6 +48,8 @@ pub enum LadderMember {
     Features(FeatureLadder),
     /// PatchCore on one backbone's patch features.
     PatchCore(PatchCoreLadder),
+    /// Colour histograms, without a network.
+    Histogram(HistogramLadder),
 }
 
 impl LadderMember {
@@ -58,6 +61,7 @@ impl LadderMember {
             Self::Geometric(family) => family,
             Self::Features(family) => family,
             Self::PatchCore(family) => family,
+            Self::Histogram(family) => family,
         }
     }
 }
@@ -91,7 +95,8 @@ impl Default for LadderSpec {
     /// Both classifier scores (ridge 0.01); the rotation classifier; kNN
     /// with 5 neighbours on EfficientNet-Lite0, -Lite1 and -Lite2, and the
     /// Gaussian (ridge 0.01) on Lite0; PatchCore (1 % coreset, both scores)
-    /// on Lite0; p80, 2,000 resamples; gains over `improved3`'s error and
+    /// on Lite0; kNN with 5 neighbours on colour histograms (8 bins per
+    /// channel); p80, 2,000 resamples; gains over `improved3`'s error and
     /// over the kNN on Lite0.
     fn default() -> Self {
         let features = |backbone, scores: &[FeatureScore]| {
@@ -116,6 +121,10 @@ impl Default for LadderSpec {
                     backbone: Backbone::Lite0,
                     scores: PatchScore::ALL.to_vec(),
                     coreset_fraction: DEFAULT_CORESET_FRACTION,
+                }),
+                LadderMember::Histogram(HistogramLadder {
+                    bins: DEFAULT_BINS,
+                    k: DEFAULT_KNN_K,
                 }),
             ],
             percentile: REPORT_PERCENTILE,
@@ -399,7 +408,7 @@ mod tests {
         let text = spec.to_string();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            lines[..6],
+            lines[..7],
             [
                 "classifier trained here: classifier energy, classifier Mahalanobis; ridge 0.01",
                 "transformation classifier trained here (self-supervised): 4 rotations",
@@ -407,6 +416,7 @@ mod tests {
                 "EfficientNet-Lite1's pooled features: kNN (k = 5)",
                 "EfficientNet-Lite2's pooled features: kNN (k = 5)",
                 "PatchCore on EfficientNet-Lite0's patches, 1 % coreset: max, mean",
+                "colour histogram: 8 bins per channel, kNN (k = 5)",
             ]
         );
         assert!(

@@ -13,6 +13,7 @@ use crate::classifier::TrainedClassifier;
 use crate::error::{Error, Result};
 use crate::features::{FeatureRun, PatchCoreRun};
 use crate::geometric::TrainedGeometric;
+use crate::histogram::HistogramRun;
 use crate::scoring::{SavedFamily, SavedScorer};
 use crate::training::{RUN_FILE, recorded_kind};
 
@@ -30,16 +31,19 @@ pub enum RunKind {
     Features,
     /// PatchCore's memory bank ([`crate::features::PatchCoreRun`]).
     PatchCore,
+    /// Colour histograms ([`crate::histogram::HistogramRun`]).
+    Histogram,
 }
 
 impl RunKind {
     /// Every kind.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Autoencoder,
         Self::Classifier,
         Self::Geometric,
         Self::Features,
         Self::PatchCore,
+        Self::Histogram,
     ];
 
     /// The kind's family: its tag, its words and its loader.
@@ -50,6 +54,7 @@ impl RunKind {
             Self::Geometric => TrainedGeometric::SAVED,
             Self::Features => FeatureRun::SAVED,
             Self::PatchCore => PatchCoreRun::SAVED,
+            Self::Histogram => HistogramRun::SAVED,
         }
     }
 
