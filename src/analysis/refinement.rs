@@ -486,6 +486,8 @@ pub fn seeds_table(rows: &[SeedSummary]) -> PolarsResult<DataFrame> {
         column("auprc", rows, |r| r.auprc.mean),
         column("auprc_std", rows, |r| r.auprc.std),
         column("tpr", rows, |r| r.tpr.mean),
+        column("tpr_std", rows, |r| r.tpr.std),
         column("fpr", rows, |r| r.fpr.mean),
+        column("fpr_std", rows, |r| r.fpr.std),
     ])
 }

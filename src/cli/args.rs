@@ -96,6 +96,9 @@ pub(crate) struct DiffArgs {
     /// The tolerance's relative part (see --absolute).
     #[arg(long, default_value_t = DEFAULT_RELATIVE)]
     pub(crate) relative: f64,
+    /// Hold every number to --absolute/--relative, also a model's numbers that the published run measured over several training seeds (by default those may move by 3 standard deviations over the seeds).
+    #[arg(long)]
+    pub(crate) no_seed_spread: bool,
     /// Also write the report (Markdown) to FILE, replacing it.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
@@ -179,9 +182,9 @@ pub(crate) struct StudyArgs {
     /// Seed of the split and of the first training run.
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
-    /// Training seeds of the refinement (seed, seed+1, ...): tables give mean ± std.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) seeds: usize,
+    /// Training seeds of the refinement (seed, seed+1, ...): tables give mean ± std. Default: the profile's (quick 3, full 1, smoke 1).
+    #[arg(long)]
+    pub(crate) seeds: Option<usize>,
     /// Models of the refinement, comma-separated; the first one is the study's main model.
     #[arg(
         long,

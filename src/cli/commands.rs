@@ -16,8 +16,8 @@ use caltech_anomaly::data::{
 use caltech_anomaly::figures::plot;
 use caltech_anomaly::scoring::{REPORT_PERCENTILE, has_current_unseen_scores};
 use caltech_anomaly::study::{
-    ReproduceConfig, RunSpec, Study, Tolerance, compare_results, drifted_pages, reproduce,
-    run as run_training, write_pages,
+    ReproduceConfig, RunSpec, Study, Tolerance, Tolerances, compare_results, drifted_pages,
+    reproduce, run as run_training, with_seed_spread, write_pages,
 };
 use caltech_anomaly::{Error, Result};
 
@@ -66,13 +66,14 @@ pub(crate) fn run_refine(config: ReproduceConfig) -> Result<()> {
     let size = study.profile.settings().image_size;
     let prepared = study.prepare(config.split(study.profile), size)?;
     let configs = config.training_configs(study.profile);
-    let runs = study.train_seeds(&prepared, &configs, &config.training_seeds())?;
+    let seeds = config.training_seeds(study.profile);
+    let runs = study.train_seeds(&prepared, &configs, &seeds)?;
     let refined = refinement(&runs, config.percentile, config.bootstrap)?;
     study.table("comparison", comparison_table(&refined.rows)?)?;
     print!("{}", ComparisonTable(&refined.rows));
-    if config.seeds > 1 {
+    if seeds.len() > 1 {
         study.table("comparison_seeds", seeds_table(&refined.over_seeds)?)?;
-        println!("over {} seeds (mean ± std):", config.seeds);
+        println!("over {} seeds (mean ± std):", seeds.len());
         for s in &refined.over_seeds {
             println!(
                 "  {:<10} error {:.5} ± {:.5}, AUROC {:.3} ± {:.3}, AUPRC {:.3} ± {:.3}",
@@ -138,8 +139,12 @@ pub(crate) fn run_compare(runs: &[PathBuf], seed: u64) -> Result<()> {
 /// `diff`: a results folder beside a published one; the exit status is
 /// 1 when anything differs beyond tolerance.
 pub(crate) fn run_diff(args: DiffArgs) -> Result<ExitCode> {
-    let tolerance = Tolerance::new(args.absolute, args.relative)?;
-    let diff = compare_results(&args.run, &args.published, &tolerance.into())?;
+    let tolerances = Tolerances::from(Tolerance::new(args.absolute, args.relative)?);
+    let tolerances = match args.no_seed_spread {
+        true => tolerances,
+        false => with_seed_spread(&args.published, tolerances)?.0,
+    };
+    let diff = compare_results(&args.run, &args.published, &tolerances)?;
     print!("{}", diff.report());
     if let Some(out) = &args.out {
         println!("report: {}", diff.write_report(out)?.display());

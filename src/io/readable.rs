@@ -26,6 +26,19 @@ fn too_small(v: f64) -> bool {
     v != 0.0 && v.abs() < 0.5 * 10f64.powi(-(MAX_DECIMALS as i32))
 }
 
+/// A value such as an AUROC, a rate or a reconstruction error, as the
+/// tables and pages quote it: three significant digits and at least three
+/// decimals (`0.696`, `0.0175`, `0.00580`, `1.000`).
+pub fn readable_value(v: f64) -> String {
+    let magnitude = if v == 0.0 || !v.is_finite() {
+        0
+    } else {
+        v.abs().log10().floor() as i32
+    };
+    let decimals = (2 - magnitude).max(3) as usize;
+    format!("{v:.decimals$}")
+}
+
 /// A count with thousands separators, as Keras writes parameter counts:
 /// `4,536,707`.
 pub fn thousands(n: u64) -> String {
@@ -184,6 +197,16 @@ pub fn readable_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_value_has_three_significant_digits_and_at_least_three_decimals() {
+        assert_eq!(readable_value(0.696026), "0.696");
+        assert_eq!(readable_value(0.017507), "0.0175");
+        assert_eq!(readable_value(0.0058), "0.00580");
+        assert_eq!(readable_value(1.0), "1.000");
+        assert_eq!(readable_value(0.0), "0.000");
+        assert_eq!(readable_value(-0.0434), "-0.0434");
+    }
+
     use super::*;
 
     #[test]

@@ -463,6 +463,7 @@ mod tests {
             assumption: None,
             power: None,
             profile: Profile::Quick,
+            seeds: None,
         }
     }
 

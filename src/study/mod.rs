@@ -26,6 +26,6 @@ pub use pages::{Page, drifted_pages, render_pages, write_pages};
 pub use profile::*;
 pub use report::*;
 pub use reproduce::*;
-pub use reproducibility::{ResultsDiff, Tolerance, Tolerances, compare_results};
+pub use reproducibility::{ResultsDiff, Tolerance, Tolerances, compare_results, with_seed_spread};
 pub use settings::*;
 pub use standalone::*;

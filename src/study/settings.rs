@@ -38,7 +38,7 @@ impl StudySettings {
                 pool: settings.pool,
                 ..SplitConfig::default()
             },
-            seeds: reproduce.training_seeds(),
+            seeds: settings.training_seeds(reproduce.seed),
             models: Architecture::ALL
                 .iter()
                 .map(|&m| {
@@ -262,7 +262,8 @@ mod tests {
         let settings = quick();
         assert_eq!(settings.models, reproduce.training_configs(Profile::Quick));
         assert_eq!(settings.split, reproduce.split(Profile::Quick));
-        assert_eq!(settings.seeds, vec![42]);
+        assert_eq!(settings.seeds, reproduce.training_seeds(Profile::Quick));
+        assert_eq!(settings.seeds, vec![42, 43, 44]);
     }
 
     #[test]
@@ -271,10 +272,12 @@ mod tests {
             model: ModelConfig::new(Architecture::Baseline, 64).with_encoding_dim(Some(64)),
             ..quick().main_model().unwrap()
         };
-        let settings = quick().with_model(wider.clone()).with_seeds([42, 43, 44]);
+        let settings = quick()
+            .with_model(wider.clone())
+            .with_seeds([42, 43, 44, 45]);
         assert_eq!(settings.models.len(), 4);
         assert_eq!(settings.model(Architecture::Baseline).unwrap(), wider);
-        assert_eq!(settings.seeds, vec![42, 43, 44]);
+        assert_eq!(settings.seeds, vec![42, 43, 44, 45]);
         settings.check().unwrap();
     }
 

@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use crate::data::PoolSize;
 use crate::error::Result;
-use crate::io::{Markdown, column};
+use crate::io::{Markdown, column, readable_value};
 use crate::study::{
-    Claim, Evidence, MeasuredAt, Needs, Profile, Quantity, REPORT_IMAGE_SIZE, REPORT_POOL, compare,
-    measure, report_claims, short,
+    Claim, Evidence, MeasuredAt, Needs, Profile, Quantity, REPORT_IMAGE_SIZE, REPORT_POOL,
+    SeedVerdicts, compare, measure, report_claims,
 };
 
 /// The verdict of comparing one claim with our value. Whether the report
@@ -60,6 +60,8 @@ pub const NO_CONTRADICTION: &str = "no contradiction found";
 pub const CONTRADICTS_ITSELF: &str = "contradicts itself: ";
 
 /// One claim beside our value.
+///
+/// [`over_seeds`]: crate::study::over_seeds
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClaimCheck {
     pub section: u8,
@@ -84,6 +86,9 @@ pub struct ClaimCheck {
     /// can take at the percentile.
     pub power: Option<String>,
     pub profile: Profile,
+    /// The verdict at each training seed of the run ([`over_seeds`]);
+    /// `None` where only one run was graded.
+    pub seeds: Option<SeedVerdicts>,
 }
 
 impl ClaimCheck {
@@ -111,7 +116,12 @@ impl ClaimCheck {
     /// Our value with its 95 % interval: `0.6960 [0.6059, 0.7816]`.
     pub fn ours_with_interval(&self) -> String {
         match (self.low, self.high) {
-            (Some(low), Some(high)) => format!("{} [{}, {}]", self.ours, short(low), short(high)),
+            (Some(low), Some(high)) => format!(
+                "{} [{}, {}]",
+                self.ours,
+                readable_value(low),
+                readable_value(high)
+            ),
             _ => self.ours.clone(),
         }
     }
@@ -139,16 +149,34 @@ impl ClaimTable {
             column("assumption", rows, |r| r.assumption.as_deref()),
             column("power", rows, |r| r.power.as_deref()),
             column("profile", rows, |r| r.profile.name()),
+            column("seeds", rows, |r| r.seeds.as_ref().map(|s| s.to_string())),
         ])?)
     }
 
     /// The claims as a Markdown table: the verdict (with the report's
     /// contradiction where there is one) and why, the assumption and the
-    /// power of each comparison.
+    /// power of each comparison, and the verdicts over the seeds where the
+    /// run trained more than one.
     pub fn to_markdown(&self) -> Markdown {
-        let mut text = String::from(
-            "| § | the report says | report | ours [95% CI] | verdict | why | assumed | power of \
-             the test |\n|---|---|---|---|---|---|---|---|\n",
+        let over_seeds =
+            (self.rows.iter()).any(|r| r.seeds.as_ref().is_some_and(|s| s.0.len() > 1));
+        let mut header = vec![
+            "§",
+            "the report says",
+            "report",
+            "ours [95% CI]",
+            "verdict",
+            "why",
+            "assumed",
+            "power of the test",
+        ];
+        if over_seeds {
+            header.push("over the seeds");
+        }
+        let mut text = format!(
+            "| {} |\n|{}\n",
+            header.join(" | "),
+            "---|".repeat(header.len())
         );
         for r in &self.rows {
             let verdict = match &r.report_consistency {
@@ -158,7 +186,7 @@ impl ClaimTable {
                 ),
                 None => format!("**{}**", r.verdict.as_str()),
             };
-            let cells = [
+            let mut cells = vec![
                 r.section.to_string(),
                 r.statement.clone(),
                 r.report.clone(),
@@ -168,7 +196,11 @@ impl ClaimTable {
                 r.assumption.clone().unwrap_or_default(),
                 r.power.clone().unwrap_or_default(),
             ];
-            let _ = writeln!(text, "| {} |", cells.map(|c| cell(&c)).join(" | "));
+            if over_seeds {
+                cells.push(r.seeds.as_ref().map(|s| s.to_string()).unwrap_or_default());
+            }
+            let cells: Vec<String> = cells.iter().map(|c| cell(c)).collect();
+            let _ = writeln!(text, "| {} |", cells.join(" | "));
         }
         if let Some(r) = self.rows.first() {
             let _ = write!(text, "\nMeasured at profile **{}**.", r.profile.name());
@@ -268,6 +300,7 @@ fn check_one(
         report_consistency: inconsistency.cloned(),
         assumption: (!assumptions.is_empty()).then(|| assumptions.join("; ")),
         power: measured.and_then(|m| m.power),
+        seeds: None,
         profile: evidence.measured_at.profile,
     })
 }

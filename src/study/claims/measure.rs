@@ -2,6 +2,7 @@
 //! report's number.
 
 use crate::error::Result;
+use crate::io::readable_value;
 use crate::scoring::{REPORT_PERCENTILE, ScoreRow};
 use crate::stats::{ConfusionMatrix, percentile, stratified_bootstrap, wilson_interval};
 use crate::study::{Claim, Comparison, Evidence, LEVEL, ModelScores, Quantity, ROUNDING, Verdict};
@@ -59,12 +60,12 @@ pub(crate) fn measure(claim: &Claim, e: &Evidence) -> Result<Option<Measured>> {
                 None => String::new(),
             };
             Measured {
-                text: short(ci.estimate),
+                text: readable_value(ci.estimate),
                 interval: Some((ci.low, ci.high)),
                 value: Value::Number(ci.estimate),
                 power: Some(format!(
                     "{set_by}the stratified bootstrap 95 % interval spans ±{}",
-                    short(half_width(ci.low, ci.high))
+                    readable_value(half_width(ci.low, ci.high))
                 )),
                 assumption: None,
             }
@@ -144,12 +145,12 @@ fn at_percentile(claim: &Claim, scores: &[ScoreRow], p: f64) -> Result<Measured>
             )
         });
     Ok(Measured {
-        text: format!("{k}/{n} = {}", short(k as f64 / n as f64)),
+        text: format!("{k}/{n} = {}", readable_value(k as f64 / n as f64)),
         interval: Some((low, high)),
         value: Value::Number(k as f64 / n as f64),
         power: Some(format!(
             "set by our {n} {images}: the Wilson 95 % interval of {k}/{n} spans ±{}",
-            short(half_width(low, high))
+            readable_value(half_width(low, high))
         )),
         assumption,
     })
@@ -166,14 +167,14 @@ pub(crate) fn threshold(scores: &[ScoreRow], p: f64, e: &Evidence) -> Result<Mea
     })?;
     let spread = half_width(ci.low, ci.high);
     Ok(Measured {
-        text: short(ci.estimate),
+        text: readable_value(ci.estimate),
         interval: Some((ci.low, ci.high)),
         value: Value::Number(ci.estimate),
         power: Some(format!(
             "set by our {} test errors: the stratified bootstrap 95 % interval of their p{p} \
              spans ±{} ({:.1} % of it)",
             errors.len(),
-            short(spread),
+            readable_value(spread),
             100.0 * spread / ci.estimate.abs()
         )),
         assumption: None,
@@ -291,7 +292,11 @@ pub(crate) fn compare(claim: &Claim, m: &Measured, claims: &[Claim]) -> (Verdict
         (Comparison::Rate, Value::Number(_)) => {
             let (k, n) = claim.rate().unwrap_or((0, 0));
             let report = k as f64 / n as f64;
-            inside(report, &format!("{k}/{n} = {}", short(report)), m.interval)
+            inside(
+                report,
+                &format!("{k}/{n} = {}", readable_value(report)),
+                m.interval,
+            )
         }
         (Comparison::Interval, Value::Number(_)) => {
             let report = claim.number().unwrap_or(f64::NAN);
@@ -391,13 +396,4 @@ fn report_prevalence(claims: &[Claim]) -> Option<(usize, usize)> {
             .map(|v| v as usize)
     };
     Some((count(Quantity::TestHeldOut)?, count(Quantity::TestImages)?))
-}
-
-/// Four significant digits, for the tables.
-pub(crate) fn short(v: f64) -> String {
-    if v != 0.0 && v.abs() < 0.01 {
-        format!("{v:.5}")
-    } else {
-        format!("{v:.4}")
-    }
 }

@@ -23,18 +23,22 @@
 //!   "accuracy", the range that any model's accuracy at the percentile can
 //!   take, from our counts.
 //!
-//! [`scoreboard`] sets the verdicts of two profiles side by side, and
-//! [`published_claims`] reads a published `claims.csv`.
+//! A run that trains more than one seed grades the claims on each seed's
+//! runs, and says beside each verdict whether it holds at every seed
+//! ([`over_seeds`]). [`scoreboard`] sets the verdicts of two profiles side
+//! by side, and [`published_claims`] reads a published `claims.csv`.
 
 mod check;
 mod evidence;
 mod measure;
 mod scoreboard;
+mod seeds;
 
 pub use check::*;
 pub use evidence::*;
 pub(crate) use measure::*;
 pub use scoreboard::*;
+pub use seeds::*;
 
 use serde::{Deserialize, Serialize};
 

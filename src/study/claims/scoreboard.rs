@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::io::{Markdown, ROOT_ENV, read_csv};
+use crate::io::{Markdown, ROOT_ENV, read_csv, readable_value};
 use crate::study::{
-    CONTRADICTS_ITSELF, ClaimCheck, ClaimTable, MeasuredAt, NO_CONTRADICTION, Profile, Verdict,
-    cell, inside, report_claims, short, unmet,
+    CONTRADICTS_ITSELF, ClaimCheck, ClaimTable, MeasuredAt, NO_CONTRADICTION, Profile,
+    SeedVerdicts, Verdict, cell, inside, report_claims, unmet,
 };
 
 /// The verdict of `claims.csv` files written before the verdict and the
@@ -44,8 +44,9 @@ pub fn other_published(profile: Profile) -> Profile {
     }
 }
 
-/// A row of `claims.csv`, in either layout: the columns of the report's
-/// consistency, the assumption and the power are optional.
+/// A row of `claims.csv`, in any layout: the columns of the report's
+/// consistency, the assumption, the power and the verdicts over seeds are
+/// optional.
 #[derive(Debug, Deserialize)]
 struct CsvRow {
     section: u8,
@@ -63,6 +64,8 @@ struct CsvRow {
     #[serde(default)]
     power: Option<String>,
     profile: String,
+    #[serde(default)]
+    seeds: Option<String>,
 }
 
 /// The published claims of `profile`: `docs/results/<profile>/tables/
@@ -125,6 +128,12 @@ pub fn published_claims(root: &Path, profile: Profile) -> Result<ClaimTable> {
             assumption: row.assumption,
             power: row.power,
             profile,
+            seeds: (row.seeds.as_deref().map(str::parse::<SeedVerdicts>))
+                .transpose()
+                .map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    reason: format!("row {}: {e}", i + 2),
+                })?,
         });
     }
     Ok(ClaimTable { rows })
@@ -151,7 +160,7 @@ fn compared_again(row: &CsvRow) -> (Verdict, String) {
         (n > 0.0).then_some(k / n)
     });
     let (value, shown) = match (rate, row.report.parse::<f64>()) {
-        (Some(rate), _) => (rate, format!("{} = {}", row.report, short(rate))),
+        (Some(rate), _) => (rate, format!("{} = {}", row.report, readable_value(rate))),
         (None, Ok(value)) => (value, row.report.clone()),
         (None, Err(_)) => {
             return (

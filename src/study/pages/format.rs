@@ -8,13 +8,7 @@ use crate::stats::ConfidenceInterval;
 
 /// A value in [0, 1] such as an AUROC or a rate: 3 decimals, or 3
 /// significant digits below 0.1 (`0.696`, `0.0927`, `0.00316`).
-pub(super) fn value(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v:.3}");
-    }
-    let decimals = (2 - v.abs().log10().floor() as i32).max(3) as usize;
-    format!("{v:.decimals$}")
-}
+pub(super) use crate::io::readable_value as value;
 
 /// `estimate [low, high]`, each as [`value`].
 pub(super) fn interval(ci: &ConfidenceInterval) -> String {

@@ -8,6 +8,7 @@
 mod beyond;
 mod folders;
 mod format;
+mod grading;
 mod published;
 mod readme;
 mod results_page;

@@ -11,7 +11,7 @@ use crate::analysis::UnseenComparisonRow;
 use crate::error::{IoContext, Result};
 use crate::io::{read_csv, read_json};
 use crate::stats::ConfidenceInterval;
-use crate::study::METRICS_FILE;
+use crate::study::{METRICS_FILE, SeedVerdicts};
 
 /// The folder of a results folder's tables.
 pub(super) const TABLES: &str = "tables";
@@ -150,9 +150,24 @@ pub(super) struct ClaimRow {
     pub(super) assumption: Option<String>,
     #[serde(default)]
     pub(super) power: Option<String>,
+    /// The verdict at each training seed (`one seed: …`, `settled: …`,
+    /// `flips: …`), where the run recorded it.
+    #[serde(default)]
+    pub(super) seeds: Option<String>,
 }
 
 impl ClaimRow {
+    /// The verdicts over the seeds where the run trained more than one.
+    pub(super) fn over_seeds(&self) -> Option<&str> {
+        self.seeds.as_deref().filter(|s| !s.starts_with("one seed"))
+    }
+
+    /// Whether the verdict differs between the run's training seeds.
+    pub(super) fn flips(&self) -> bool {
+        let parsed = self.seeds.as_deref().map(str::parse::<SeedVerdicts>);
+        parsed.is_some_and(|v| v.is_ok_and(|v| !v.settled()))
+    }
+
     /// Why the report contradicts itself on this claim, where the file
     /// says so in its own column.
     pub(super) fn contradiction(&self) -> Option<&str> {
@@ -331,10 +346,30 @@ pub(super) struct Published {
     pub(super) resize: Option<Vec<UnseenComparisonRow>>,
     /// `precision_guard.csv`, where the folder has one.
     pub(super) guard: Option<Vec<UnseenComparisonRow>>,
+    /// `comparison_seeds.csv`, where the run trained more than one seed.
+    pub(super) seeds: Option<Vec<SeedRow>>,
     /// The names of the CSV files in `tables/`, sorted.
     pub(super) table_files: Vec<String>,
     /// The names of the files in `figures/`, sorted.
     pub(super) figure_files: Vec<String>,
+}
+
+/// A row of `comparison_seeds.csv`: a model's mean and standard deviation
+/// over the training seeds.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct SeedRow {
+    pub(super) model: String,
+    pub(super) seeds: usize,
+    pub(super) mean_test_error: f64,
+    pub(super) mean_test_error_std: f64,
+    pub(super) auroc: f64,
+    pub(super) auroc_std: f64,
+    pub(super) auprc: f64,
+    pub(super) auprc_std: f64,
+    pub(super) tpr: f64,
+    pub(super) tpr_std: f64,
+    pub(super) fpr: f64,
+    pub(super) fpr_std: f64,
 }
 
 impl Published {
@@ -358,6 +393,10 @@ impl Published {
             splits: read_csv(&table("split_sizes.csv"))?,
             resize: read_optional(&table("resize_ablation.csv"))?,
             guard: read_optional(&table("precision_guard.csv"))?,
+            seeds: match table("comparison_seeds.csv") {
+                path if path.exists() => Some(read_csv(&path)?),
+                _ => None,
+            },
             table_files: file_names(&tables)?,
             figure_files: file_names(&dir.join(FIGURES))?,
         })

@@ -10,8 +10,9 @@ use super::beyond::{
     best, detector_with_auroc, guard_verdict, is_autoencoder, reference_gain, reference_name,
 };
 use super::format::{NONE, gain, table};
+use super::grading::{ours_and_verdict, verdict_counts};
 use super::published::Published;
-use super::results_page::{anchor, ours_and_verdict, verdict_counts};
+use super::results_page::anchor;
 
 /// The line after which README.md's generated block starts.
 pub const HEADLINE_BEGIN: &str = "<!-- generated: headline (caltech-anomaly pages) -->";

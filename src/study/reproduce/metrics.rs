@@ -13,11 +13,11 @@ use crate::autoencoder::Trained;
 use crate::backend::{Precision, libtorch_version};
 use crate::error::Result;
 use crate::io::{utc_date, write_bytes_atomic};
-use crate::stats::ConfidenceInterval;
+use crate::stats::{ConfidenceInterval, auroc};
 use crate::study::{
     ClaimCheck, ClaimTable, Context, Evaluation, Evidence, METRICS_FILE, MeasuredAt, ModelScores,
     Profile, Report, ReproduceOutcome, SectionTime, Verdict, check, cpuinfo, dataset_counts,
-    report_claims,
+    over_seeds, report_claims,
 };
 use crate::training::git_commit;
 
@@ -145,22 +145,39 @@ pub struct Beyond {
 }
 
 /// The report's claims beside this study's values (`tables/claims.csv`),
-/// as the section that opens `report.md`.
+/// as the section that opens `report.md`: graded on the runs of each
+/// training seed (`runs[s]`, trained at `seeds[s]`; the first seed's
+/// baseline is `baseline`, its AUROC `evaluation`'s), the first seed's
+/// verdicts with every claim's verdicts over the seeds.
 pub(crate) fn claims_section(
     cx: &mut Context,
     baseline: &Trained,
     evaluation: &Evaluation,
-    runs: &[Trained],
+    (runs, seeds): (&[Vec<Trained>], &[u64]),
 ) -> Result<ClaimTable> {
     let measured_at = MeasuredAt::of(cx.study.profile, &cx.prepared);
-    let evidence = Evidence {
-        dataset: Some(dataset_counts(&cx.study.config.data_dir)?),
-        baseline: Some(baseline.scores.0.clone()),
-        baseline_auroc: Some(evaluation.auroc),
-        models: runs.iter().map(ModelScores::of).collect(),
-        ..Evidence::at(measured_at, cx.config.bootstrap)
+    let dataset = dataset_counts(&cx.study.config.data_dir)?;
+    let bootstrap = cx.config.bootstrap;
+    let evidence = |seed: usize| -> Result<Evidence> {
+        let main = if seed == 0 { baseline } else { &runs[seed][0] };
+        let scores = &main.scores;
+        let auroc = match seed {
+            0 => evaluation.auroc,
+            _ => bootstrap.interval(&scores.scores(), &scores.held_out_flags(), auroc)?,
+        };
+        Ok(Evidence {
+            dataset: Some(dataset),
+            baseline: Some(scores.0.clone()),
+            baseline_auroc: Some(auroc),
+            models: runs[seed].iter().map(ModelScores::of).collect(),
+            ..Evidence::at(measured_at, bootstrap)
+        })
     };
-    let claims = check(&report_claims()?, &evidence)?;
+    let claims = report_claims()?;
+    let tables = (0..runs.len())
+        .map(|seed| check(&claims, &evidence(seed)?))
+        .collect::<Result<Vec<_>>>()?;
+    let claims = over_seeds(seeds, tables)?;
     let df = cx.study.table("claims", claims.to_dataframe()?)?;
     let mut section = Report::default();
     section.heading(2, "Reproducibility: the report's claims beside ours");

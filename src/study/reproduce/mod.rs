@@ -27,7 +27,7 @@ use crate::autoencoder::{Architecture, ModelConfig, TrainingConfig};
 use crate::data::{Prepared, SplitConfig};
 use crate::error::{Error, Result};
 use crate::scoring::REPORT_PERCENTILE;
-use crate::study::{Profile, Report, Study, StudyConfig};
+use crate::study::{Profile, ProfileSettings, Report, Study, StudyConfig};
 
 pub const METRICS_FILE: &str = "metrics.json";
 
@@ -41,8 +41,9 @@ pub struct ReproduceConfig {
     pub study: StudyConfig,
     /// Seed of the split and of the first training seed.
     pub seed: u64,
-    /// Training seeds of the refinement (`seed`, `seed + 1`, …).
-    pub seeds: usize,
+    /// How many training seeds the refinement trains (`seed`, `seed + 1`,
+    /// …); `None` takes the profile's ([`ProfileSettings::seeds`]).
+    pub seeds: Option<usize>,
     /// Models of the refinement, the study's main model first.
     pub models: Vec<Architecture>,
     /// The detection sweep.
@@ -59,13 +60,13 @@ pub struct ReproduceConfig {
 }
 
 impl ReproduceConfig {
-    /// The report's settings in a study: seed 42, one seed, the four
-    /// models, the p75-p95 sweep, p80, 2,000 resamples.
+    /// The report's settings in a study: seed 42, the profile's training
+    /// seeds, the four models, the p75-p95 sweep, p80, 2,000 resamples.
     pub fn new(study: StudyConfig) -> Self {
         Self {
             study,
             seed: 42,
-            seeds: 1,
+            seeds: None,
             models: Architecture::ALL.to_vec(),
             percentiles: DEFAULT_PERCENTILES.to_vec(),
             percentile: REPORT_PERCENTILE,
@@ -81,7 +82,7 @@ impl ReproduceConfig {
         if self.models.is_empty() {
             return Err(Error::InvalidParameter("no model to train".into()));
         }
-        if self.seeds == 0 || self.bootstrap.resamples == 0 {
+        if self.seeds == Some(0) || self.bootstrap.resamples == 0 {
             return Err(Error::InvalidParameter(
                 "seeds and bootstrap resamples must be at least 1".into(),
             ));
@@ -131,9 +132,14 @@ impl ReproduceConfig {
         }
     }
 
-    /// The training seeds of the refinement.
-    pub fn training_seeds(&self) -> Vec<u64> {
-        (0..self.seeds as u64).map(|s| self.seed + s).collect()
+    /// The training seeds of the refinement at `profile`: [`Self::seeds`]
+    /// of them, else the profile's, from [`Self::seed`] on.
+    pub fn training_seeds(&self, profile: Profile) -> Vec<u64> {
+        let settings = ProfileSettings {
+            seeds: self.seeds.unwrap_or(profile.settings().seeds),
+            ..profile.settings()
+        };
+        settings.training_seeds(self.seed)
     }
 }
 
@@ -202,9 +208,8 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
     clock.start("section 7: evaluation");
     let evaluation = section7(&mut cx, &baseline, &analysis)?;
     clock.start("section 8: refinement (trains the other models; resumes if interrupted)");
-    let runs = cx
-        .study
-        .train_seeds(&cx.prepared, &configs, &config.training_seeds())?;
+    let seeds = config.training_seeds(cx.study.profile);
+    let runs = cx.study.train_seeds(&cx.prepared, &configs, &seeds)?;
     let (refined, unseen) = section8(&mut cx, &runs)?;
     clock.start(
         "section 9: beyond reconstruction (pretrained features; extracted once, then cached)",
@@ -217,7 +222,7 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
         section10(&mut cx, &runs[0], &unseen)?
     };
     clock.start("the report's claims beside ours");
-    let claims = claims_section(&mut cx, &baseline, &evaluation, &runs[0])?;
+    let claims = claims_section(&mut cx, &baseline, &evaluation, (&runs, &seeds))?;
     let metrics = Metrics {
         provenance: Provenance::now(config.command.clone()),
         profile: cx.study.profile,

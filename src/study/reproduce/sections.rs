@@ -252,8 +252,8 @@ pub(crate) fn section8(
 ) -> Result<(crate::analysis::Refinement, Vec<Vec<UnseenRow>>)> {
     let (config, device) = (cx.config, cx.study.device.device.clone());
     let refined = refinement(runs, config.percentile, config.bootstrap)?;
-    let more = if config.seeds > 1 {
-        format!(" (and {} more seeds, summarised below)", config.seeds - 1)
+    let more = if runs.len() > 1 {
+        format!(" (and {} more seeds, summarised below)", runs.len() - 1)
     } else {
         String::new()
     };
@@ -281,7 +281,7 @@ pub(crate) fn section8(
         caption,
         unseen_comparison_table(&compared)?,
     )?;
-    if config.seeds > 1 {
+    if runs.len() > 1 {
         let caption = "Mean (and standard deviation) over seeds";
         cx.table(
             "comparison_seeds",

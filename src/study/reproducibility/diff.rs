@@ -1,10 +1,11 @@
 //! A run's tables beside the published ones: what is on one side only, and
 //! each cell beyond tolerance.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
+use crate::study::SeedVerdicts;
 use crate::study::reproducibility::table::{
     TextTable, key_width, keyed, read_table, table_names, table_path,
 };
@@ -13,6 +14,10 @@ use crate::study::reproducibility::tolerance::{Tolerance, Tolerances};
 /// The column of the claims' verdicts (claims.csv): a changed one is a
 /// verdict that flipped.
 pub const VERDICT_COLUMN: &str = "verdict";
+
+/// The column of the claims' verdicts over the training seeds
+/// (claims.csv).
+pub const SEEDS_COLUMN: &str = "seeds";
 
 /// Which results folder holds something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +89,9 @@ pub struct ResultsDiff {
     pub excepted: Vec<(String, String)>,
     /// Every cell beyond tolerance, the flipped verdicts among them.
     pub cells: Vec<CellDiff>,
+    /// The keys of the published rows whose verdict flips between the
+    /// published run's own seeds (claims.csv's [`SEEDS_COLUMN`]).
+    pub unsettled: BTreeSet<String>,
 }
 
 impl ResultsDiff {
@@ -148,6 +156,7 @@ pub fn compare_results(
         one_sided: Vec::new(),
         excepted: Vec::new(),
         cells: Vec::new(),
+        unsettled: BTreeSet::new(),
     };
     for name in published_tables.union(&run_tables) {
         match (published_tables.contains(name), run_tables.contains(name)) {
@@ -176,6 +185,12 @@ fn compare_table(
     let shared = shared_columns(diff, name, published, run, width);
     let published_rows = keyed(&published.rows, width);
     let run_rows = keyed(&run.rows, width);
+    if let Some(seeds) = published.header.iter().position(|c| c == SEEDS_COLUMN) {
+        let flips =
+            |row: &[String]| (cell(row, seeds).parse::<SeedVerdicts>()).is_ok_and(|v| !v.settled());
+        let unsettled = published_rows.iter().filter(|(_, row)| flips(row));
+        diff.unsettled.extend(unsettled.map(|(key, _)| key.clone()));
+    }
     let mut unmatched: HashMap<&str, &[String]> =
         run_rows.iter().map(|(k, r)| (k.as_str(), *r)).collect();
     for (key, published_row) in &published_rows {
@@ -185,7 +200,7 @@ fn compare_table(
         };
         for &(i, j, column) in &shared {
             let (published_cell, run_cell) = (cell(published_row, i), cell(run_row, j));
-            let tolerance = diff.tolerances.of(column);
+            let tolerance = diff.tolerances.of_cell(name, key, column);
             diff.cells_compared += 1;
             let difference = match compare_cell(published_cell, run_cell, tolerance, folders) {
                 Match::Same => continue,

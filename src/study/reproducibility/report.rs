@@ -21,6 +21,7 @@ impl ResultsDiff {
         if !flips.is_empty() {
             let _ = writeln!(out, "\n## Verdicts that flipped ({})\n", flips.len());
             cell_table(&mut out, &flips);
+            self.write_flips_over_seeds(&mut out, &flips);
         }
         if !self.one_sided.is_empty() {
             let _ = writeln!(out, "\n## On one side only ({})\n", self.one_sided.len());
@@ -55,6 +56,30 @@ impl ResultsDiff {
         out
     }
 
+    /// Which flipped verdicts already flip between the published run's
+    /// own seeds, and which hold at every one of them.
+    fn write_flips_over_seeds(&self, out: &mut String, flips: &[&CellDiff]) {
+        let (expected, settled): (Vec<&&CellDiff>, Vec<&&CellDiff>) =
+            flips.iter().partition(|c| self.unsettled.contains(&c.row));
+        if !expected.is_empty() {
+            let rows: Vec<&str> = expected.iter().map(|c| c.row.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "\n{} of them flip between the published run's own training seeds too \
+                 (claims.csv's `seeds`): {}.",
+                expected.len(),
+                rows.join("; ")
+            );
+        }
+        if !settled.is_empty() && !self.unsettled.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{} held at every published seed: a change beyond the seeds' spread.",
+                settled.len()
+            );
+        }
+    }
+
     fn write_summary(&self, out: &mut String) {
         let _ = writeln!(
             out,
@@ -80,6 +105,9 @@ impl ResultsDiff {
         );
         for (column, tolerance) in &self.tolerances.columns {
             let _ = writeln!(out, "- column `{column}`: {tolerance}");
+        }
+        for ((table, row, column), tolerance) in &self.tolerances.cells {
+            let _ = writeln!(out, "- {table} `{row}` `{column}`: {tolerance}");
         }
         let excepted: Vec<String> = self
             .excepted

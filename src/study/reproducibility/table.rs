@@ -16,6 +16,22 @@ pub(super) struct TextTable {
     pub(super) rows: Vec<Vec<String>>,
 }
 
+impl TextTable {
+    /// The number in cell `i` of `row`, a row of this table read from
+    /// `path`; errors name the file, the row and the column.
+    pub(super) fn number(&self, path: &Path, row: &[String], i: usize) -> Result<f64> {
+        let cell = row.get(i).map_or("", String::as_str);
+        cell.trim().parse().map_err(|_| Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: format!(
+                "row {:?}, column {:?}: {cell:?} is not a number",
+                row.first().map_or("", String::as_str),
+                self.header.get(i).map_or("", String::as_str)
+            ),
+        })
+    }
+}
+
 /// The names of the CSV files in `dir/tables/`.
 pub(super) fn table_names(dir: &Path) -> Result<BTreeSet<String>> {
     let tables = dir.join(TABLES);

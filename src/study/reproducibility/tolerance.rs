@@ -93,14 +93,18 @@ impl fmt::Display for Tolerance {
     }
 }
 
-/// A [`Tolerance`] for every column: one by default, others by column
-/// name (in every table), e.g. a quantity's spread over seeds.
+/// A [`Tolerance`] for every cell: one by default, others by column name
+/// (in every table), others again for single cells (a model's number by
+/// its spread over training seeds: [`crate::study::with_seed_spread`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tolerances {
     /// The tolerance of every column not overridden.
     pub default: Tolerance,
     /// Overrides, by column name.
     pub columns: BTreeMap<String, Tolerance>,
+    /// Overrides of single cells, by table file name, row key and column;
+    /// they win over the column's.
+    pub cells: BTreeMap<(String, String, String), Tolerance>,
 }
 
 impl Tolerances {
@@ -110,9 +114,31 @@ impl Tolerances {
         self
     }
 
+    /// The same, with `tolerance` for the cell of `table` (its file name),
+    /// row `row` (its key) and column `column`.
+    pub fn with_cell(
+        mut self,
+        (table, row, column): (&str, &str, &str),
+        tolerance: Tolerance,
+    ) -> Self {
+        let key = (table.to_string(), row.to_string(), column.to_string());
+        self.cells.insert(key, tolerance);
+        self
+    }
+
     /// The tolerance of the column named `column`.
     pub fn of(&self, column: &str) -> Tolerance {
         self.columns.get(column).copied().unwrap_or(self.default)
+    }
+
+    /// The tolerance of one cell: its own, else its column's
+    /// ([`Self::of`]).
+    pub fn of_cell(&self, table: &str, row: &str, column: &str) -> Tolerance {
+        let key = (table.to_string(), row.to_string(), column.to_string());
+        self.cells
+            .get(&key)
+            .copied()
+            .unwrap_or_else(|| self.of(column))
     }
 
     /// Checks every tolerance ([`Tolerance::check`]), naming an
@@ -124,6 +150,11 @@ impl Tolerances {
                 .check()
                 .map_err(|e| Error::InvalidParameter(format!("column {column:?}: {e}")))?;
         }
+        for ((table, row, column), tolerance) in &self.cells {
+            tolerance.check().map_err(|e| {
+                Error::InvalidParameter(format!("{table} row {row:?} column {column:?}: {e}"))
+            })?;
+        }
         Ok(())
     }
 }
@@ -133,6 +164,7 @@ impl From<Tolerance> for Tolerances {
         Self {
             default,
             columns: BTreeMap::new(),
+            cells: BTreeMap::new(),
         }
     }
 }
@@ -199,5 +231,45 @@ mod tests {
         );
         let message = bad.check().unwrap_err().to_string();
         assert!(message.contains("tpr"), "{message}");
+    }
+
+    #[test]
+    fn a_cell_override_wins_over_its_column_and_applies_to_that_cell_only() {
+        let wide = Tolerance::new(0.05, 0.0).unwrap();
+        let tolerances = Tolerances::from(Tolerance::EXACT)
+            .with_column("auroc", Tolerance::new(0.01, 0.0).unwrap())
+            .with_cell(("comparison.csv", "baseline", "auroc"), wide);
+        assert_eq!(
+            tolerances.of_cell("comparison.csv", "baseline", "auroc"),
+            wide
+        );
+        assert_eq!(
+            tolerances
+                .of_cell("comparison.csv", "improved1", "auroc")
+                .absolute,
+            0.01
+        );
+        assert_eq!(
+            tolerances
+                .of_cell("ladder.csv", "baseline", "auroc")
+                .absolute,
+            0.01
+        );
+        assert_eq!(
+            tolerances.of_cell("comparison.csv", "baseline", "auprc"),
+            Tolerance::EXACT
+        );
+        let bad = tolerances.with_cell(
+            ("comparison.csv", "baseline", "tpr"),
+            Tolerance {
+                absolute: f64::NAN,
+                relative: 0.0,
+            },
+        );
+        let message = bad.check().unwrap_err().to_string();
+        assert!(
+            message.contains("comparison.csv row \"baseline\" column \"tpr\""),
+            "{message}"
+        );
     }
 }
