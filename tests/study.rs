@@ -228,7 +228,11 @@ fn the_whole_study_runs_on_a_synthetic_dataset() {
     // Section 9's families record their fits beside the ladder, as before
     // the ladder fitted them alike.
     let beyond = &metrics.beyond_reconstruction.families;
-    for fact in ["feature_size", "classifier_size", "classifier_validation_accuracy"] {
+    for fact in [
+        "feature_size",
+        "classifier_size",
+        "classifier_validation_accuracy",
+    ] {
         assert!(beyond.contains_key(fact), "{fact} missing: {beyond:?}");
     }
     assert_eq!(beyond["banks"].as_array().map(Vec::len), Some(3));
