@@ -50,7 +50,7 @@ build_and_test() {
   local args=()
   # The notebook settings test runs the kernel: it waits for the notebooks step.
   if [ -n "${CALTECH101_DIR:-}" ]; then args=(-- --include-ignored --skip "$NOTEBOOK_TEST"); fi
-  link $CARGO test "${args[@]}"
+  link $CARGO test --no-fail-fast "${args[@]}"
   if ! wait "$kernel"; then
     cat .tools/setup-kernel.log
     echo "!!! the kernel build failed"

@@ -258,9 +258,9 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
 
     // The ladder: 2 trivial scores, 4 autoencoders, 2 classifier scores, the
     // transformation classifier, 2 scores on Lite0's features, the kNN on
-    // Lite1's and on Lite2's, PatchCore's 2 scores and the fusion; the
-    // autoencoders' rows are their own scores, and each reference's gain
-    // over itself is 0.
+    // Lite1's and on Lite2's, PatchCore's 2 scores, the colour histograms'
+    // kNN and the fusion; the autoencoders' rows are their own scores, and
+    // each reference's gain over itself is 0.
     let ladder = metrics["beyond_reconstruction"]["ladder"]
         .as_array()
         .unwrap();
@@ -268,7 +268,7 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
         .iter()
         .map(|r| r["detector"].as_str().unwrap())
         .collect();
-    assert_eq!(ladder.len(), 16, "{names:?}");
+    assert_eq!(ladder.len(), 17, "{names:?}");
     // Every name is a detector id's label.
     for name in &names {
         let id: DetectorId = name.parse().unwrap();
@@ -277,30 +277,36 @@ fn reproduce_smoke_writes_every_file_and_true_metrics() {
     assert_eq!(names[6], "classifier energy");
     assert_eq!(names[7], "classifier Mahalanobis");
     assert!(names[8].starts_with("geometric"), "{}", names[8]);
-    assert!(ladder[6..9].iter().all(|r| r["pretrained"] == false));
-    for (name, prefix) in names[9..15].iter().zip([
+    for (name, prefix) in names[9..16].iter().zip([
         "kNN, EfficientNet-Lite0",
         "Mahalanobis, EfficientNet-Lite0",
         "kNN, EfficientNet-Lite1",
         "kNN, EfficientNet-Lite2",
         "PatchCore, EfficientNet-Lite0",
         "PatchCore mean, EfficientNet-Lite0",
+        "colour histogram: kNN",
     ]) {
         assert!(name.starts_with(prefix), "{name} is not {prefix}");
     }
-    assert!(ladder[9..].iter().all(|r| r["pretrained"] == true));
+    assert!(names[16].contains("(ranks)"), "{}", names[16]);
+    // Pretrained: the detectors on EfficientNet features and the fusion
+    // with one of them.
+    let pretrained: Vec<bool> = ladder.iter().map(|r| r["pretrained"] == true).collect();
+    let expected: Vec<bool> = (0..17).map(|i| (9..15).contains(&i) || i == 16).collect();
+    assert_eq!(pretrained, expected, "{names:?}");
     assert_eq!(ladder[9]["gain_over_second"]["estimate"], 0.0);
     assert!(
         ladder[2..]
             .iter()
             .all(|r| r["gain_over_second"].is_object())
     );
-    // A memory bank for each nearest-neighbour detector, none for the rest.
+    // A memory bank for each nearest-neighbour detector (and the fusion,
+    // which keeps its pretrained member's), none for the rest.
     let banked: Vec<bool> = ladder.iter().map(|r| r["bank_mib"].is_number()).collect();
-    let expected: Vec<bool> = (0..16)
-        .map(|i| [9, 11, 12, 13, 14, 15].contains(&i))
+    let expected: Vec<bool> = (0..17)
+        .map(|i| [9, 11, 12, 13, 14, 15, 16].contains(&i))
         .collect();
-    assert_eq!(banked, expected);
+    assert_eq!(banked, expected, "{names:?}");
     let banks = metrics["beyond_reconstruction"]["banks"]
         .as_array()
         .unwrap();

@@ -68,6 +68,12 @@ impl RunKind {
         self.family().described
     }
 
+    /// Its detectors' scores, by the names `score --detector` takes; the
+    /// first is the default.
+    pub fn scores(self) -> &'static [&'static str] {
+        self.family().scores
+    }
+
     /// The kind of the run in `run_dir`: its record's `kind`; for a record
     /// written before the tag, the legacy guess
     /// ([`crate::training::legacy_kind`]). An error names a tag this crate
@@ -81,9 +87,9 @@ impl RunKind {
     }
 
     /// The run in `dir`, of this kind, as a detector on `on`'s device:
-    /// `score` names one of the family's scores, `None` its default.
+    /// `score` names one of [`Self::scores`], `None` the first.
     pub fn load(self, dir: &Path, score: Option<&str>, on: &SelectedDevice) -> Result<SavedScorer> {
-        (self.family().load)(dir, score, on)
+        self.family().load(dir, score, on)
     }
 }
 

@@ -26,10 +26,8 @@ pub struct SavedDetector {
 impl SavedDetector {
     /// The run in `dir` as a detector on `selected`'s device, by the kind
     /// its `run.json` names ([`RunKind::of`]), loaded by its family
-    /// ([`RunKind::load`]): `detector` names its score (an autoencoder's
-    /// `error`; the classifier's `mahalanobis` or `energy`; the features'
-    /// `knn` or `mahalanobis`; PatchCore's `max` or `mean`; the geometric
-    /// run's `nll`), `None` takes the kind's default (the first of each).
+    /// ([`RunKind::load`]): `detector` names one of the kind's scores
+    /// ([`RunKind::scores`]), `None` takes the first.
     pub fn load(dir: &Path, detector: Option<&str>, selected: &SelectedDevice) -> Result<Self> {
         let kind = RunKind::of(dir)?;
         Ok(Self {

@@ -27,8 +27,8 @@ use crate::io::{Markdown, shown_path};
 use crate::scoring::{
     Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, REPORT_PERCENTILE,
     SCORES_FILE, SavedFamily, SavedScorer, Scores, UNSEEN_SCORES_FILE, UnseenRow,
-    VALIDATION_SCORES_FILE, has_current_unseen_scores, only_score, read_scores, read_unseen_scores,
-    timed, unseen_scores_seconds, write_scores, write_unseen_scores,
+    VALIDATION_SCORES_FILE, has_current_unseen_scores, read_scores, read_unseen_scores, timed,
+    unseen_scores_seconds, write_scores, write_unseen_scores,
 };
 use crate::stats::auroc;
 use crate::training::{
@@ -220,13 +220,13 @@ impl Trained {
     pub const SAVED: SavedFamily = SavedFamily {
         tag: RunRecord::KIND,
         described: "an autoencoder",
+        scores: &["error"],
         load: load_saved,
     };
 }
 
-/// The autoencoder run in `dir` as a saved detector.
-fn load_saved(dir: &Path, score: Option<&str>, on: &SelectedDevice) -> Result<SavedScorer> {
-    only_score(score, "error", "an autoencoder run scores by its `error`")?;
+/// The autoencoder run in `dir` as a saved detector (by its one score).
+fn load_saved(dir: &Path, _error: &str, on: &SelectedDevice) -> Result<SavedScorer> {
     Ok(Box::new(Trained::load(dir, on)?))
 }
 

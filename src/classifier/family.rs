@@ -28,14 +28,15 @@ impl TrainedClassifier {
     pub const SAVED: SavedFamily = SavedFamily {
         tag: ClassifierRecord::KIND,
         described: "the classifier's",
+        scores: &["mahalanobis", "energy"],
         load: load_saved,
     };
 }
 
 /// The classifier run in `dir` as a saved detector: with its saved fit, or
 /// one fitted now on the run's split (at the default ridge).
-fn load_saved(dir: &Path, score: Option<&str>, on: &SelectedDevice) -> Result<SavedScorer> {
-    let score: ClassifierScore = score.unwrap_or("mahalanobis").parse()?;
+fn load_saved(dir: &Path, score: &str, on: &SelectedDevice) -> Result<SavedScorer> {
+    let score: ClassifierScore = score.parse()?;
     let run = TrainedClassifier::load(dir, &on.device)?;
     let fit = match ClassifierFit::saved(&run)? {
         Some(fit) => fit,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use caltech_anomaly::analysis::Bootstrap;
+use caltech_anomaly::analysis::{Bootstrap, RunKind};
 use caltech_anomaly::autoencoder::Architecture;
 use caltech_anomaly::backend::{DeviceChoice, Precision};
 use caltech_anomaly::data::Resize;
@@ -207,6 +207,19 @@ pub(crate) struct StudyArgs {
     pub(crate) no_download: bool,
 }
 
+/// `score --detector`'s help: each kind's scores, from the kind enum, so
+/// that a new kind is listed without an edit here.
+fn detector_help() -> String {
+    let kinds = RunKind::ALL.map(|kind| {
+        let scores: Vec<String> = kind.scores().iter().map(|s| format!("`{s}`")).collect();
+        format!("{} ({} run)", scores.join(" or "), kind.described())
+    });
+    format!(
+        "The run's score that judges: {}. Default: the first of the run's kind.",
+        kinds.join(", ")
+    )
+}
+
 /// How this process was invoked, as a reader would retype it.
 fn command_line() -> String {
     let mut words = vec!["caltech-anomaly".to_string()];
@@ -246,9 +259,9 @@ impl StudyArgs {
 
 #[derive(Args)]
 pub(crate) struct ScoreArgs {
-    /// A run directory: an autoencoder's (`train`), or one that `reproduce`
-    /// writes into its runs/ (the classifier's, the transformation
-    /// classifier's, the pretrained features', PatchCore's).
+    /// A run directory: an autoencoder's (`train`), or any detector's that
+    /// `reproduce` or notebook 06 writes into its runs/, loaded by the kind
+    /// its run.json names.
     #[arg(long)]
     pub(crate) run: PathBuf,
     /// A folder of images (JPEG, PNG; other files are named and skipped)
@@ -261,12 +274,9 @@ pub(crate) struct ScoreArgs {
     /// 1 - p/100).
     #[arg(long, default_value_t = REPORT_PERCENTILE)]
     pub(crate) percentile: f64,
-    /// The run's score that judges: `error` (an autoencoder run),
-    /// `mahalanobis` or `energy` (a classifier run), `knn` or `mahalanobis`
-    /// (a feature run), `max` or `mean` (a PatchCore run), `nll` (a
-    /// transformation classifier's run). Default: the first of the run's
-    /// kind.
-    #[arg(long)]
+    /// The run's score that judges: one of its kind's, as the kind enum
+    /// lists them ([`detector_help`]). Default: the first of the run's kind.
+    #[arg(long, help = detector_help())]
     pub(crate) detector: Option<String>,
     /// Where --images writes its verdicts (CSV); an existing file is
     /// replaced only with --force. Default: verdicts.csv in the current

@@ -26,6 +26,7 @@ impl FeatureRun {
     pub const SAVED: SavedFamily = SavedFamily {
         tag: FeatureRecord::KIND,
         described: "the pretrained features'",
+        scores: &["knn", "mahalanobis"],
         load: load_features,
     };
 }
@@ -36,14 +37,15 @@ impl PatchCoreRun {
     pub const SAVED: SavedFamily = SavedFamily {
         tag: PatchCoreRecord::KIND,
         described: "a PatchCore",
+        scores: &["max", "mean"],
         load: load_patchcore,
     };
 }
 
 /// The feature run in `dir` as a saved detector, with its backbone.
-fn load_features(dir: &Path, score: Option<&str>, on: &SelectedDevice) -> Result<SavedScorer> {
+fn load_features(dir: &Path, score: &str, on: &SelectedDevice) -> Result<SavedScorer> {
     let run = FeatureRun::load(dir)?;
-    let score: FeatureScore = score.unwrap_or("knn").parse()?;
+    let score: FeatureScore = score.parse()?;
     let extractor = EfficientNetLite::pretrained(run.backbone, &on.device)?;
     Ok(OwnedScorer::saved(
         (run, extractor, score),
@@ -53,9 +55,9 @@ fn load_features(dir: &Path, score: Option<&str>, on: &SelectedDevice) -> Result
 
 /// The PatchCore run in `dir` as a saved detector, its memory bank on
 /// `on`'s device, with its backbone.
-fn load_patchcore(dir: &Path, score: Option<&str>, on: &SelectedDevice) -> Result<SavedScorer> {
+fn load_patchcore(dir: &Path, score: &str, on: &SelectedDevice) -> Result<SavedScorer> {
     let run = PatchCoreRun::load(dir, &on.device)?;
-    let score: PatchScore = score.unwrap_or("max").parse()?;
+    let score: PatchScore = score.parse()?;
     let extractor = EfficientNetLite::pretrained(run.backbone, &on.device)?;
     Ok(OwnedScorer::saved(
         (run, extractor, score),

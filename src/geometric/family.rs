@@ -13,7 +13,7 @@ use crate::geometric::{
     GeometricRecord, GeometricTrainingConfig, TrainedGeometric, trained_geometric,
 };
 use crate::scoring::{
-    FittedFamily, ImageScorer, LadderFamily, LadderFitting, SavedFamily, SavedScorer, only_score,
+    FittedFamily, ImageScorer, LadderFamily, LadderFitting, SavedFamily, SavedScorer,
 };
 use crate::training::Record;
 
@@ -30,17 +30,14 @@ impl TrainedGeometric {
     pub const SAVED: SavedFamily = SavedFamily {
         tag: GeometricRecord::KIND,
         described: "a geometric (self-supervised)",
+        scores: &["nll"],
         load: load_saved,
     };
 }
 
-/// The geometric run in `dir` as a saved detector.
-fn load_saved(dir: &Path, score: Option<&str>, on: &SelectedDevice) -> Result<SavedScorer> {
-    only_score(
-        score,
-        "nll",
-        "a geometric run scores by the negative log-likelihood of its transformations (`nll`)",
-    )?;
+/// The geometric run in `dir` as a saved detector (by its one score, the
+/// negative log-likelihood of its transformations).
+fn load_saved(dir: &Path, _nll: &str, on: &SelectedDevice) -> Result<SavedScorer> {
     Ok(Box::new(TrainedGeometric::load(dir, &on.device)?))
 }
 

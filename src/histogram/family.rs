@@ -10,7 +10,7 @@ use crate::backend::SelectedDevice;
 use crate::error::Result;
 use crate::histogram::{HistogramRecord, HistogramRun};
 use crate::scoring::{
-    FittedFamily, ImageScorer, LadderFamily, LadderFitting, SavedFamily, SavedScorer, only_score,
+    FittedFamily, ImageScorer, LadderFamily, LadderFitting, SavedFamily, SavedScorer,
 };
 use crate::training::Record;
 
@@ -24,17 +24,14 @@ impl HistogramRun {
     pub const SAVED: SavedFamily = SavedFamily {
         tag: HistogramRecord::KIND,
         described: "a colour-histogram",
+        scores: &["knn"],
         load: load_saved,
     };
 }
 
-/// The histogram run in `dir` as a saved detector.
-fn load_saved(dir: &Path, score: Option<&str>, _: &SelectedDevice) -> Result<SavedScorer> {
-    only_score(
-        score,
-        "knn",
-        "a colour-histogram run scores by its kNN distance (`knn`)",
-    )?;
+/// The histogram run in `dir` as a saved detector (by its one score, the
+/// kNN distance).
+fn load_saved(dir: &Path, _knn: &str, _: &SelectedDevice) -> Result<SavedScorer> {
     Ok(Box::new(HistogramRun::load(dir)?))
 }
 

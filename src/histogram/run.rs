@@ -191,14 +191,10 @@ impl HistogramRun {
         )?;
         let seconds = self.record.fit_s + scored_s;
         let (id, scored_sets) = (self.id(), (test, unseen));
-        Ok(scored_detector(
-            id,
-            false,
-            scored_sets,
-            &scored,
-            |r| r.score,
-            seconds,
-        ))
+        Ok(DetectorScores {
+            bank_bytes: Some((self.train.len() * size_of::<f32>()) as u64),
+            ..scored_detector(id, false, scored_sets, &scored, |r| r.score, seconds)
+        })
     }
 
     /// Scores `wanted` (set, path).

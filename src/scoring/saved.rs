@@ -18,10 +18,9 @@ use crate::scoring::{
 /// A saved detector: any family's, owning what it scores with.
 pub type SavedScorer = Box<dyn ImageScorer>;
 
-/// Loads the run in a folder as a detector on a device: `score` names one
-/// of the family's scores (`--detector`), `None` takes its default.
-pub type LoadSaved =
-    fn(dir: &Path, score: Option<&str>, on: &SelectedDevice) -> Result<SavedScorer>;
+/// Loads the run in a folder as a detector on a device, judging by
+/// `score`, one of the family's [`SavedFamily::scores`].
+pub type LoadSaved = fn(dir: &Path, score: &str, on: &SelectedDevice) -> Result<SavedScorer>;
 
 /// One family of saved detectors, as the kind enum sees it.
 #[derive(Debug, Clone, Copy)]
@@ -31,15 +30,32 @@ pub struct SavedFamily {
     pub tag: &'static str,
     /// The kind in words, before "run": `the classifier's`, `a PatchCore`.
     pub described: &'static str,
+    /// Its scores, by the names `score --detector` takes; the first is the
+    /// default.
+    pub scores: &'static [&'static str],
     pub load: LoadSaved,
 }
 
-/// `Ok` when `score` is `None` or `only`, the one score of a family that
-/// has one; else an error, `what` saying what the family scores by.
-pub fn only_score(score: Option<&str>, only: &str, what: &str) -> Result<()> {
-    match score.filter(|&s| s != only) {
-        None => Ok(()),
-        Some(other) => Err(Error::InvalidParameter(format!("{what}, not `{other}`"))),
+impl SavedFamily {
+    /// The run in `dir` as a detector on `on`'s device, judging by `score`
+    /// (`None`: the default); an error names the family's scores when
+    /// `score` is none of them.
+    pub fn load(
+        &self,
+        dir: &Path,
+        score: Option<&str>,
+        on: &SelectedDevice,
+    ) -> Result<SavedScorer> {
+        let score = score.unwrap_or(self.scores[0]);
+        if !self.scores.contains(&score) {
+            let scores: Vec<String> = self.scores.iter().map(|s| format!("`{s}`")).collect();
+            return Err(Error::InvalidParameter(format!(
+                "{} run scores by {}, not `{score}`",
+                self.described,
+                scores.join(" or ")
+            )));
+        }
+        (self.load)(dir, score, on)
     }
 }
 

@@ -86,7 +86,7 @@ pub struct ClaimCheck {
     /// can take at the percentile.
     pub power: Option<String>,
     pub profile: Profile,
-    /// The verdict at each training seed of the run ([`over_seeds`]);
+    /// The verdict at each training seed of the run ([`super::over_seeds`]);
     /// `None` where only one run was graded.
     pub seeds: Option<SeedVerdicts>,
 }
