@@ -57,11 +57,12 @@ pub struct BaselineMetrics {
 /// whether another run should match it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Provenance {
-    /// The day the run finished, UTC, `YYYY-MM-DD`.
+    /// The day this invocation started, UTC, `YYYY-MM-DD`.
     pub date: String,
     /// The command line, where a command asked for the run.
     pub command: Option<String>,
     pub crate_version: String,
+    /// `git describe --always --dirty` of the checkout as the run started.
     pub git_commit: String,
     pub libtorch_version: String,
     /// The CPU's model name (`/proc/cpuinfo`), empty where unknown.

@@ -185,6 +185,9 @@ impl Context<'_> {
 /// into `config.study.out`.
 pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
     config.check()?;
+    // Before any long step: the checkout's commit as the run starts, the
+    // source `cargo run` built the binary from.
+    let provenance = Provenance::now(config.command.clone());
     let mut clock = SectionClock::new(config.study.show_progress);
     clock.start("section 4: loading and preprocessing");
     let study = Study::open(config.study.clone())?;
@@ -224,7 +227,7 @@ pub fn reproduce(config: ReproduceConfig) -> Result<ReproduceOutcome> {
     clock.start("the report's claims beside ours");
     let claims = claims_section(&mut cx, &baseline, &evaluation, (&runs, &seeds))?;
     let metrics = Metrics {
-        provenance: Provenance::now(config.command.clone()),
+        provenance,
         profile: cx.study.profile,
         profile_reason: cx.study.profile_reason.clone(),
         device: cx.study.device.choice.to_string(),

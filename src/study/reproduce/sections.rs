@@ -23,14 +23,14 @@ pub(crate) fn section4(cx: &mut Context) -> Result<SplitSizes> {
     cx.report
         .heading(2, "4. Loading and preprocessing the dataset");
     cx.report.text(format!(
-        "Profile **{}** ({}), device **{}**. Caltech-101 from `{}`: a pool of {} images \
+        "Profile **{}** ({}), device **{}**. Caltech-101 (its manifest's SHA-256 `{}…`): a pool of {} images \
          split 70/15/15 with seed {}; the held-out class ({}) is moved out of train and \
          validation into test. Images resized to {s}×{s} (bilinear, as tf.image.resize) and \
          scaled to [0, 1].",
         cx.study.profile.name(),
         cx.study.profile_reason,
         cx.study.device.choice,
-        cx.study.config.data_dir.display(),
+        &prepared.manifest_sha256[..12],
         prepared.manifest.len(),
         prepared.config.split.seed,
         prepared.held_out_name(),
