@@ -152,72 +152,105 @@ fn the_headline_keeps_the_readme_around_it_and_needs_its_markers() {
     assert!(error.contains("full/tables/ladder.csv"), "{error}");
 }
 
-/// Rewrites the claims.csv at `path` in the layout that states the
-/// report's consistency, the assumption and the power beside the verdict:
-/// a verdict `inconsistent in the report itself` becomes `verdict` with
-/// the contradiction in its own column.
-fn to_new_layout(path: &Path, verdict: &str) {
+/// The published claims of `profile` as rows of (column, cell).
+fn claim_rows(checkout: &Path, profile: &str) -> Vec<Vec<(String, String)>> {
+    let path = checkout.join(format!("docs/results/{profile}/tables/claims.csv"));
     let mut reader = csv::Reader::from_path(path).unwrap();
-    let mut header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows = reader.records().map(|record| {
+        let cells = record.unwrap();
+        header
+            .iter()
+            .cloned()
+            .zip(cells.iter().map(String::from))
+            .collect()
+    });
+    rows.collect()
+}
+
+fn cell<'a>(row: &'a [(String, String)], column: &str) -> &'a str {
+    let found = row.iter().find(|(name, _)| name == column);
+    found.map(|(_, value)| value.as_str()).unwrap_or_default()
+}
+
+#[test]
+fn every_fact_of_a_claim_stands_beside_its_verdict() {
+    let pages = render_pages(checkout()).unwrap();
+    let (readme, results) = (&pages[0].text, &pages[1].text);
+    let rows = claim_rows(checkout(), "quick");
+    let contradicted = rows
+        .iter()
+        .filter(|row| cell(row, "report_consistency").starts_with("contradicts itself: "));
+    assert!(contradicted.clone().count() > 0, "no contradiction to show");
+    for row in contradicted {
+        let (claim, verdict) = (cell(row, "claim"), cell(row, "verdict"));
+        let shown = format!("{verdict}; the report contradicts itself |");
+        assert!(results.contains(&shown), "{claim}: no {shown:?}");
+        let contradiction =
+            cell(row, "report_consistency").replacen("contradicts", "the report contradicts", 1);
+        let fact = format!("- *{claim}*: {contradiction}");
+        assert!(results.contains(&fact), "no {fact:?} on the page");
+    }
+    for row in rows
+        .iter()
+        .filter(|row| !cell(row, "assumption").is_empty())
+    {
+        let assumed = format!("assumed: {}", cell(row, "assumption"));
+        assert!(results.contains(&assumed), "no {assumed:?} on the page");
+    }
+    let roc = rows
+        .iter()
+        .find(|row| cell(row, "claim") == "ROC AUC = 1.0")
+        .unwrap();
+    assert_eq!(cell(roc, "verdict"), "not reproduced");
+    assert!(readme.contains("| ROC AUC = 1.0 |"), "{readme}");
+}
+
+/// Rewrites the claims.csv at `path` in the older layout: no columns for
+/// the report's consistency, the assumption, the power and the seeds; a
+/// claim the report contradicts has `inconsistent in the report itself`
+/// in place of its verdict.
+fn to_older_layout(path: &Path) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let newer = ["report_consistency", "assumption", "power", "seeds"];
+    let kept: Vec<usize> = (0..header.len())
+        .filter(|&i| !newer.contains(&header[i].as_str()))
+        .collect();
     let at = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let (claim, verdict_at, reason) = (at("claim"), at("verdict"), at("reason"));
-    header.extend(["report_consistency", "assumption", "power"].map(String::from));
+    let (verdict, consistency) = (at("verdict"), at("report_consistency"));
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(&header).unwrap();
+    writer
+        .write_record(kept.iter().map(|&i| &header[i]))
+        .unwrap();
     for record in reader.records() {
         let mut cells: Vec<String> = record.unwrap().iter().map(String::from).collect();
-        let consistency = if cells[verdict_at] == "inconsistent in the report itself" {
-            cells[verdict_at] = verdict.into();
-            format!("contradicts itself: {}", cells[reason])
-        } else {
-            "no contradiction found".into()
-        };
-        let threshold = cells[claim].contains("threshold 0.0058");
-        cells.push(consistency);
-        cells.push(
-            if threshold {
-                "the report does not say which percentile"
-            } else {
-                ""
-            }
-            .into(),
-        );
-        cells.push(
-            if threshold {
-                "set by our 483 test errors: ±0.0029"
-            } else {
-                ""
-            }
-            .into(),
-        );
-        writer.write_record(&cells).unwrap();
+        if cells[consistency].starts_with("contradicts itself") {
+            cells[verdict] = "inconsistent in the report itself".into();
+        }
+        writer
+            .write_record(kept.iter().map(|&i| &cells[i]))
+            .unwrap();
     }
     std::fs::write(path, writer.into_inner().unwrap()).unwrap();
 }
 
 #[test]
-fn a_claims_file_of_the_new_layout_shows_every_fact_beside_the_verdict() {
+fn a_claims_file_of_the_older_layout_shows_its_verdicts_as_they_are() {
     let tmp = copied_checkout();
-    to_new_layout(
-        &tmp.path().join("docs/results/quick/tables/claims.csv"),
-        "not reproduced",
-    );
+    to_older_layout(&tmp.path().join("docs/results/quick/tables/claims.csv"));
     let pages = render_pages(tmp.path()).unwrap();
-    let (readme, results) = (&pages[0].text, &pages[1].text);
-    let verdict = "| not reproduced; the report contradicts itself |";
-    assert!(readme.contains(verdict), "{readme}");
-    assert!(results.contains(verdict));
-    for fact in [
-        "- *ROC AUC = 1.0*: the report contradicts itself: an AUC of 1 is impossible",
-        "- *sorted-error chart: threshold 0.0058*: assumed: the report does not say which \
-         percentile; power at `quick`: set by our 483 test errors: ±0.0029.",
-        "the report contradicts itself on 5",
-        "The folder `full` was written before these were columns of their own",
-    ] {
-        assert!(results.contains(fact), "no {fact:?} on the page");
-    }
-    // The older layout, as published, shows its verdicts as they are.
+    let results = &pages[1].text;
     assert!(results.contains("| inconsistent in the report itself |"));
+    let sentence = results
+        .split(". ")
+        .find(|s| s.contains("written before these were columns of their own"))
+        .expect("the older layout is named");
+    assert!(sentence.contains("`quick`"), "{sentence}");
+    assert!(
+        !results.contains("settled: "),
+        "no seeds in the older layout"
+    );
     assert!(!pages_command(tmp.path(), true).status.success());
 }
 
