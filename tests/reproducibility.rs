@@ -65,6 +65,44 @@ fn set_cell(dir: &Path, table: &str, key: (&str, Option<&str>), column: &str, va
     });
 }
 
+/// The cell of `column` in the row whose first cell is `first`.
+fn cell_of(dir: &Path, table: &str, first: &str, column: &str) -> String {
+    let mut reader = csv::Reader::from_path(dir.join("tables").join(table)).unwrap();
+    let c = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == column)
+        .unwrap();
+    let row = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|r| &r[0] == first)
+        .unwrap();
+    row[c].to_string()
+}
+
+/// The published baseline's test AUROC, and that value moved by `by` as
+/// the tables write it.
+fn baseline_auroc_moved(by: f64) -> (String, String) {
+    let published = cell_of(Path::new(PUBLISHED), "comparison.csv", "baseline", "auroc");
+    let moved = format!("{:.6}", published.parse::<f64>().unwrap() + by);
+    (published, moved)
+}
+
+/// How many tables the published folder holds.
+fn published_tables() -> usize {
+    let entries = fs::read_dir(Path::new(PUBLISHED).join("tables")).unwrap();
+    let csv = entries.filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "csv")
+    });
+    csv.count()
+}
+
 fn compare(run: &Path) -> ResultsDiff {
     compare_results(run, Path::new(PUBLISHED), &Tolerances::default()).unwrap()
 }
@@ -74,7 +112,7 @@ fn a_copy_of_the_published_results_is_clean() {
     let run = copy_of_published("clean");
     let diff = compare(&run);
     assert!(diff.is_clean(), "{}", diff.report());
-    assert_eq!(diff.tables, 16);
+    assert_eq!(diff.tables, published_tables());
     assert!(diff.cells_compared > 1000, "{}", diff.cells_compared);
     assert_eq!(diff.cells_differing, 0);
     for excepted in [
@@ -93,12 +131,13 @@ fn a_copy_of_the_published_results_is_clean() {
 #[test]
 fn a_planted_auroc_difference_is_reported_with_its_place_and_values() {
     let run = copy_of_published("auroc");
+    let (published, planted) = baseline_auroc_moved(0.01);
     set_cell(
         &run,
         "comparison.csv",
         ("baseline", None),
         "auroc",
-        "0.706026",
+        &planted,
     );
     let diff = compare(&run);
     assert!(!diff.is_clean());
@@ -110,14 +149,12 @@ fn a_planted_auroc_difference_is_reported_with_its_place_and_values() {
     );
     assert_eq!(
         (cell.published.as_str(), cell.run.as_str()),
-        ("0.696026", "0.706026")
+        (published.as_str(), planted.as_str())
     );
-    assert!((cell.difference.unwrap() - 0.01).abs() < 1e-9);
+    assert!((cell.difference.unwrap() - 0.01).abs() < 1e-6);
     let report = diff.report();
-    assert!(
-        report.contains("| comparison.csv | baseline | auroc | 0.696026 | 0.706026 | +0.01 |"),
-        "{report}"
-    );
+    let line = format!("| comparison.csv | baseline | auroc | {published} | {planted} | +0.01 |");
+    assert!(report.contains(&line), "{report}");
     assert!(report.contains("NOT clean"), "{report}");
     assert_eq!(diff.verdict_flips().count(), 0);
     fs::remove_dir_all(run).unwrap();
@@ -126,13 +163,8 @@ fn a_planted_auroc_difference_is_reported_with_its_place_and_values() {
 #[test]
 fn a_difference_inside_tolerance_is_counted_not_reported() {
     let run = copy_of_published("within");
-    set_cell(
-        &run,
-        "comparison.csv",
-        ("baseline", None),
-        "auroc",
-        "0.696326",
-    );
+    let (_, moved) = baseline_auroc_moved(0.0003);
+    set_cell(&run, "comparison.csv", ("baseline", None), "auroc", &moved);
     let diff = compare(&run);
     assert!(diff.is_clean(), "{}", diff.report());
     assert_eq!(diff.cells_differing, 1);
@@ -217,7 +249,7 @@ fn missing_tables_rows_and_columns_are_reported() {
         assert!(diff.one_sided.contains(e), "{e:?} in {:?}", diff.one_sided);
     }
     assert_eq!(diff.one_sided.len(), expected.len(), "{:?}", diff.one_sided);
-    assert_eq!(diff.tables, 15);
+    assert_eq!(diff.tables, published_tables() - 1);
     assert!(!diff.is_clean());
     let report = diff.report();
     assert!(report.contains("table precision_guard.csv: only in the published results"));
@@ -248,12 +280,13 @@ fn the_command_exits_1_on_a_difference_and_0_on_a_clean_copy() {
     };
     let clean = diff(&[]);
     assert_eq!(clean.status.code(), Some(0), "{clean:?}");
+    let (_, planted) = baseline_auroc_moved(0.01);
     set_cell(
         &run,
         "comparison.csv",
         ("baseline", None),
         "auroc",
-        "0.706026",
+        &planted,
     );
     let out = run.join("diff.md");
     let differs = diff(&["--out", out.to_str().unwrap()]);
