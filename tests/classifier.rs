@@ -289,7 +289,7 @@ fn judges_new_images_as_it_scored_the_test_split(
     let fresh_out = tmp.path().join("refused_verdicts.csv");
     let refused = score_command(&run.dir, &paths[0], &fresh_out, Some("knn"));
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("`energy` or `mahalanobis`"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("`mahalanobis` or `energy`"));
     a_record_from_before_the_header_still_loads(run, &paths[0], &written, tmp);
 }
 

@@ -87,12 +87,12 @@ pub struct DetectionRow {
 /// use caltech_anomaly::analysis::{ThresholdSource, detection_table};
 /// use caltech_anomaly::scoring::ScoreRow;
 ///
-/// let row = |error: f64, held_out: bool| ScoreRow {
+/// let row = |score: f64, held_out: bool| ScoreRow {
 ///     path: String::new(),
 ///     class: if held_out { "BACKGROUND_Google" } else { "ant" }.into(),
 ///     label: 0,
 ///     split: Split::Test,
-///     error,
+///     score,
 ///     held_out,
 /// };
 /// let test = [row(0.1, false), row(0.2, false), row(0.3, false), row(0.9, true)];

@@ -396,6 +396,10 @@ mod tests {
         ids.push(DetectorId::Mahalanobis(Backbone::Lite0));
         ids.extend([knn(Backbone::Lite1), knn(Backbone::Lite2)]);
         ids.extend(PatchScore::ALL.map(patchcore));
+        ids.push(DetectorId::of_family(
+            "colour histogram",
+            "kNN, 8 bins per channel (k = 5)",
+        ));
         ids.push(DetectorId::fusion(improved3, knn(Backbone::Lite0)));
         ids
     }

@@ -121,14 +121,12 @@ impl ReproduceConfig {
             .collect()
     }
 
-    /// The resize ablation's models at `profile`: none at `full`, whose
-    /// 256 px images are downscaled too little from Caltech-101's
-    /// (about 300 px) for the resize filter's aliasing to matter; the
-    /// ablation measures it at 64 px.
+    /// The resize ablation's models at `profile`: none where the profile
+    /// runs no ablation ([`ProfileSettings::resize_ablation`]).
     pub fn ablation_models_at(&self, profile: Profile) -> &[Architecture] {
-        match profile {
-            Profile::Full => &[],
-            _ => &self.ablation_models,
+        match profile.settings().resize_ablation {
+            true => &self.ablation_models,
+            false => &[],
         }
     }
 
