@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::data::image::{self};
 use crate::data::{SkippedImage, describe_skipped};
 use crate::error::{Error, IoContext, Result};
-use crate::io::status;
+use crate::io::{shown_path, status};
 
 /// The images of a folder or the one file given, and what a folder scan
 /// passed over.
@@ -90,7 +90,8 @@ pub fn image_paths(input: &Path) -> Result<Vec<PathBuf>> {
     let listing = list_images(input)?;
     if !listing.skipped.is_empty() {
         let skipped = describe_skipped(&listing.skipped);
-        status(true, &format!("{}: skipped {skipped}", input.display()));
+        let folder = shown_path(input);
+        status(true, &format!("{}: skipped {skipped}", folder.display()));
     }
     Ok(listing.images)
 }
