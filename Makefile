@@ -35,13 +35,16 @@ notebooks: setup
 	.venv/bin/python scripts/run_notebooks.py
 
 # The notebooks as web pages, readable without running them: executed
-# headless at the quick profile (or CALTECH_ANOMALY_PROFILE) into
-# notebooks/executed/, then rendered as docs/notebooks/*.html. Trains every
-# model the notebooks use that the study folder lacks: on 2 CPU cores most
-# of an hour.
+# headless at the quick profile (or CALTECH_ANOMALY_PROFILE=full) on the study
+# folder runs/study-<profile>, then rendered as docs/notebooks/*.html (at full:
+# docs/notebooks/full/). Trains every model the notebooks use that the study
+# folder lacks: link a reproduce run's runs/ there first to reuse them
+# (cp -al runs/reproduce-quick/runs runs/study-quick/).
 notebooks-html: setup
-	CALTECH_ANOMALY_PROFILE=$${CALTECH_ANOMALY_PROFILE:-quick} \
-	  .venv/bin/python scripts/run_notebooks.py --html docs/notebooks
+	profile=$${CALTECH_ANOMALY_PROFILE:-quick}; \
+	pages=docs/notebooks; [ "$$profile" = quick ] || pages=docs/notebooks/$$profile; \
+	CALTECH_ANOMALY_PROFILE=$$profile CALTECH_ANOMALY_OUT=$(CURDIR)/runs/study-$$profile \
+	  .venv/bin/python scripts/run_notebooks.py --out notebooks/executed/$$profile --html $$pages
 
 bench-deps: setup
 	.venv/bin/python -m pip install --disable-pip-version-check -q -r bench/requirements.txt

@@ -258,14 +258,29 @@ def self_test() -> None:
           f"{len(good) + 1} good ones passed")
 
 
+# A link of a notebook's Markdown to a file of the checkout, as it is written
+# relative to notebooks/ (no scheme, not an anchor of the page itself).
+RELATIVE_LINK = re.compile(r'href="(?![a-z][a-z0-9+.-]*:|#)([^"#]+)((?:#[^"]*)?)"')
+
+
+def relinked(body: str, html_dir: pathlib.Path) -> str:
+    """`body` with each link a notebook writes relative to notebooks/ made
+    relative to `html_dir`, where the page lives."""
+    def moved(match: re.Match) -> str:
+        target = (NOTEBOOKS / match.group(1)).resolve()
+        return f'href="{os.path.relpath(target, html_dir.resolve())}{match.group(2)}"'
+    return RELATIVE_LINK.sub(moved, body)
+
+
 def render_html(executed: pathlib.Path, html_dir: pathlib.Path) -> pathlib.Path:
-    """`executed` as a web page in `html_dir`, its figures embedded."""
+    """`executed` as a web page in `html_dir`, its figures embedded and its
+    links to the checkout's files still pointing at them."""
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_filename(str(executed))
     html_dir.mkdir(parents=True, exist_ok=True)
     target = html_dir / executed.with_suffix(".html").name
-    target.write_text(body, encoding="utf-8")
+    target.write_text(relinked(body, html_dir), encoding="utf-8")
     return target
 
 
