@@ -252,6 +252,14 @@ def self_test() -> None:
         problems = display_problems(nb, root)
         if problems:
             failed.append(f"a good output was refused: {problems}")
+    links = ('<a href="../docs/results.md#claims">r</a> <a href="#top">t</a> '
+             '<a href="https://burn.dev">b</a> <a href="../docs/notebooks/full/01_preprocessing.html">f</a>')
+    for pages, wanted in [
+        ("docs/notebooks", ['"../results.md#claims"', '"#top"', '"https://burn.dev"', '"full/01_preprocessing.html"']),
+        ("docs/notebooks/full", ['"../../results.md#claims"', '"01_preprocessing.html"']),
+    ]:
+        moved = relinked(links, ROOT / pages)
+        failed.extend(f"a link on a page in {pages} is not {w}: {moved}" for w in wanted if w not in moved)
     if failed:
         sys.exit("run_notebooks.py --self-test: " + "; ".join(failed))
     print(f"run_notebooks.py --self-test: {len(bad) + 1} planted bad outputs refused, "
