@@ -217,7 +217,7 @@ fn wall_times_are_not_compared() {
 #[test]
 fn missing_tables_rows_and_columns_are_reported() {
     let run = copy_of_published("missing");
-    fs::remove_file(run.join("tables/precision_guard.csv")).unwrap();
+    fs::remove_file(run.join("tables/trivial_baselines.csv")).unwrap();
     edit_table(&run, "thresholds.csv", |rows| {
         rows.retain(|r| !(r[0] == "80.0000" && r[1] == "validation_percentile"));
     });
@@ -236,7 +236,7 @@ fn missing_tables_rows_and_columns_are_reported() {
         only_in,
     };
     let expected = [
-        one_sided("precision_guard.csv", Part::Table, Side::Published),
+        one_sided("trivial_baselines.csv", Part::Table, Side::Published),
         one_sided(
             "thresholds.csv",
             Part::Row("80.0000 / validation_percentile".into()),
@@ -252,8 +252,35 @@ fn missing_tables_rows_and_columns_are_reported() {
     assert_eq!(diff.tables, published_tables() - 1);
     assert!(!diff.is_clean());
     let report = diff.report();
-    assert!(report.contains("table precision_guard.csv: only in the published results"));
+    assert!(report.contains("table trivial_baselines.csv: only in the published results"));
     assert!(report.contains("row `80.0000 / validation_percentile` of thresholds.csv"));
+    fs::remove_dir_all(run).unwrap();
+}
+
+#[test]
+fn a_table_another_command_publishes_is_not_missing_from_a_run() {
+    let run = copy_of_published("elsewhere");
+    fs::remove_file(run.join("tables/precision_guard.csv")).unwrap();
+    let diff = compare(&run);
+    assert!(diff.is_clean(), "{}", diff.report());
+    assert_eq!(
+        diff.written_elsewhere,
+        [(
+            "precision_guard.csv".to_string(),
+            "caltech-anomaly bench precision"
+        )]
+    );
+    assert_eq!(diff.tables, published_tables() - 1);
+    let report = diff.report();
+    assert!(
+        report.contains("precision_guard.csv, which `caltech-anomaly bench precision` writes"),
+        "{report}"
+    );
+    fs::remove_file(run.join("tables/ladder.csv")).unwrap();
+    assert!(
+        !compare(&run).is_clean(),
+        "a table reproduce writes is missed"
+    );
     fs::remove_dir_all(run).unwrap();
 }
 

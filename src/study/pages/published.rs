@@ -28,6 +28,10 @@ pub(super) struct RunFacts {
     pub(super) precision: Option<String>,
     pub(super) precision_reason: Option<String>,
     pub(super) seed: Option<u64>,
+    /// Each model's numbers over the training seeds, where recorded: how
+    /// many seeds trained it.
+    #[serde(default)]
+    refinement_over_seeds: Vec<SeedCount>,
     /// When, how and on what the run was made, where `metrics.json`
     /// records it.
     pub(super) provenance: Option<ProvenanceFacts>,
@@ -65,11 +69,28 @@ impl RunFacts {
         parts.push(format!("`{}`", self.command()));
         parts.extend(self.device.as_ref().map(|d| format!("device {d}")));
         parts.extend(self.precision.as_ref().map(|p| format!("precision {p}")));
-        parts.extend(self.seed.map(|s| format!("seed {s}")));
+        parts.extend(self.seed.map(|s| self.seeds_from(s)));
         parts.extend(provenance.map(ProvenanceFacts::machine));
         parts.extend(provenance.map(|p| format!("commit `{}`", p.git_commit)));
         parts.join(", ")
     }
+
+    /// The split's seed `first`, also the first training seed, and the
+    /// training seeds after it: `seed 42` or `seeds 42-44`.
+    fn seeds_from(&self, first: u64) -> String {
+        let seeds = self.refinement_over_seeds.iter().map(|m| m.seeds).max();
+        match seeds.unwrap_or(1) as u64 {
+            0 | 1 => format!("seed {first}"),
+            n => format!("seeds {first}-{}", first + n - 1),
+        }
+    }
+}
+
+/// How many seeds trained a model (`metrics.json`'s
+/// `refinement_over_seeds`).
+#[derive(Debug, Clone, Deserialize)]
+struct SeedCount {
+    seeds: usize,
 }
 
 /// `metrics.json`'s `provenance`.

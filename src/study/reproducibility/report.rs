@@ -121,6 +121,12 @@ impl ResultsDiff {
                 excepted.join(", ")
             );
         }
+        for (table, command) in &self.written_elsewhere {
+            let _ = writeln!(
+                out,
+                "- not compared, published only: {table}, which `{command}` writes, not `reproduce`"
+            );
+        }
         let _ = writeln!(
             out,
             "- only {TABLES}/*.csv is compared (metrics.json, report.md and the figures are not)"
