@@ -6,12 +6,13 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use caltech_anomaly::study::pages::{HEADLINE_BEGIN, README_PAGE, RESULTS_PAGE};
 use caltech_anomaly::study::{drifted_pages, render_pages};
-use common::TempDir;
+use common::{TempDir, csv_rows};
 
 fn checkout() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -152,25 +153,9 @@ fn the_headline_keeps_the_readme_around_it_and_needs_its_markers() {
     assert!(error.contains("full/tables/ladder.csv"), "{error}");
 }
 
-/// The published claims of `profile` as rows of (column, cell).
-fn claim_rows(checkout: &Path, profile: &str) -> Vec<Vec<(String, String)>> {
-    let path = checkout.join(format!("docs/results/{profile}/tables/claims.csv"));
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    let rows = reader.records().map(|record| {
-        let cells = record.unwrap();
-        header
-            .iter()
-            .cloned()
-            .zip(cells.iter().map(String::from))
-            .collect()
-    });
-    rows.collect()
-}
-
-fn cell<'a>(row: &'a [(String, String)], column: &str) -> &'a str {
-    let found = row.iter().find(|(name, _)| name == column);
-    found.map(|(_, value)| value.as_str()).unwrap_or_default()
+/// The published claims of `profile`, each cell by its column's name.
+fn claim_rows(checkout: &Path, profile: &str) -> Vec<HashMap<String, String>> {
+    csv_rows(&checkout.join(format!("docs/results/{profile}/tables/claims.csv")))
 }
 
 #[test]
@@ -180,29 +165,26 @@ fn every_fact_of_a_claim_stands_beside_its_verdict() {
     let rows = claim_rows(checkout(), "quick");
     let contradicted = rows
         .iter()
-        .filter(|row| cell(row, "report_consistency").starts_with("contradicts itself: "));
+        .filter(|row| row["report_consistency"].starts_with("contradicts itself: "));
     assert!(contradicted.clone().count() > 0, "no contradiction to show");
     for row in contradicted {
-        let (claim, verdict) = (cell(row, "claim"), cell(row, "verdict"));
+        let (claim, verdict) = (row["claim"].as_str(), row["verdict"].as_str());
         let shown = format!("{verdict}; the report contradicts itself |");
         assert!(results.contains(&shown), "{claim}: no {shown:?}");
         let contradiction =
-            cell(row, "report_consistency").replacen("contradicts", "the report contradicts", 1);
+            row["report_consistency"].replacen("contradicts", "the report contradicts", 1);
         let fact = format!("- *{claim}*: {contradiction}");
         assert!(results.contains(&fact), "no {fact:?} on the page");
     }
-    for row in rows
-        .iter()
-        .filter(|row| !cell(row, "assumption").is_empty())
-    {
-        let assumed = format!("assumed: {}", cell(row, "assumption"));
+    for row in rows.iter().filter(|row| !row["assumption"].is_empty()) {
+        let assumed = format!("assumed: {}", row["assumption"]);
         assert!(results.contains(&assumed), "no {assumed:?} on the page");
     }
     let roc = rows
         .iter()
-        .find(|row| cell(row, "claim") == "ROC AUC = 1.0")
+        .find(|row| row["claim"] == "ROC AUC = 1.0")
         .unwrap();
-    assert_eq!(cell(roc, "verdict"), "not reproduced");
+    assert_eq!(roc["verdict"], "not reproduced");
     assert!(readme.contains("| ROC AUC = 1.0 |"), "{readme}");
 }
 

@@ -8,12 +8,15 @@
 //! intervals and gains by the crate's bootstrap at the published seed. No
 //! dataset needed.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use caltech_anomaly::analysis::Bootstrap;
 use caltech_anomaly::scoring::{Architecture, DetectorId};
 use caltech_anomaly::stats::{auroc, paired_bootstrap_delta};
+use common::csv_rows;
 
 /// The tables print six significant digits: a recomputed value must round
 /// to the published one.
@@ -58,22 +61,6 @@ fn every_folder_that_records_its_provenance_publishes_its_image_scores() {
             assert!(scores.is_file(), "{} is missing", scores.display());
         }
     }
-}
-
-/// A table's rows, each a map from its column names to its cells.
-fn read_table(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path)
-        .unwrap_or_else(|e| panic!("{} is unreadable: {e}", path.display()));
-    let header = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|record| {
-            let record = record.unwrap();
-            (header.iter().map(String::from))
-                .zip(record.iter().map(String::from))
-                .collect()
-        })
-        .collect()
 }
 
 fn number(row: &HashMap<String, String>, column: &str) -> Option<f64> {
@@ -126,7 +113,7 @@ impl ImageSet {
 fn image_sets(profile: &Path) -> (ImageSet, ImageSet) {
     let path = profile.join("tables/image_scores.csv");
     assert!(path.is_file(), "{} is not published", path.display());
-    let rows = read_table(&path);
+    let rows = csv_rows(&path);
     let fixed = ["set", "path", "class", "held_out"];
     let detectors: Vec<String> = (rows[0].keys())
         .filter(|c| !fixed.contains(&c.as_str()))
@@ -192,7 +179,7 @@ fn every_ladder_auroc_interval_and_gain_recomputes_from_the_published_scores() {
     for profile in published_profiles() {
         let (test, unseen) = image_sets(&profile);
         let bootstrap = bootstrap(&profile);
-        let ladder = read_table(&profile.join("tables/ladder.csv"));
+        let ladder = csv_rows(&profile.join("tables/ladder.csv"));
         let reference = |gain: &str| {
             let zero = |r: &&HashMap<String, String>| {
                 [gain, &format!("{gain}_low"), &format!("{gain}_high")]
@@ -274,7 +261,7 @@ fn every_model_comparison_auroc_recomputes_from_the_published_scores() {
     for profile in published_profiles() {
         let (test, unseen) = image_sets(&profile);
         let bootstrap = bootstrap(&profile);
-        for row in read_table(&profile.join("tables/comparison.csv")) {
+        for row in csv_rows(&profile.join("tables/comparison.csv")) {
             let detector = autoencoder(&row["model"]);
             let what = |c: &str| format!("{}: comparison {} {c}", profile.display(), row["model"]);
             let ci = bootstrap.interval(test.scores(&detector), &test.anomaly, auroc);
@@ -295,7 +282,7 @@ fn every_model_comparison_auroc_recomputes_from_the_published_scores() {
                 ci.high,
             );
         }
-        let unseen_rows = read_table(&profile.join("tables/comparison_unseen.csv"));
+        let unseen_rows = csv_rows(&profile.join("tables/comparison_unseen.csv"));
         // Each model's gain is paired against the model listed before it.
         let before = (unseen_rows.iter()).map(|row| autoencoder(&row["model"]));
         let before: Vec<String> = before.collect();
@@ -358,7 +345,7 @@ fn every_model_comparison_auroc_recomputes_from_the_published_scores() {
 /// The statements of the report's AUROC claims (`docs/report_claims.csv`).
 fn auroc_claims() -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report_claims.csv");
-    let claims = read_table(&path);
+    let claims = csv_rows(&path);
     let statements: Vec<String> = (claims.iter())
         .filter(|c| c["quantity"] == "auroc")
         .map(|c| c["statement"].clone())
@@ -374,9 +361,9 @@ fn the_auroc_claims_recompute_from_the_published_scores() {
         let (test, _) = image_sets(&profile);
         let bootstrap = bootstrap(&profile);
         // The claims grade the study's main model: the comparison's first.
-        let main = read_table(&profile.join("tables/comparison.csv"))[0]["model"].clone();
+        let main = csv_rows(&profile.join("tables/comparison.csv"))[0]["model"].clone();
         let detector = autoencoder(&main);
-        let claims = read_table(&profile.join("tables/claims.csv"));
+        let claims = csv_rows(&profile.join("tables/claims.csv"));
         for statement in &statements {
             let row = (claims.iter())
                 .find(|r| &r["claim"] == statement)

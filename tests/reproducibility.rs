@@ -5,9 +5,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use caltech_anomaly::Error;
 use caltech_anomaly::study::reproducibility::{OneSided, Part, Side};
 use caltech_anomaly::study::{ResultsDiff, Tolerance, Tolerances, compare_results};
+use common::csv_rows;
 
 const PUBLISHED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/results/quick");
 
@@ -65,27 +68,15 @@ fn set_cell(dir: &Path, table: &str, key: (&str, Option<&str>), column: &str, va
     });
 }
 
-/// The cell of `column` in the row whose first cell is `first`.
-fn cell_of(dir: &Path, table: &str, first: &str, column: &str) -> String {
-    let mut reader = csv::Reader::from_path(dir.join("tables").join(table)).unwrap();
-    let c = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .position(|h| h == column)
-        .unwrap();
-    let row = reader
-        .records()
-        .map(Result::unwrap)
-        .find(|r| &r[0] == first)
-        .unwrap();
-    row[c].to_string()
-}
-
 /// The published baseline's test AUROC, and that value moved by `by` as
 /// the tables write it.
 fn baseline_auroc_moved(by: f64) -> (String, String) {
-    let published = cell_of(Path::new(PUBLISHED), "comparison.csv", "baseline", "auroc");
+    let comparison = csv_rows(&Path::new(PUBLISHED).join("tables/comparison.csv"));
+    let baseline = comparison
+        .iter()
+        .find(|row| row["model"] == "baseline")
+        .unwrap();
+    let published = baseline["auroc"].clone();
     let moved = format!("{:.6}", published.parse::<f64>().unwrap() + by);
     (published, moved)
 }

@@ -2,6 +2,7 @@
 //! official layout, and the real one through `CALTECH101_DIR`.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use image::codecs::jpeg::JpegEncoder;
@@ -211,4 +212,20 @@ pub fn assert_tagged(run: &Path, kind: caltech_anomaly::analysis::RunKind) {
 pub fn write_legacy_record(run: &Path, record: &serde_json::Value) {
     let path = run.join(caltech_anomaly::training::RUN_FILE);
     std::fs::write(path, serde_json::to_vec_pretty(record).unwrap()).unwrap();
+}
+
+/// Every row of the CSV table at `path`, each cell by its column's name.
+pub fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path)
+        .unwrap_or_else(|e| panic!("{} is unreadable: {e}", path.display()));
+    let header = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.unwrap();
+            (header.iter().map(String::from))
+                .zip(record.iter().map(String::from))
+                .collect()
+        })
+        .collect()
 }
