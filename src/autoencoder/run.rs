@@ -221,7 +221,7 @@ impl Trained {
         tag: RunRecord::KIND,
         described: "an autoencoder",
         scores: &["error"],
-        load: load_saved,
+        loader: load_saved,
     };
 }
 

@@ -29,7 +29,7 @@ impl TrainedClassifier {
         tag: ClassifierRecord::KIND,
         described: "the classifier's",
         scores: &["mahalanobis", "energy"],
-        load: load_saved,
+        loader: load_saved,
     };
 }
 

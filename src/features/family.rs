@@ -27,7 +27,7 @@ impl FeatureRun {
         tag: FeatureRecord::KIND,
         described: "the pretrained features'",
         scores: &["knn", "mahalanobis"],
-        load: load_features,
+        loader: load_features,
     };
 }
 
@@ -38,7 +38,7 @@ impl PatchCoreRun {
         tag: PatchCoreRecord::KIND,
         described: "a PatchCore",
         scores: &["max", "mean"],
-        load: load_patchcore,
+        loader: load_patchcore,
     };
 }
 

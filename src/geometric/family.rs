@@ -31,7 +31,7 @@ impl TrainedGeometric {
         tag: GeometricRecord::KIND,
         described: "a geometric (self-supervised)",
         scores: &["nll"],
-        load: load_saved,
+        loader: load_saved,
     };
 }
 

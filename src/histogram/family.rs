@@ -25,7 +25,7 @@ impl HistogramRun {
         tag: HistogramRecord::KIND,
         described: "a colour-histogram",
         scores: &["knn"],
-        load: load_saved,
+        loader: load_saved,
     };
 }
 

@@ -33,7 +33,8 @@ pub struct SavedFamily {
     /// Its scores, by the names `score --detector` takes; the first is the
     /// default.
     pub scores: &'static [&'static str],
-    pub load: LoadSaved,
+    /// Loads a run of the family, judging by one of its scores.
+    pub loader: LoadSaved,
 }
 
 impl SavedFamily {
@@ -55,7 +56,7 @@ impl SavedFamily {
                 scores.join(" or ")
             )));
         }
-        (self.load)(dir, score, on)
+        (self.loader)(dir, score, on)
     }
 }
 
