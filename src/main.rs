@@ -9,9 +9,9 @@ use caltech_anomaly::data::resolve_data_dir;
 use clap::Parser;
 
 use crate::cli::{
-    BenchCommand, Cli, Command, Failed, error_report, run_bench_precision, run_bench_prepare,
-    run_bench_train, run_compare, run_diff, run_download, run_pages, run_prepare, run_refine,
-    run_reproduce, run_score_images, run_score_unseen, run_train,
+    BenchCommand, Cli, Command, Failed, error_report, run_bench_features, run_bench_precision,
+    run_bench_prepare, run_bench_train, run_compare, run_diff, run_download, run_pages,
+    run_prepare, run_refine, run_reproduce, run_score_images, run_score_unseen, run_train,
 };
 
 fn main() -> ExitCode {
@@ -43,6 +43,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Score(args) => run_score_images(args),
         Command::Bench(BenchCommand::Train(args)) => run_bench_train(args),
         Command::Bench(BenchCommand::Precision(args)) => run_bench_precision(data_dir, args),
+        Command::Bench(BenchCommand::Features(args)) => run_bench_features(args),
         Command::Bench(BenchCommand::Prepare {
             size,
             no_peer,

@@ -201,7 +201,12 @@ fn check_transposed(
 fn same_padded_conv_matches_burn() {
     let config =
         Conv2dConfig::new([3, 8], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1));
-    for activation in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
+    for activation in [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Relu6,
+        Activation::Sigmoid,
+    ] {
         let case = format!("3x3 stride 1 padding 1, {activation:?}");
         check_conv(config.clone(), [4, 3, 12, 12], true, activation, &case);
     }
@@ -218,6 +223,38 @@ fn strided_conv_matches_burn() {
         true,
         Activation::Relu,
         "3x3 stride 2 padding 1",
+    );
+}
+
+#[test]
+fn depthwise_conv_with_relu6_matches_burn_on_both_sides_of_the_clamp() {
+    // The lite networks' block: a strided depthwise convolution, then ReLU6.
+    // Inputs wide enough that outputs fall below 0 and above 6 alike.
+    let device = autodiff_device();
+    let layer: Conv2d = Conv2dConfig::new([8, 8], [5, 5])
+        .with_stride([2, 2])
+        .with_groups(8)
+        .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+        .init(&device);
+    let x = Tensor::<4>::random([2, 8, 14, 14], Distribution::Normal(0.0, 20.0), &device)
+        .require_grad();
+    let outputs = values(layer.apply_then(x.clone(), Activation::Relu6));
+    for (bound, what) in [(0.0, "at 0"), (6.0, "at 6")] {
+        let clamped = outputs.iter().filter(|&&y| y == bound).count();
+        assert!(clamped > 0, "no output clamped {what}");
+    }
+    assert!(
+        outputs.iter().any(|&y| y > 0.0 && y < 6.0),
+        "every output clamped"
+    );
+    compare(
+        &layer,
+        x,
+        |l: &Conv2d| l.weight.val(),
+        |l: &Conv2d| l.bias.as_ref().unwrap().val(),
+        |l: &Conv2d, x| l.forward(x),
+        Activation::Relu6,
+        "5x5 depthwise stride 2, Relu6",
     );
 }
 
@@ -266,7 +303,12 @@ fn inference_without_autodiff_matches_burn() {
         .with_padding_out([1, 1])
         .init(&device);
     let x = Tensor::<4>::random([2, 4, 6, 6], Distribution::Normal(0.0, 1.0), &device);
-    for activation in [Activation::Identity, Activation::Relu, Activation::Sigmoid] {
+    for activation in [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Relu6,
+        Activation::Sigmoid,
+    ] {
         assert_close(
             &values(layer.apply_then(x.clone(), activation)),
             &values(activation.apply(layer.forward(x.clone()))),
@@ -278,14 +320,14 @@ fn inference_without_autodiff_matches_burn() {
 #[test]
 fn an_activated_output_that_burn_reuses_in_place_still_differentiates() {
     // `y - target` with `y` owned once lets burn-tch overwrite `y`, which
-    // ReLU's and sigmoid's backward still need.
+    // the backward of ReLU, ReLU6 and sigmoid still needs.
     let device = autodiff_device();
     let layer: Conv2d = Conv2dConfig::new([3, 4], [3, 3])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
         .init(&device);
     let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device);
     let target = Tensor::<4>::random([2, 4, 6, 6], Distribution::Default, &device);
-    for activation in [Activation::Relu, Activation::Sigmoid] {
+    for activation in [Activation::Relu, Activation::Relu6, Activation::Sigmoid] {
         let weight_grad = |y: Tensor<4>| {
             let grads = (y - target.clone()).powi_scalar(2).sum().backward();
             values(layer.weight.val().grad(&grads).expect("weight gradient"))

@@ -20,7 +20,7 @@
 //! initialisation are unchanged; on any other backend they are exactly the
 //! module's `forward`.
 //!
-//! An [`Activation`] (ReLU, sigmoid) right after the convolution runs inside
+//! An [`Activation`] (ReLU, ReLU6, sigmoid) right after the convolution runs inside
 //! the same node, so its backward is libtorch's single kernel too.
 //! `tests/conv.rs` checks outputs and gradients against burn's own path.
 //!
@@ -65,6 +65,8 @@ pub enum Activation {
     #[default]
     Identity,
     Relu,
+    /// `min(max(x, 0), 6)`, the lite networks' activation.
+    Relu6,
     Sigmoid,
 }
 
@@ -74,6 +76,7 @@ impl Activation {
         match self {
             Activation::Identity => x,
             Activation::Relu => relu(x),
+            Activation::Relu6 => x.clamp(0.0, 6.0),
             Activation::Sigmoid => sigmoid(x),
         }
     }
@@ -310,6 +313,7 @@ mod native {
         let y = match spec.activation {
             Activation::Identity => y,
             Activation::Relu => y.relu_(),
+            Activation::Relu6 => y.clamp_(0.0, 6.0),
             Activation::Sigmoid => y.sigmoid_(),
         };
         y.to_kind(tch::Kind::Float)
@@ -392,9 +396,10 @@ mod native {
     }
 
     /// What the backward reads: the convolution's input and weight as it ran
-    /// them (the bf16 copies under bf16), and an activation's output (ReLU's
-    /// and sigmoid's derivatives are functions of it). Each keeps its burn storage handle, so that
-    /// burn-tch never reuses that memory in place while the graph holds it.
+    /// them (the bf16 copies under bf16), and an activation's output (the
+    /// derivatives of ReLU, ReLU6 and sigmoid are functions of it). Each keeps
+    /// its burn storage handle, so that burn-tch never reuses that memory in
+    /// place while the graph holds it.
     #[derive(Debug, Clone)]
     struct GraphState {
         x: TchTensor,
@@ -420,6 +425,8 @@ mod native {
             let g = &output_grad.tensor;
             let output_grad = match (state.spec.activation, &state.activated) {
                 (Activation::Relu, Some(y)) => y.tensor.threshold_backward(g, 0.0),
+                // The clamped output is inside (0, 6) exactly where the input is.
+                (Activation::Relu6, Some(y)) => y.tensor.hardtanh_backward(g, 0.0, 6.0),
                 (Activation::Sigmoid, Some(y)) => tch::Tensor::sigmoid_backward(g, &y.tensor),
                 _ => output_grad.tensor,
             };

@@ -8,6 +8,7 @@ use caltech_anomaly::autoencoder::Architecture;
 use caltech_anomaly::backend::{DeviceChoice, Precision};
 use caltech_anomaly::data::Resize;
 use caltech_anomaly::data::download::{self};
+use caltech_anomaly::features::Backbone;
 use caltech_anomaly::scoring::REPORT_PERCENTILE;
 use caltech_anomaly::study::reproducibility::{DEFAULT_ABSOLUTE, DEFAULT_RELATIVE};
 use caltech_anomaly::study::{ABLATION_MODELS, Profile, ReproduceConfig, StudyConfig};
@@ -368,6 +369,31 @@ pub(crate) enum BenchCommand {
     Train(BenchTrainArgs),
     /// Mixed precision's quality guard: the four autoencoders in fp32 and bf16, paired unseen AUROC.
     Precision(StudyArgs),
+    /// Inference images/s of a pretrained backbone; compare with burn's modules and PyTorch eager.
+    Features(BenchFeaturesArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct BenchFeaturesArgs {
+    #[arg(long, value_parser = named::<Backbone, _>(["lite0", "lite1", "lite2"]), default_value = "lite0")]
+    pub(crate) backbone: Backbone,
+    /// Input side; by default the backbone's own (224, 240, 260 px).
+    #[arg(long)]
+    pub(crate) size: Option<usize>,
+    #[arg(long, default_value_t = 32)]
+    pub(crate) batch: usize,
+    /// Timed batches, after the warm-up ones.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) batches: usize,
+    #[arg(long, default_value_t = 2)]
+    pub(crate) warmup: usize,
+    #[arg(long, default_value = "auto")]
+    pub(crate) device: DeviceChoice,
+    /// Skip the peer, PyTorch eager on the reference network (bench/torch_features.py).
+    #[arg(long)]
+    pub(crate) no_peer: bool,
+    #[arg(long)]
+    pub(crate) python: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -8,11 +8,11 @@ use caltech_anomaly::analysis::UnseenComparisonTable;
 use caltech_anomaly::autoencoder::Architecture;
 use caltech_anomaly::backend::{Bf16Support, Precision, SelectedDevice, select_device};
 use caltech_anomaly::study::{
-    Measurement, PeerComparison, Work, baseline_train_flops, bench_prepare, bench_train, cpu_peak,
-    measured_conv_peak, precision_guard, run_peer, venv_python,
+    Measurement, PeerComparison, Work, baseline_train_flops, bench_features, bench_prepare,
+    bench_train, cpu_peak, measured_conv_peak, precision_guard, run_peer, venv_python,
 };
 
-use crate::cli::{BenchTrainArgs, StudyArgs};
+use crate::cli::{BenchFeaturesArgs, BenchTrainArgs, StudyArgs};
 
 pub(crate) fn run_bench_train(args: BenchTrainArgs) -> Result<()> {
     let device = select_device(args.device)?;
@@ -139,6 +139,50 @@ pub(crate) fn run_bench_prepare(
             ours,
             peers: peer.into_iter().collect(),
             data_bytes,
+            work: None,
+        }
+    );
+    Ok(())
+}
+
+pub(crate) fn run_bench_features(args: BenchFeaturesArgs) -> Result<()> {
+    let device = select_device(args.device)?;
+    println!("device: {} ({})", device.choice, device.reason);
+    let size = args.size.unwrap_or(args.backbone.native_size());
+    let counts = (args.batch, args.batches, args.warmup);
+    let ours = bench_features(args.backbone, size, counts, true, &device.device)?;
+    let mut peers = vec![bench_features(
+        args.backbone,
+        size,
+        counts,
+        false,
+        &device.device,
+    )?];
+    if !args.no_peer {
+        let backbone = args.backbone.name()["EfficientNet-".len()..].to_lowercase();
+        let peer_args = [
+            ("--backbone", backbone),
+            ("--size", size.to_string()),
+            ("--batch", args.batch.to_string()),
+            ("--batches", args.batches.to_string()),
+            ("--warmup", args.warmup.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v])
+        .collect::<Vec<_>>();
+        let python = args.python.unwrap_or_else(venv_python);
+        peers.push(run_peer(
+            &python,
+            "bench/torch_features.py".as_ref(),
+            &peer_args,
+        )?);
+    }
+    println!(
+        "{}",
+        PeerComparison {
+            ours,
+            peers,
+            data_bytes: None,
             work: None,
         }
     );

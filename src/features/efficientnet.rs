@@ -13,6 +13,11 @@
 //! layout (`_conv_stem`, `_blocks.N._expand_conv`, ...), which
 //! [`EfficientNetLite::load`] maps onto the fields below.
 //!
+//! Inference runs each convolution with its ReLU6 as one libtorch call on
+//! channels-last tensors ([`crate::backend::conv2d`]): burn's `Conv2d`
+//! reorders every activation to oneDNN's layout and back, and clamps in a
+//! second pass (`caltech-anomaly bench features` measures both paths).
+//!
 //! Preprocessing: the image decoded and resized to S × S as the study's
 //! cache is (bilinear, `tf.image.resize`'s half-pixel centres; S = 224,
 //! ImageNet's, for Lite0), then `(x − 127) / 128` per channel (x in
@@ -32,6 +37,7 @@ use burn_store::{ModuleSnapshot, PytorchStore};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::backend::{Activation, ConvLayer};
 use crate::data::image::{Resize, read_resized};
 use crate::error::{Error, Result};
 use crate::io::{Progress, ROOT_ENV, Step};
@@ -173,10 +179,6 @@ fn norm(channels: usize, device: &Device) -> BatchNorm {
         .init(device)
 }
 
-fn relu6(x: Tensor<4>) -> Tensor<4> {
-    x.clamp(0.0, 6.0)
-}
-
 /// One inverted-residual block without squeeze-excitation, in the layout
 /// of the PyTorch file: each convolution followed by its batch norm.
 #[derive(Module, Debug)]
@@ -278,10 +280,10 @@ impl MbConv {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut y = x.clone();
         if let Some(expand) = &self.expand {
-            y = relu6(expand.forward(y));
+            y = expand.apply_then(y, Activation::Relu6);
         }
-        y = relu6(self.depthwise.forward(y));
-        y = self.project.forward(y);
+        y = self.depthwise.apply_then(y, Activation::Relu6);
+        y = self.project.apply(y);
         if self.residual { x + y } else { y }
     }
 }
@@ -368,7 +370,7 @@ impl EfficientNetLite {
 
     /// The blocks' output, with the output of each stage in `keep`.
     fn trunk(&self, images: Tensor<4>, keep: &[usize]) -> (Tensor<4>, Vec<Tensor<4>>) {
-        let mut x = relu6(self.stem.forward(images));
+        let mut x = self.stem.apply_then(images, Activation::Relu6);
         let mut kept = Vec::new();
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(x);
@@ -387,7 +389,7 @@ impl EfficientNetLite {
     /// - output: `[batch, 1280]`
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let (x, _) = self.trunk(images, &[]);
-        let x = relu6(self.head.forward(x));
+        let x = self.head.apply_then(x, Activation::Relu6);
         let [batch, channels, _, _] = x.dims();
         x.reshape([batch as i32, channels as i32, -1])
             .mean_dim(2)

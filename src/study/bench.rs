@@ -3,6 +3,10 @@
 //! `bench prepare` preprocesses every image of the dataset into a fresh cache
 //! and compares with `bench/tf_preprocess.py`, the report's TensorFlow loop
 //! (`tf.io.decode_jpeg`, `tf.image.resize`, `/255`, `np.array`).
+//!
+//! `bench features` runs a pretrained network's inference on a fixed batch
+//! both ways this crate can (its native convolutions, burn's modules) and
+//! compares with `bench/torch_features.py`, the PyTorch reference network.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,7 @@ use crate::autoencoder::{Architecture, ModelConfig, TrainingConfig, train_step};
 use crate::backend::{Precision, autocast};
 use crate::data::{Caltech101, Manifest, PoolSize, PreprocessConfig, SplitConfig, preprocess};
 use crate::error::{Error, IoContext, Result};
+use crate::features::{Backbone, EfficientNetLite};
 
 /// One side of a benchmark.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +129,47 @@ pub fn bench_train(
         ),
         images: steps * batch,
         seconds: start.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
+    })
+}
+
+/// Pooled features of `backbone` (its ImageNet weights) on one fixed random
+/// batch of `batch` images at `size` px, `batches` times after `warmup`,
+/// each batch's features read back: inference images/s, the decoding left
+/// out. `native` runs each convolution through [`crate::backend::conv2d`]
+/// (what extraction uses), else through burn's `Conv2d` modules.
+pub fn bench_features(
+    backbone: Backbone,
+    size: usize,
+    (batch, batches, warmup): (usize, usize, usize),
+    native: bool,
+    device: &Device,
+) -> Result<Measurement> {
+    let model = EfficientNetLite::pretrained(backbone, device)?;
+    let x = Tensor::<4>::random(
+        [batch, 3, size, size],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let was_native = crate::backend::native_backward();
+    crate::backend::set_native_backward(native);
+    let run = || {
+        let _: f32 = model.features(x.clone()).sum().into_scalar();
+    };
+    (0..warmup).for_each(|_| run());
+    let start = Instant::now();
+    (0..batches).for_each(|_| run());
+    let seconds = start.elapsed().as_secs_f64();
+    crate::backend::set_native_backward(was_native);
+    let path = if native {
+        "libtorch's channels-last convolution and ReLU6 in one call"
+    } else {
+        "burn's Conv2d modules"
+    };
+    Ok(Measurement {
+        name: format!("caltech_anomaly burn-tch ({backbone}, {path})"),
+        images: batches * batch,
+        seconds,
         peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
     })
 }
