@@ -3,9 +3,12 @@
 
 use approx::{assert_abs_diff_eq, assert_relative_eq};
 use burn::module::Module;
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use caltech_anomaly::autoencoder::{Architecture, ModelConfig};
 use caltech_anomaly::autoencoder::{SSIM_WINDOW, TrainingConfig, ssim, train_step};
+use caltech_anomaly::backend::{Precision, autocast};
 
 #[allow(deprecated)] // burn-tch is deprecated upstream; see src/backend/device.rs
 fn cpu() -> Device {
@@ -115,6 +118,57 @@ fn ssim_is_one_for_identical_images_and_matches_its_definition() {
     assert!(expected < 0.9, "{expected}");
     assert_relative_eq!(measured, expected, max_relative = 1e-4);
     assert_relative_eq!(scalar(ssim(b, a)), measured, max_relative = 1e-5);
+}
+
+/// SSIM with burn's `avg_pool2d` as the window mean, fp32: the reference
+/// for the library's depthwise convolution and its gradient.
+fn ssim_by_pooling(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
+    let (c1, c2) = (1e-4, 9e-4);
+    let options = AvgPoolOptions::new([SSIM_WINDOW, SSIM_WINDOW]).with_stride([1, 1]);
+    let window = |x: Tensor<4>| avg_pool2d(x, options.clone());
+    let (ma, mb) = (window(a.clone()), window(b.clone()));
+    let va = window(a.clone().powi_scalar(2)) - ma.clone().powi_scalar(2);
+    let vb = window(b.clone().powi_scalar(2)) - mb.clone().powi_scalar(2);
+    let cov = window(a * b) - ma.clone() * mb.clone();
+    let numerator = (ma.clone() * mb.clone()).mul_scalar(2.0).add_scalar(c1)
+        * cov.mul_scalar(2.0).add_scalar(c2);
+    let denominator =
+        (ma.powi_scalar(2) + mb.powi_scalar(2)).add_scalar(c1) * (va + vb).add_scalar(c2);
+    (numerator / denominator).mean()
+}
+
+#[test]
+fn ssim_and_its_gradient_match_average_pooling_and_stay_fp32_under_bf16() {
+    let device = cpu().autodiff();
+    let dims = [3, 3, 16, 13];
+    let a = Tensor::<4>::random(dims, Distribution::Default, &device);
+    let noise = Tensor::<4>::random(dims, Distribution::Uniform(-0.1, 0.1), &device);
+    let b = (a.clone() * 0.9 + noise).clamp(0.0, 1.0);
+    let with_gradient = |f: fn(Tensor<4>, Tensor<4>) -> Tensor<1>| {
+        let x = a.clone().require_grad();
+        let value = f(x.clone(), b.clone());
+        let grads = value.backward();
+        let gradient: Vec<f32> = x.grad(&grads).unwrap().into_data().iter().collect();
+        (value.into_scalar::<f32>(), gradient)
+    };
+    let (value, gradient) = with_gradient(ssim);
+    let (expected, expected_gradient) = with_gradient(ssim_by_pooling);
+    assert_relative_eq!(value, expected, max_relative = 1e-5);
+    let scale = expected_gradient.iter().fold(0f32, |m, g| m.max(g.abs()));
+    assert!(scale > 0.0);
+    for (i, (g, e)) in gradient.iter().zip(&expected_gradient).enumerate() {
+        assert_abs_diff_eq!(*g, *e, epsilon = 1e-4 * scale);
+        assert!(g.is_finite(), "gradient[{i}]");
+    }
+    let under_bf16 = {
+        let _bf16 = autocast(Precision::Bf16);
+        with_gradient(ssim)
+    };
+    assert!(
+        under_bf16 == (value, gradient),
+        "bf16 reached the SSIM: {} against {value}",
+        under_bf16.0
+    );
 }
 
 #[test]

@@ -5,14 +5,13 @@
 use std::path::Path;
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::module::avg_pool2d;
-use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor};
 
 use crate::autoencoder::{Autoencoder, ModelConfig};
-use crate::backend::{FusedAdam, Precision, autocast};
+use crate::backend::{ConvLayer, FusedAdam, Precision, autocast};
 use crate::data::{ImageBatcher, ImageCache, Prepared, Split};
 use crate::error::{Error, Result};
 use crate::training::{
@@ -138,7 +137,8 @@ pub const SSIM_WINDOW: usize = 7;
 /// C₁ = 0.01², C₂ = 0.03², population variances): 1 for identical images.
 /// Unlike the MSE it compares local means, contrasts and correlations
 /// separately, so it penalises blurred structure more than a uniform
-/// offset.
+/// offset. It computes in fp32 under any [`autocast`]: a variance is a
+/// difference of two window means, which bf16 inputs would swamp.
 ///
 /// # Shapes
 /// - inputs: `[batch, channels, H, W]` each, H and W at least 7
@@ -146,12 +146,9 @@ pub const SSIM_WINDOW: usize = 7;
 pub fn ssim(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     const C1: f64 = 1e-4;
     const C2: f64 = 9e-4;
-    let window = |x: Tensor<4>| {
-        avg_pool2d(
-            x,
-            AvgPoolOptions::new([SSIM_WINDOW, SSIM_WINDOW]).with_stride([1, 1]),
-        )
-    };
+    let _fp32 = autocast(Precision::Fp32);
+    let window = window_mean(a.dims()[1], &a.device());
+    let window = |x: Tensor<4>| window.apply(x);
     let (mean_a, mean_b) = (window(a.clone()), window(b.clone()));
     let var_a = window(a.clone().powi_scalar(2)) - mean_a.clone().powi_scalar(2);
     let var_b = window(b.clone().powi_scalar(2)) - mean_b.clone().powi_scalar(2);
@@ -163,6 +160,28 @@ pub fn ssim(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     let denominator = (mean_a.powi_scalar(2) + mean_b.powi_scalar(2)).add_scalar(C1)
         * (var_a + var_b).add_scalar(C2);
     (numerator / denominator).mean()
+}
+
+/// The mean of each [`SSIM_WINDOW`]² window of each of `channels`
+/// channels, as a fixed depthwise convolution: through
+/// [`crate::backend::conv2d`] it and its input gradient are one oneDNN call
+/// each, where `avg_pool2d` and its backward cost more than twice as much
+/// (`tests/model.rs` checks it against `avg_pool2d`).
+fn window_mean(channels: usize, device: &Device) -> Conv2d {
+    let side = SSIM_WINDOW;
+    let weight = Tensor::<4>::full(
+        [channels, 1, side, side],
+        1.0 / (side * side) as f64,
+        device,
+    );
+    let bias = Tensor::<1>::zeros([channels], device);
+    Conv2d {
+        weight: Param::from_tensor(weight).set_require_grad(false),
+        bias: Some(Param::from_tensor(bias).set_require_grad(false)),
+        ..Conv2dConfig::new([channels, channels], [side, side])
+            .with_groups(channels)
+            .init(device)
+    }
 }
 
 /// Per-image MSE, the report's `compute_reconstruction_error`.
