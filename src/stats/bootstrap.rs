@@ -3,10 +3,14 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::stats::{check_labelled, percentile};
+
+/// Resamples drawn before a batch of them is evaluated in parallel.
+const RESAMPLES_PER_BATCH: usize = 64;
 
 /// A metric with its bootstrap percentile interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -104,7 +108,7 @@ pub(crate) fn stratified_bootstrap(
     resamples: usize,
     seed: u64,
     level: f64,
-    statistic: impl Fn(&[usize], &[bool]) -> f64,
+    statistic: impl Fn(&[usize], &[bool]) -> f64 + Sync,
 ) -> Result<ConfidenceInterval> {
     let (pos, neg): (Vec<usize>, Vec<usize>) = (0..positive.len()).partition(|&i| positive[i]);
     if pos.is_empty() || neg.is_empty() {
@@ -133,18 +137,26 @@ pub(crate) fn stratified_bootstrap(
     let labels: Vec<bool> = std::iter::repeat_n(true, pos.len())
         .chain(std::iter::repeat_n(false, neg.len()))
         .collect();
+    // Drawn in order from one generator, evaluated in parallel a batch at a
+    // time: the values, and so the interval, do not depend on the threads.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut rows = vec![0; positive.len()];
+    let mut draw = || -> Vec<usize> {
+        let pools =
+            std::iter::repeat_n(&pos, pos.len()).chain(std::iter::repeat_n(&neg, neg.len()));
+        pools
+            .map(|pool| pool[rng.random_range(0..pool.len())])
+            .collect()
+    };
     let mut values = Vec::with_capacity(resamples);
-    for _ in 0..resamples {
-        for (k, slot) in rows.iter_mut().enumerate() {
-            let pool = if k < pos.len() { &pos } else { &neg };
-            *slot = pool[rng.random_range(0..pool.len())];
-        }
-        let value = statistic(&rows, &labels);
-        if value.is_finite() {
-            values.push(value);
-        }
+    for start in (0..resamples).step_by(RESAMPLES_PER_BATCH) {
+        let batch: Vec<Vec<usize>> = (start..resamples.min(start + RESAMPLES_PER_BATCH))
+            .map(|_| draw())
+            .collect();
+        let evaluated: Vec<f64> = batch
+            .par_iter()
+            .map(|rows| statistic(rows, &labels))
+            .collect();
+        values.extend(evaluated.into_iter().filter(|v| v.is_finite()));
     }
     if values.is_empty() {
         return Err(Error::InvalidParameter(
