@@ -52,6 +52,7 @@ bench-deps: setup
 bench: bench-deps
 	$(CARGO) run -- bench prepare
 	$(CARGO) run -- bench train
+	$(CARGO) run -- bench features
 
 lab: setup
 	bash scripts/lab.sh
