@@ -215,6 +215,33 @@ fn a_changed_size_or_file_builds_a_new_cache() {
 }
 
 #[test]
+fn a_copied_dataset_keeps_its_cache_and_a_file_edited_in_place_does_not() {
+    let tmp = TempDir::new().unwrap();
+    let root = synthetic_dataset(tmp.path(), &CLASSES, 2, true);
+    let first = prepare(&config(&root, &tmp, false)).unwrap();
+    // The same files written again elsewhere: same bytes, new times.
+    let copy = synthetic_dataset(&tmp.path().join("copy"), &CLASSES, 2, true);
+    let copied = prepare(&config(&copy, &tmp, false)).unwrap();
+    assert!(copied.reused_cache, "a copy of the dataset rebuilt the cache");
+    assert_eq!(copied.cache.path(), first.cache.path());
+
+    // One header byte changed (JFIF's horizontal density: the pixels
+    // decode as before), the length and modification time kept.
+    let victim = copy.join(&first.manifest.entries[0].path);
+    let modified = std::fs::metadata(&victim).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    assert_eq!(&bytes[6..11], b"JFIF\0");
+    bytes[15] ^= 1;
+    std::fs::write(&victim, &bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(&victim).unwrap();
+    file.set_modified(modified).unwrap();
+    assert_eq!(std::fs::metadata(&victim).unwrap().modified().unwrap(), modified);
+    let edited = prepare(&config(&copy, &tmp, false)).unwrap();
+    assert!(!edited.reused_cache, "an edited file kept the old cache");
+    assert_ne!(edited.cache.path(), first.cache.path());
+}
+
+#[test]
 fn grayscale_images_become_three_equal_channels() {
     let mut bytes = Vec::new();
     let pixels: Vec<u8> = (0..20 * 10).map(|i| (i * 3 % 256) as u8).collect();

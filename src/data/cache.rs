@@ -1,9 +1,9 @@
 //! The preprocessed-image cache: every manifest image resized to S×S RGB,
 //! stored as `u8` in one memory-mapped file.
 //!
-//! A cache is identified by a key over the manifest's paths (with each file's
-//! length and modification time, so that an edited dataset is noticed), the
-//! size and the resize method. Building one decodes in parallel and writes
+//! A cache is identified by a key over the manifest's paths (with the digest
+//! of each file's bytes, so that an edited dataset is noticed and a copied
+//! one is not rebuilt), the size and the resize method. Building one decodes in parallel and writes
 //! each image straight to its slot in a temporary file, so memory stays at a
 //! few decoded images per thread whatever the dataset size; the finished file
 //! is renamed into place, so a torn cache never exists. Opening one maps it:
@@ -14,12 +14,11 @@
 //! `size * size * 3` bytes, row-major HWC) and `<key>.json` (what was built
 //! and which images were skipped).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::UNIX_EPOCH;
 
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -27,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::caltech::SkippedImage;
+use super::digest::file_digests;
 use super::image::{DecodeLimits, Resize, RgbImage, decode_jpeg_rgb_into};
 use super::split::Manifest;
 use crate::error::{Error, IoContext, Result};
@@ -205,24 +205,15 @@ pub fn hwc_u8_to_chw_unit(src: &[u8], dst: &mut [f32]) {
     }
 }
 
-/// The cache key: manifest paths with file length and mtime, size, method.
+/// The cache key: size, method, and each manifest path with the digest of
+/// its file's bytes ([`file_digests`]).
 fn cache_key(root: &Path, manifest: &Manifest, size: usize, resize: Resize) -> String {
     let mut hasher = Sha256::new();
     let method = resize.description();
-    hasher.update(format!("v{FORMAT_VERSION}\n{size}\n{method}\n"));
-    for entry in &manifest.entries {
-        // An unreadable file keys as (0, 0); it fails at decode time.
-        let (len, mtime) = fs::metadata(root.join(&entry.path))
-            .map(|m| {
-                let mtime = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                (m.len(), mtime)
-            })
-            .unwrap_or((0, 0));
-        hasher.update(format!("{}\t{len}\t{mtime}\n", entry.path));
+    hasher.update(format!("v{FORMAT_VERSION} content\n{size}\n{method}\n"));
+    let paths = manifest.entries.iter().map(|e| e.path.as_str());
+    for (entry, digest) in manifest.entries.iter().zip(file_digests(root, paths)) {
+        hasher.update(format!("{}\t{digest}\n", entry.path));
     }
     hex(&hasher.finalize())
 }

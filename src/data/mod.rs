@@ -8,6 +8,7 @@
 pub mod batcher;
 pub mod cache;
 pub mod caltech;
+pub mod digest;
 pub mod download;
 pub mod image;
 pub mod split;

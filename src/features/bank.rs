@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::Caltech101;
-use crate::error::{Error, IoContext, Result};
+use crate::data::digest::file_digests;
+use crate::error::{Error, Result};
 use crate::features::{Backbone, EfficientNetLite, FEATURES, file_features};
 use crate::io::{read_f32s, read_json, write_bytes_atomic, write_f32s_atomic};
 
@@ -22,7 +23,7 @@ pub struct FeatureBank {
     /// `paths.len() × FEATURES` values, row-major.
     pub values: Vec<f32>,
     index: HashMap<String, usize>,
-    /// A digest of the dataset's files, the input size and the weights.
+    /// A digest of the dataset's files' bytes, the input size and the weights.
     pub key: String,
     /// The network that extracted them.
     pub backbone: Backbone,
@@ -57,7 +58,7 @@ impl FeatureBank {
         let dataset = Caltech101::scan(data_dir, false)?;
         let paths: Vec<String> = dataset.images().iter().map(|i| i.path.clone()).collect();
         let backbone = model.backbone();
-        let key = bank_key(data_dir, &paths, input_size, backbone)?;
+        let key = bank_key(data_dir, &paths, input_size, backbone);
         let (json, bin) = (
             cache_dir.join(format!("features-{key}.json")),
             cache_dir.join(format!("features-{key}.f32")),
@@ -140,28 +141,17 @@ impl FeatureBank {
     }
 }
 
-/// A key over the dataset's files (path, length, mtime), the input size
-/// and the weights.
-pub(crate) fn bank_key(
-    root: &Path,
-    paths: &[String],
-    input_size: usize,
-    backbone: Backbone,
-) -> Result<String> {
+/// A key over the dataset's files (each path and the digest of its bytes),
+/// the input size and the weights.
+pub(crate) fn bank_key(root: &Path, paths: &[String], input_size: usize, backbone: Backbone) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(format!("v1 {input_size} {}\n", backbone.weights_sha256()));
-    for path in paths {
-        let file = root.join(path);
-        let meta = std::fs::metadata(&file).at(&file)?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
-        hasher.update(format!("{path} {} {mtime}\n", meta.len()));
+    hasher.update(format!("v2 {input_size} {}\n", backbone.weights_sha256()));
+    let digests = file_digests(root, paths.iter().map(String::as_str));
+    for (path, digest) in paths.iter().zip(digests) {
+        hasher.update(format!("{path} {digest}\n"));
     }
-    Ok(hasher.finalize()[..8]
+    hasher.finalize()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect())
+        .collect()
 }
