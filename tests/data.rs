@@ -222,7 +222,10 @@ fn a_copied_dataset_keeps_its_cache_and_a_file_edited_in_place_does_not() {
     // The same files written again elsewhere: same bytes, new times.
     let copy = synthetic_dataset(&tmp.path().join("copy"), &CLASSES, 2, true);
     let copied = prepare(&config(&copy, &tmp, false)).unwrap();
-    assert!(copied.reused_cache, "a copy of the dataset rebuilt the cache");
+    assert!(
+        copied.reused_cache,
+        "a copy of the dataset rebuilt the cache"
+    );
     assert_eq!(copied.cache.path(), first.cache.path());
 
     // One header byte changed (JFIF's horizontal density: the pixels
@@ -235,7 +238,10 @@ fn a_copied_dataset_keeps_its_cache_and_a_file_edited_in_place_does_not() {
     std::fs::write(&victim, &bytes).unwrap();
     let file = std::fs::File::options().write(true).open(&victim).unwrap();
     file.set_modified(modified).unwrap();
-    assert_eq!(std::fs::metadata(&victim).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().modified().unwrap(),
+        modified
+    );
     let edited = prepare(&config(&copy, &tmp, false)).unwrap();
     assert!(!edited.reused_cache, "an edited file kept the old cache");
     assert_ne!(edited.cache.path(), first.cache.path());

@@ -143,7 +143,12 @@ impl FeatureBank {
 
 /// A key over the dataset's files (each path and the digest of its bytes),
 /// the input size and the weights.
-pub(crate) fn bank_key(root: &Path, paths: &[String], input_size: usize, backbone: Backbone) -> String {
+pub(crate) fn bank_key(
+    root: &Path,
+    paths: &[String],
+    input_size: usize,
+    backbone: Backbone,
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(format!("v2 {input_size} {}\n", backbone.weights_sha256()));
     let digests = file_digests(root, paths.iter().map(String::as_str));
