@@ -18,7 +18,7 @@ use crate::backend::device_name;
 use crate::data::image::{Resize, read_resized};
 use crate::data::{Prepared, Split};
 use crate::error::{Error, Result};
-use crate::features::{Backbone, EfficientNetLite, normalise};
+use crate::features::{Backbone, EfficientNetLite, FEATURE_BATCH, normalise};
 use crate::io::{Progress, Step, read_f32s, write_f32s_atomic};
 use crate::scoring::{
     Calibration, DetectorId, DetectorScores, ImageScorer, LadderImages, Localiser, Scores,
@@ -39,8 +39,6 @@ pub const DEFAULT_CORESET_FRACTION: f64 = 0.01;
 const CORESET_PROJECTION: usize = 64;
 /// The memory bank's patches, as a run saves them.
 pub const MEMORY_BANK_FILE: &str = "memory_bank.f32";
-/// Images per forward pass.
-const BATCH: usize = 16;
 /// Query patches per distance matrix (against the whole bank).
 const QUERY_CHUNK: usize = 4096;
 
@@ -265,7 +263,7 @@ impl PatchCoreRun {
         let (size, grid) = (self.record.input_size, self.record.grid);
         let mut maps = Vec::with_capacity(paths.len());
         let progress = Progress::new(show_progress, MAPS_STEP, paths.len() as u64);
-        for chunk in paths.chunks(BATCH) {
+        for chunk in paths.chunks(FEATURE_BATCH) {
             let patches = patch_batch(extractor, chunk, size, &self.bank.device())?;
             let width = patches.dims()[1];
             let rows = patches.permute([0, 2, 3, 1]).reshape([-1, width as i32]);
@@ -497,7 +495,7 @@ fn patch_rows(
 ) -> Result<Vec<f32>> {
     let progress = Progress::new(show_progress, BANK_STEP, paths.len() as u64);
     let mut rows = Vec::new();
-    for chunk in paths.chunks(BATCH) {
+    for chunk in paths.chunks(FEATURE_BATCH) {
         let patches = patch_batch(extractor, chunk, size, device)?;
         rows.extend(patches.permute([0, 2, 3, 1]).into_data().iter::<f32>());
         progress.inc(chunk.len() as u64);
