@@ -1,12 +1,12 @@
-//! The native-backward convolutions agree with burn's own, forward and
-//! backward, for every layer shape the autoencoders use; in bf16 within
+//! The native-backward convolutions and ReLU agree with burn's own, forward
+//! and backward, for every layer shape the autoencoders use; in bf16 within
 //! bf16's rounding.
 
 use approx::relative_eq;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use caltech_anomaly::backend::{Activation, ConvLayer, native_calls};
+use caltech_anomaly::backend::{Activation, ConvLayer, native_calls, relu};
 use caltech_anomaly::backend::{Precision, autocast};
 
 /// fp32 against fp32: the same arithmetic in another order.
@@ -456,4 +456,27 @@ fn bf16_transposed_conv_matches_fp32_within_rounding() {
         Activation::Relu,
         "3x3 stride 2 transposed conv, Relu",
     );
+}
+
+#[test]
+fn relu_matches_burn_and_differentiates_after_its_output_is_reused_in_place() {
+    // `y - target` with `y` owned once lets burn-tch overwrite `y`, which
+    // the backward reads.
+    let device = autodiff_device();
+    let x =
+        Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 1.0), &device).require_grad();
+    let target = Tensor::<4>::random([2, 3, 5, 7], Distribution::Default, &device);
+    let pass = |f: fn(Tensor<4>) -> Tensor<4>| {
+        let y = f(x.clone());
+        let output = values(y.clone());
+        let grads = (y - target.clone()).powi_scalar(2).sum().backward();
+        (output, values(x.grad(&grads).expect("input gradient")))
+    };
+    let before = native_calls();
+    let (output, gradient) = pass(relu);
+    assert_eq!(native_calls(), before + 1, "the native path did not run");
+    let (expected, expected_gradient) = pass(burn::tensor::activation::relu);
+    assert_eq!(output, expected);
+    assert!(output.contains(&0.0) && output.iter().any(|&y| y > 0.0));
+    assert_close(&gradient, &expected_gradient, "ReLU input gradient");
 }

@@ -15,10 +15,9 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::backend::{Activation, ConvLayer};
+use crate::backend::{Activation, ConvLayer, relu};
 use crate::error::{Error, Result};
 
 pub use crate::scoring::Architecture;

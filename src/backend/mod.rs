@@ -1,5 +1,5 @@
 //! Where and how tensors compute: the device, the native-backward
-//! convolutions, mixed precision and the fused Adam step.
+//! convolutions and ReLU, mixed precision and the fused Adam step.
 //!
 //! The submodules are private; everything is re-exported here.
 
@@ -7,8 +7,10 @@ mod conv;
 mod device;
 mod optim;
 mod precision;
+mod relu;
 
 pub use conv::*;
 pub use device::*;
 pub use optim::*;
 pub use precision::*;
+pub use relu::*;
