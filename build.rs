@@ -4,7 +4,9 @@
 //! (`.cargo/config.toml` links it dynamically, as the notebook kernel does).
 //! Also records libtorch's version for `run.json`, and compiles
 //! `src/backend/conv_backward.cpp` (libtorch's convolution backward, for
-//! `src/backend/conv.rs`) and `src/backend/bf16_support.cpp` (its bf16 queries, for
+//! `src/backend/conv.rs`), `src/backend/batch_norm_backward.cpp` (its
+//! batch-norm backward, for `src/backend/batch_norm.rs`) and
+//! `src/backend/bf16_support.cpp` (its bf16 queries, for
 //! `src/backend/precision.rs`) against libtorch's headers.
 use std::path::Path;
 use std::process::Command;
@@ -45,16 +47,19 @@ fn std_library_dir() -> Option<String> {
     output.status.success().then(|| dir.trim().to_string())
 }
 
-/// `src/backend/conv_backward.cpp` and `src/backend/bf16_support.cpp`, with the C++ ABI torch-sys builds its own
+/// `src/backend/conv_backward.cpp`, `src/backend/batch_norm_backward.cpp` and
+/// `src/backend/bf16_support.cpp`, with the C++ ABI torch-sys builds its own
 /// bindings with (`LIBTORCH_CXX11_ABI`, default 1: PyTorch's wheels).
 fn compile_conv_backward(lib: &Path) {
     println!("cargo:rerun-if-changed=src/backend/conv_backward.cpp");
+    println!("cargo:rerun-if-changed=src/backend/batch_norm_backward.cpp");
     println!("cargo:rerun-if-changed=src/backend/bf16_support.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
     cc::Build::new()
         .cpp(true)
         .file("src/backend/conv_backward.cpp")
+        .file("src/backend/batch_norm_backward.cpp")
         .file("src/backend/bf16_support.cpp")
         .include(lib.join("../include"))
         .flag("-std=c++17")

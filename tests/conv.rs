@@ -1,12 +1,13 @@
-//! The native-backward convolutions and ReLU agree with burn's own, forward
-//! and backward, for every layer shape the autoencoders use; in bf16 within
-//! bf16's rounding.
+//! The native-backward convolutions, batch norm and ReLU agree with burn's
+//! own, forward and backward, for every layer shape the autoencoders use; in
+//! bf16 within bf16's rounding.
 
 use approx::relative_eq;
-use burn::nn::PaddingConfig2d;
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use caltech_anomaly::backend::{Activation, ConvLayer, native_calls, relu};
+use caltech_anomaly::backend::{Activation, ConvLayer, batch_norm, native_calls, relu};
 use caltech_anomaly::backend::{Precision, autocast};
 
 /// fp32 against fp32: the same arithmetic in another order.
@@ -479,4 +480,45 @@ fn relu_matches_burn_and_differentiates_after_its_output_is_reused_in_place() {
     assert_eq!(output, expected);
     assert!(output.contains(&0.0) && output.iter().any(|&y| y > 0.0));
     assert_close(&gradient, &expected_gradient, "ReLU input gradient");
+}
+
+#[test]
+fn batch_norm_in_training_matches_burn_with_its_running_statistics() {
+    let device = autodiff_device();
+    let channels = 6;
+    let gamma = Tensor::<1>::random([channels], Distribution::Uniform(0.5, 2.0), &device);
+    let beta = Tensor::<1>::random([channels], Distribution::Normal(0.0, 1.0), &device);
+    let layer = || BatchNorm {
+        gamma: Param::from_tensor(gamma.clone()),
+        beta: Param::from_tensor(beta.clone()),
+        ..BatchNormConfig::new(channels).init(&device)
+    };
+    let x = Tensor::<4>::random([4, channels, 5, 7], Distribution::Normal(1.0, 3.0), &device)
+        .require_grad();
+    let cotangent = Tensor::<4>::random(x.dims(), Distribution::Normal(0.0, 1.0), &device);
+    let pass = |norm: &BatchNorm, run: &dyn Fn(&BatchNorm, Tensor<4>) -> Tensor<4>| {
+        // Two steps: the second normalises by its own batch, and both move
+        // the running statistics.
+        run(norm, x.clone().mul_scalar(0.5));
+        let y = run(norm, x.clone());
+        let grads = (y.clone() * cotangent.clone()).sum().backward();
+        let grad = |t: Tensor<1>| values(t.grad(&grads).expect("parameter gradient"));
+        (
+            values(y),
+            values(x.grad(&grads).expect("input gradient")),
+            [grad(norm.gamma.val()), grad(norm.beta.val())],
+            [norm.running_mean.value(), norm.running_var.value()].map(values),
+        )
+    };
+    let (native_layer, reference_layer) = (layer(), layer());
+    let before = native_calls();
+    let native = pass(&native_layer, &|n, x| batch_norm(n, x));
+    assert_eq!(native_calls(), before + 2, "the native path did not run");
+    let reference = pass(&reference_layer, &|n, x| n.forward(x));
+    assert_close(&native.0, &reference.0, "output");
+    assert_close(&native.1, &reference.1, "input gradient");
+    assert_close(&native.2[0], &reference.2[0], "gamma gradient");
+    assert_close(&native.2[1], &reference.2[1], "beta gradient");
+    assert_close(&native.3[0], &reference.3[0], "running mean");
+    assert_close(&native.3[1], &reference.3[1], "running variance");
 }

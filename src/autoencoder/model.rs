@@ -17,7 +17,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
-use crate::backend::{Activation, ConvLayer, relu};
+use crate::backend::{Activation, ConvLayer, batch_norm, relu};
 use crate::error::{Error, Result};
 
 pub use crate::scoring::Architecture;
@@ -227,7 +227,7 @@ impl<L: Module + ConvLayer> Stage<L> {
     /// - output: `[batch, channels, H', W']`
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match &self.norm {
-            Some(norm) => relu(norm.forward(self.layer.apply(x))),
+            Some(norm) => relu(batch_norm(norm, self.layer.apply(x))),
             None => self.layer.apply_then(x, Activation::Relu),
         }
     }

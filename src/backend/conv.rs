@@ -84,10 +84,10 @@ impl Activation {
 
 static NATIVE_BACKWARD: AtomicBool = AtomicBool::new(true);
 
-/// Whether [`conv2d`], [`conv_transpose2d`] and [`crate::backend::relu`]
-/// use libtorch's backward on LibTorch (the default). Off, they are burn's
-/// modules and function unchanged: the comparison `bench train
-/// --generic-conv` measures.
+/// Whether [`conv2d`], [`conv_transpose2d`], [`crate::backend::batch_norm`]
+/// and [`crate::backend::relu`] use libtorch's kernels and backward on
+/// LibTorch (the default). Off, they are burn's modules and function
+/// unchanged: the comparison `bench train --generic-conv` measures.
 pub fn set_native_backward(enabled: bool) {
     NATIVE_BACKWARD.store(enabled, Ordering::Relaxed);
 }
@@ -101,9 +101,9 @@ thread_local! {
     static NATIVE_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// How many convolutions and ReLUs this thread has run through libtorch's
-/// own operators so far (the others ran as burn's): says which path a model
-/// took.
+/// How many convolutions, batch norms and ReLUs this thread has run through
+/// libtorch's own operators so far (the others ran as burn's): says which
+/// path a model took.
 pub fn native_calls() -> usize {
     NATIVE_CALLS.with(std::cell::Cell::get)
 }

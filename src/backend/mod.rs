@@ -1,14 +1,16 @@
 //! Where and how tensors compute: the device, the native-backward
-//! convolutions and ReLU, mixed precision and the fused Adam step.
+//! convolutions, batch norm and ReLU, mixed precision and the fused Adam step.
 //!
 //! The submodules are private; everything is re-exported here.
 
+mod batch_norm;
 mod conv;
 mod device;
 mod optim;
 mod precision;
 mod relu;
 
+pub use batch_norm::*;
 pub use conv::*;
 pub use device::*;
 pub use optim::*;

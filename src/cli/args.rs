@@ -418,8 +418,9 @@ pub(crate) struct BenchTrainArgs {
     /// TensorFlow).
     #[arg(long)]
     pub(crate) no_peer: bool,
-    /// Differentiate convolutions with burn's generic formulas instead
-    /// of libtorch's own backward (src/backend/conv.rs), to measure the gain.
+    /// Differentiate convolutions, batch norm and ReLU with burn's generic
+    /// formulas instead of libtorch's own backward (src/backend/), to
+    /// measure the gain.
     #[arg(long)]
     pub(crate) generic_conv: bool,
     #[arg(long)]

@@ -120,11 +120,11 @@ pub fn bench_train(
     let _: f32 = total.map_or(0.0, |t| t.into_scalar());
     Ok(Measurement {
         name: format!(
-            "caltech_anomaly burn-tch {precision} ({architecture}, {} conv backward)",
+            "caltech_anomaly burn-tch {precision} ({architecture}, {})",
             if crate::backend::native_backward() {
-                "libtorch's"
+                "libtorch's conv, batch norm and ReLU backward"
             } else {
-                "burn's generic"
+                "burn's generic backward"
             }
         ),
         images: steps * batch,
