@@ -8,7 +8,7 @@ use caltech_anomaly::autoencoder::Architecture;
 use caltech_anomaly::backend::{DeviceChoice, Precision};
 use caltech_anomaly::data::Resize;
 use caltech_anomaly::data::download::{self};
-use caltech_anomaly::features::Backbone;
+use caltech_anomaly::features::{Backbone, FEATURE_BATCH};
 use caltech_anomaly::scoring::REPORT_PERCENTILE;
 use caltech_anomaly::study::reproducibility::{DEFAULT_ABSOLUTE, DEFAULT_RELATIVE};
 use caltech_anomaly::study::{ABLATION_MODELS, Profile, ReproduceConfig, StudyConfig};
@@ -380,10 +380,11 @@ pub(crate) struct BenchFeaturesArgs {
     /// Input side; by default the backbone's own (224, 240, 260 px).
     #[arg(long)]
     pub(crate) size: Option<usize>,
-    #[arg(long, default_value_t = 32)]
+    /// Images per forward pass; by default the extraction's own.
+    #[arg(long, default_value_t = FEATURE_BATCH)]
     pub(crate) batch: usize,
     /// Timed batches, after the warm-up ones.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 32)]
     pub(crate) batches: usize,
     #[arg(long, default_value_t = 2)]
     pub(crate) warmup: usize,
