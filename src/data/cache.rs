@@ -3,12 +3,13 @@
 //!
 //! A cache is identified by a key over the manifest's paths (with the digest
 //! of each file's bytes, so that an edited dataset is noticed and a copied
-//! one is not rebuilt), the size and the resize method. Building one decodes in parallel and writes
-//! each image straight to its slot in a temporary file, so memory stays at a
-//! few decoded images per thread whatever the dataset size; the finished file
-//! is renamed into place, so a torn cache never exists. Opening one maps it:
-//! a second `prepare` is near-instant and pixels are converted to `f32` only
-//! when a batch is built.
+//! one is not rebuilt), the size and the resize method. Building one
+//! decodes in parallel and writes each image straight to its slot in a
+//! temporary file, so memory stays at a few decoded images per thread
+//! whatever the dataset size; the finished file is renamed into place, so a
+//! torn cache never exists. Opening one maps it: a second `prepare` is
+//! near-instant and pixels are converted to `f32` only when a batch is
+//! built.
 //!
 //! Files: `<cache_dir>/<key>.u8` (a 64-byte header, then `count` images of
 //! `size * size * 3` bytes, row-major HWC) and `<key>.json` (what was built
