@@ -59,12 +59,17 @@ pub(super) fn steps_section(runs: &[Published]) -> String {
             "**`{}`**, from [`docs/results/{0}/metrics.json`](results/{0}/metrics.json):\n",
             run.name
         );
-        let rows: Vec<Vec<String>> = run
-            .facts
-            .sections
+        let sections = &run.facts.sections;
+        let minutes = |seconds: f64| format!("{:.1}", seconds / 60.0);
+        let mut rows: Vec<Vec<String>> = sections
             .iter()
-            .map(|s| vec![s.section.clone(), format!("{:.1}", s.seconds / 60.0)])
+            .map(|s| vec![s.section.clone(), minutes(s.seconds)])
             .collect();
+        let total: f64 = sections.iter().map(|s| s.seconds).sum();
+        rows.push(vec![
+            "**every step**".into(),
+            format!("**{}**", minutes(total)),
+        ]);
         out.push_str(&table(&["step", "minutes"], &rows));
         out.push('\n');
     }
