@@ -23,32 +23,37 @@ use burn::tensor::Tensor;
 /// # Shapes
 /// - x, output: `[batch, channels, H, W]`
 pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let device = x.device();
     #[cfg(feature = "tch")]
-    if device.is_autodiff()
+    if x.device().is_autodiff()
         && norm.training.is_enabled()
         && crate::backend::native_backward()
-        && native::supports(&device)
+        && native::supports(&x.device())
     {
-        crate::backend::count_native_call();
-        let (output, mean, variance) =
-            native::run(x, norm.gamma.val(), norm.beta.val(), norm.epsilon);
-        // The running statistics, updated as burn's forward updates them.
-        let momentum = norm.momentum;
-        let blend = |running: Tensor<1>, batch: Tensor<1>| {
-            running
-                .to_device(&device)
-                .mul_scalar(1.0 - momentum)
-                .add(batch.detach().mul_scalar(momentum))
-                .detach()
-        };
-        norm.running_mean
-            .update(blend(norm.running_mean.value_sync(), mean));
-        norm.running_var
-            .update(blend(norm.running_var.value_sync(), variance));
-        return output;
+        return native_training(norm, x);
     }
     norm.forward(x)
+}
+
+/// The training path on LibTorch: libtorch's batch norm, and the running
+/// statistics updated as burn's forward updates them.
+#[cfg(feature = "tch")]
+fn native_training(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    crate::backend::count_native_call();
+    let device = x.device();
+    let (output, mean, variance) = native::run(x, norm.gamma.val(), norm.beta.val(), norm.epsilon);
+    let momentum = norm.momentum;
+    let blend = |running: Tensor<1>, batch: Tensor<1>| {
+        running
+            .to_device(&device)
+            .mul_scalar(1.0 - momentum)
+            .add(batch.detach().mul_scalar(momentum))
+            .detach()
+    };
+    norm.running_mean
+        .update(blend(norm.running_mean.value_sync(), mean));
+    norm.running_var
+        .update(blend(norm.running_var.value_sync(), variance));
+    output
 }
 
 #[cfg(feature = "tch")]

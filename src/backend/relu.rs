@@ -13,15 +13,13 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu as burn_relu;
 
-use crate::backend::native_backward;
-
 /// `max(x, 0)`, with libtorch's backward on LibTorch.
 ///
 /// # Shapes
 /// - x, output: any, the same
 pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "tch")]
-    if native_backward() && native::supports(&x.device()) {
+    if crate::backend::native_backward() && native::supports(&x.device()) {
         crate::backend::count_native_call();
         return native::run(x);
     }
