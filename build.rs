@@ -53,6 +53,7 @@ fn std_library_dir() -> Option<String> {
 fn compile_conv_backward(lib: &Path) {
     println!("cargo:rerun-if-changed=src/backend/conv_backward.cpp");
     println!("cargo:rerun-if-changed=src/backend/batch_norm_backward.cpp");
+    println!("cargo:rerun-if-changed=src/backend/native_backward.h");
     println!("cargo:rerun-if-changed=src/backend/bf16_support.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());

@@ -26,8 +26,7 @@ pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "tch")]
     if x.device().is_autodiff()
         && norm.training.is_enabled()
-        && crate::backend::native_backward()
-        && native::supports(&x.device())
+        && crate::backend::runs_natively(&x.device())
     {
         return native_training(norm, x);
     }
@@ -38,7 +37,6 @@ pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 /// statistics updated as burn's forward updates them.
 #[cfg(feature = "tch")]
 fn native_training(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    crate::backend::count_native_call();
     let device = x.device();
     let (output, mean, variance) = native::run(x, norm.gamma.val(), norm.beta.val(), norm.epsilon);
     let momentum = norm.momentum;
@@ -70,7 +68,9 @@ mod native {
     use burn::backend::{
         Autodiff, AutodiffBackend, Backend, Dispatch, LibTorch, backend_extension,
     };
-    use burn::tensor::{Device, Tensor};
+    use burn::tensor::Tensor;
+
+    use crate::backend::cpp_gradients;
 
     /// A training-mode batch norm as one autodiff operation with libtorch's
     /// backward.
@@ -167,35 +167,25 @@ mod native {
         state: &GraphState,
         wanted: [bool; 3],
     ) -> [Option<tch::Tensor>; 3] {
-        let mut grads = [std::ptr::null_mut(); 3];
-        let mut error = [0 as std::ffi::c_char; 512];
-        let mask = wanted.map(std::ffi::c_int::from);
-        // SAFETY: every pointer is a live tensor or an array of the length
-        // the C++ side reads (3 for the mask and the outputs); each non-null
-        // output is a fresh `at::Tensor*` that tch then owns.
-        let status = unsafe {
-            caltech_batch_norm_backward(
-                grad_output.as_ptr(),
-                state.x.tensor.as_ptr(),
-                state.gamma.tensor.as_ptr(),
-                state.mean.tensor.as_ptr(),
-                state.inverse_std.tensor.as_ptr(),
-                state.epsilon,
-                mask.as_ptr(),
-                grads.as_mut_ptr(),
-                error.as_mut_ptr(),
-                error.len(),
-            )
-        };
-        if status != 0 {
-            // SAFETY: the C++ side wrote a NUL-terminated message.
-            let message = unsafe { std::ffi::CStr::from_ptr(error.as_ptr()) };
-            panic!(
-                "libtorch native_batch_norm_backward: {}",
-                message.to_string_lossy()
-            );
-        }
-        grads.map(|g| (!g.is_null()).then(|| unsafe { tch::Tensor::from_ptr(g) }))
+        let operation = "native_batch_norm_backward";
+        cpp_gradients(operation, wanted, |mask, grads, error, error_len| {
+            // SAFETY: every pointer is a live tensor or an array of the
+            // length the C++ side reads (3 for the mask and the outputs).
+            unsafe {
+                caltech_batch_norm_backward(
+                    grad_output.as_ptr(),
+                    state.x.tensor.as_ptr(),
+                    state.gamma.tensor.as_ptr(),
+                    state.mean.tensor.as_ptr(),
+                    state.inverse_std.tensor.as_ptr(),
+                    state.epsilon,
+                    mask,
+                    grads,
+                    error,
+                    error_len,
+                )
+            }
+        })
     }
 
     #[derive(Debug)]
@@ -281,9 +271,5 @@ mod native {
             Tensor::from_dispatch(mean),
             Tensor::from_dispatch(variance),
         )
-    }
-
-    pub(super) fn supports(device: &Device) -> bool {
-        crate::backend::libtorch_device(device).is_some()
     }
 }

@@ -5,9 +5,9 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/native_batch_norm_backward.h>
 
-#include <cstring>
-#include <exception>
 #include <optional>
+
+#include "native_backward.h"
 
 // The input, weight and bias gradients of a training-mode batch norm, from
 // the batch mean and inverse standard deviation its forward saved, for the
@@ -19,19 +19,13 @@ extern "C" int caltech_batch_norm_backward(
     const at::Tensor *save_invstd, double epsilon, const int *mask,
     at::Tensor **grads, char *error, size_t error_len) {
   try {
-    std::array<bool, 3> output_mask{mask[0] != 0, mask[1] != 0, mask[2] != 0};
+    auto output_mask = caltech_output_mask(mask);
     auto gradients = at::native_batch_norm_backward(
         *grad_output, *input, *weight, std::nullopt, std::nullopt,
         *save_mean, *save_invstd, /*train=*/true, epsilon, output_mask);
-    at::Tensor *out[3] = {nullptr, nullptr, nullptr};
-    if (output_mask[0]) out[0] = new at::Tensor(std::get<0>(gradients));
-    if (output_mask[1]) out[1] = new at::Tensor(std::get<1>(gradients));
-    if (output_mask[2]) out[2] = new at::Tensor(std::get<2>(gradients));
-    for (int i = 0; i < 3; ++i) grads[i] = out[i];
+    caltech_hand_over(gradients, output_mask, grads);
     return 0;
   } catch (const std::exception &e) {
-    std::strncpy(error, e.what(), error_len - 1);
-    error[error_len - 1] = '\0';
-    return 1;
+    return caltech_report(e, error, error_len);
   }
 }

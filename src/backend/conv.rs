@@ -30,14 +30,12 @@
 //! autocast; the bias gradient is summed in fp32); `tests/conv.rs` checks
 //! them against fp32 within bf16's rounding.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
-use crate::backend::{Precision, compute_precision};
+use crate::backend::{Precision, compute_precision, runs_natively};
 
 /// Everything but the tensors of a libtorch `convolution` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,37 +80,6 @@ impl Activation {
     }
 }
 
-static NATIVE_BACKWARD: AtomicBool = AtomicBool::new(true);
-
-/// Whether [`conv2d`], [`conv_transpose2d`], [`crate::backend::batch_norm`]
-/// and [`crate::backend::relu`] use libtorch's kernels and backward on
-/// LibTorch (the default). Off, they are burn's modules and function
-/// unchanged: the comparison `bench train --generic-conv` measures.
-pub fn set_native_backward(enabled: bool) {
-    NATIVE_BACKWARD.store(enabled, Ordering::Relaxed);
-}
-
-/// See [`set_native_backward`].
-pub fn native_backward() -> bool {
-    NATIVE_BACKWARD.load(Ordering::Relaxed)
-}
-
-thread_local! {
-    static NATIVE_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// How many convolutions, batch norms and ReLUs this thread has run through
-/// libtorch's own operators so far (the others ran as burn's): says which
-/// path a model took.
-pub fn native_calls() -> usize {
-    NATIVE_CALLS.with(std::cell::Cell::get)
-}
-
-/// Counts one more native call on this thread.
-pub(crate) fn count_native_call() {
-    NATIVE_CALLS.with(|n| n.set(n.get() + 1));
-}
-
 /// Runs `spec` natively when that is on and `device` is LibTorch's;
 /// otherwise hands `x` back (`Err`) for burn's own layer.
 #[cfg(feature = "tch")]
@@ -123,8 +90,7 @@ fn try_native(
     spec: ConvSpec,
     device: &Device,
 ) -> Result<Tensor<4>, Tensor<4>> {
-    if native_backward() && native::supports(device) {
-        count_native_call();
+    if runs_natively(device) {
         Ok(native::run(x, weight, bias, spec))
     } else {
         Err(x)
@@ -250,9 +216,10 @@ mod native {
     use burn::backend::{
         Autodiff, AutodiffBackend, Backend, Dispatch, LibTorch, backend_extension,
     };
-    use burn::tensor::{Device, Tensor};
+    use burn::tensor::Tensor;
 
     use super::{Activation, ConvSpec};
+    use crate::backend::cpp_gradients;
 
     /// A convolution as one autodiff operation with libtorch's backward.
     #[backend_extension(LibTorch, Autodiff)]
@@ -354,39 +321,32 @@ mod native {
         spec: &ConvSpec,
         wanted: [bool; 3],
     ) -> [Option<tch::Tensor>; 3] {
-        let mut grads = [std::ptr::null_mut(); 3];
-        let mut error = [0 as std::ffi::c_char; 512];
-        let mask = wanted.map(std::ffi::c_int::from);
-        // SAFETY: every pointer is a live tensor or array of the lengths the
-        // C++ side reads (2 per pair, 3 for the mask and the outputs); each
-        // non-null output is a fresh `at::Tensor*` that tch then owns.
-        let status = unsafe {
-            caltech_convolution_backward(
-                grad_output.as_ptr(),
-                x.as_ptr(),
-                weight.as_ptr(),
-                bias_size,
-                spec.stride.as_ptr(),
-                spec.padding.as_ptr(),
-                spec.dilation.as_ptr(),
-                spec.transposed.into(),
-                spec.output_padding.as_ptr(),
-                spec.groups,
-                mask.as_ptr(),
-                grads.as_mut_ptr(),
-                error.as_mut_ptr(),
-                error.len(),
-            )
-        };
-        if status != 0 {
-            // SAFETY: the C++ side wrote a NUL-terminated message.
-            let message = unsafe { std::ffi::CStr::from_ptr(error.as_ptr()) };
-            panic!(
-                "libtorch convolution_backward: {}",
-                message.to_string_lossy()
-            );
-        }
-        grads.map(|g| (!g.is_null()).then(|| unsafe { tch::Tensor::from_ptr(g) }))
+        cpp_gradients(
+            "convolution_backward",
+            wanted,
+            |mask, grads, error, error_len| {
+                // SAFETY: every pointer is a live tensor or array of the lengths
+                // the C++ side reads (2 per pair, 3 for the mask and the outputs).
+                unsafe {
+                    caltech_convolution_backward(
+                        grad_output.as_ptr(),
+                        x.as_ptr(),
+                        weight.as_ptr(),
+                        bias_size,
+                        spec.stride.as_ptr(),
+                        spec.padding.as_ptr(),
+                        spec.dilation.as_ptr(),
+                        spec.transposed.into(),
+                        spec.output_padding.as_ptr(),
+                        spec.groups,
+                        mask,
+                        grads,
+                        error,
+                        error_len,
+                    )
+                }
+            },
+        )
     }
 
     impl NativeConvBackend for LibTorch {
@@ -524,9 +484,5 @@ mod native {
             bias.into_dispatch(),
             spec,
         ))
-    }
-
-    pub(super) fn supports(device: &Device) -> bool {
-        crate::backend::libtorch_device(device).is_some()
     }
 }

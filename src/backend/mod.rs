@@ -6,6 +6,7 @@
 mod batch_norm;
 mod conv;
 mod device;
+mod native_ops;
 mod optim;
 mod precision;
 mod relu;
@@ -13,6 +14,7 @@ mod relu;
 pub use batch_norm::*;
 pub use conv::*;
 pub use device::*;
+pub use native_ops::*;
 pub use optim::*;
 pub use precision::*;
 pub use relu::*;

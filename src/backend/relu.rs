@@ -19,8 +19,7 @@ use burn::tensor::activation::relu as burn_relu;
 /// - x, output: any, the same
 pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "tch")]
-    if crate::backend::native_backward() && native::supports(&x.device()) {
-        crate::backend::count_native_call();
+    if crate::backend::runs_natively(&x.device()) {
         return native::run(x);
     }
     burn_relu(x)
@@ -40,7 +39,7 @@ mod native {
     use burn::backend::{
         Autodiff, AutodiffBackend, Backend, Dispatch, LibTorch, backend_extension,
     };
-    use burn::tensor::{Device, Tensor};
+    use burn::tensor::Tensor;
 
     /// ReLU as one autodiff operation with libtorch's backward.
     #[backend_extension(LibTorch, Autodiff)]
@@ -100,9 +99,5 @@ mod native {
         Tensor::from_dispatch(<Dispatch as NativeReluBackend>::native_relu(
             x.into_dispatch(),
         ))
-    }
-
-    pub(super) fn supports(device: &Device) -> bool {
-        crate::backend::libtorch_device(device).is_some()
     }
 }
